@@ -1,0 +1,761 @@
+/* rollguard--1.0.sql: registry, deploy-script API, inspection views */
+
+\echo Use "CREATE EXTENSION rollguard" to load this file. \quit
+
+-- Refuse to install where the library is not preloaded: without the utility
+-- hook nothing is guarded, and nobody should believe otherwise.
+CREATE FUNCTION rollguard._require_preload()
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'rollguard_require_preload';
+
+SELECT rollguard._require_preload();
+
+------------------------------------------------------------------------------
+-- Version order (ICU numeric collation: 1.9 < 1.10, release-9 < release-10)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION rollguard.version_cmp(a text, b text)
+RETURNS integer
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_version_cmp';
+
+COMMENT ON FUNCTION rollguard.version_cmp(text, text) IS
+'Compares two version labels in rollguard''s order (ICU numeric collation): -1, 0 or 1';
+
+CREATE FUNCTION rollguard.version_sort_key(label text)
+RETURNS bytea
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_version_sort_key';
+
+COMMENT ON FUNCTION rollguard.version_sort_key(text) IS
+'Sort key of a version label: ORDER BY rollguard.version_sort_key(version) orders labels as rollguard does';
+
+------------------------------------------------------------------------------
+-- Registry
+------------------------------------------------------------------------------
+
+-- Every registered build.  A NULL manifest means an inferred contract, taken
+-- when the version first goes live (contract_taken_at).
+CREATE TABLE rollguard.version_registry (
+    version           text PRIMARY KEY,
+    declared          boolean NOT NULL,
+    manifest          jsonb,
+    registered_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    registered_by     name NOT NULL DEFAULT session_user,
+    contract_taken_at timestamptz,
+    CHECK (declared = (manifest IS NOT NULL))
+);
+
+-- The columns each version uses, by name (schema, relation, column).
+CREATE TABLE rollguard.contract (
+    nspname  text NOT NULL,
+    relname  text NOT NULL,
+    attname  text NOT NULL,
+    version  text NOT NULL REFERENCES rollguard.version_registry ON DELETE CASCADE,
+    writes   boolean NOT NULL,
+    nullable boolean NOT NULL,
+    PRIMARY KEY (nspname, relname, attname, version)
+);
+CREATE INDEX contract_version_idx ON rollguard.contract (version);
+
+-- What runs now: one row per (deployment, live version).
+CREATE TABLE rollguard.deployment_state (
+    deployment text NOT NULL,
+    version    text NOT NULL REFERENCES rollguard.version_registry,
+    state      text NOT NULL CHECK (state IN ('running', 'rolling out')),
+    since      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (deployment, version)
+);
+CREATE INDEX deployment_state_version_idx ON rollguard.deployment_state (version);
+
+-- stop_using / never_null declarations amending inferred contracts.
+CREATE TABLE rollguard.declaration (
+    nspname       text NOT NULL,
+    relname       text NOT NULL,
+    attname       text NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('stop_using', 'never_null')),
+    since_version text NOT NULL,
+    declared_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    declared_by   name NOT NULL DEFAULT session_user,
+    PRIMARY KEY (nspname, relname, attname, kind)
+);
+
+-- pg_dump keeps the registry's rows.
+SELECT pg_catalog.pg_extension_config_dump('rollguard.version_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.contract', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.deployment_state', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.declaration', '');
+
+-- The contract the guard enforces: declared contracts as given; inferred ones
+-- amended by declarations made for versions at or after their "since".
+CREATE VIEW rollguard.effective_contract AS
+SELECT c.version, c.nspname, c.relname, c.attname,
+       c.writes OR nn.since_version IS NOT NULL AS writes,
+       c.nullable AND nn.since_version IS NULL AS nullable
+  FROM rollguard.contract c
+  JOIN rollguard.version_registry v
+    ON v.version OPERATOR(pg_catalog.=) c.version
+  LEFT JOIN rollguard.declaration nn
+    ON NOT v.declared
+   AND nn.kind OPERATOR(pg_catalog.=) 'never_null'
+   AND nn.nspname OPERATOR(pg_catalog.=) c.nspname
+   AND nn.relname OPERATOR(pg_catalog.=) c.relname
+   AND nn.attname OPERATOR(pg_catalog.=) c.attname
+   AND rollguard.version_cmp(c.version, nn.since_version) OPERATOR(pg_catalog.>=) 0
+ WHERE v.declared
+    OR NOT EXISTS (
+        SELECT 1 FROM rollguard.declaration su
+         WHERE su.kind OPERATOR(pg_catalog.=) 'stop_using'
+           AND su.nspname OPERATOR(pg_catalog.=) c.nspname
+           AND su.relname OPERATOR(pg_catalog.=) c.relname
+           AND su.attname OPERATOR(pg_catalog.=) c.attname
+           AND rollguard.version_cmp(c.version, su.since_version) OPERATOR(pg_catalog.>=) 0);
+
+------------------------------------------------------------------------------
+-- Inspection
+------------------------------------------------------------------------------
+
+CREATE VIEW rollguard.deployments AS
+SELECT d.deployment, d.version, d.state, d.since,
+       v.declared AS declared_contract
+  FROM rollguard.deployment_state d
+  JOIN rollguard.version_registry v ON v.version OPERATOR(pg_catalog.=) d.version;
+
+COMMENT ON VIEW rollguard.deployments IS
+'One row per (deployment, version) live now: running, or rolling out beside the running version';
+
+CREATE VIEW rollguard.versions AS
+SELECT v.version,
+       CASE WHEN v.declared THEN 'declared' ELSE 'inferred' END AS contract,
+       v.registered_at,
+       v.registered_by,
+       v.contract_taken_at,
+       (SELECT pg_catalog.count(*) FROM rollguard.effective_contract c
+         WHERE c.version OPERATOR(pg_catalog.=) v.version) AS columns,
+       ARRAY(SELECT d.deployment FROM rollguard.deployment_state d
+              WHERE d.version OPERATOR(pg_catalog.=) v.version
+              ORDER BY rollguard.version_sort_key(d.deployment)) AS live_in
+  FROM rollguard.version_registry v;
+
+COMMENT ON VIEW rollguard.versions IS
+'Every registered version: declared or inferred contract, when registered, how many columns it uses, where it is live';
+
+CREATE VIEW rollguard.declarations AS
+SELECT nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) relname AS relation,
+       attname AS "column", kind, since_version, declared_at, declared_by
+  FROM rollguard.declaration;
+
+COMMENT ON VIEW rollguard.declarations IS
+'stop_using and never_null declarations that amend inferred contracts';
+
+------------------------------------------------------------------------------
+-- Input validation helpers
+------------------------------------------------------------------------------
+
+-- A deployment name or version label: not NULL, not empty, printable, bounded.
+CREATE FUNCTION rollguard._check_label(what text, label text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF label IS NULL THEN
+        RAISE EXCEPTION '% must not be null', what
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF label = '' THEN
+        RAISE EXCEPTION '% must not be empty', what
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF octet_length(label) > 200 THEN
+        RAISE EXCEPTION '% is too long', what
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = format('It is %s bytes long; the limit is 200 bytes.', octet_length(label));
+    END IF;
+    IF label ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION '% % contains a control character', what, quote_literal(label)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF label <> btrim(label) THEN
+        RAISE EXCEPTION '% "%" has leading or trailing white space', what, label
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN label;
+END
+$$;
+
+-- Validates a manifest and returns one row per column it declares, with
+-- relation names resolved (bare names against the caller's search_path).
+-- Errors name the offending path; nothing is written here.
+CREATE FUNCTION rollguard._manifest_columns(manifest jsonb)
+RETURNS TABLE (nspname text, relname text, attname text, writes boolean, nullable boolean)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    k      text;
+    rel    text;
+    relv   jsonb;
+    col    text;
+    colv   jsonb;
+    prop   text;
+    propv  jsonb;
+    nsp    text;
+    rname  text;
+    path   text;
+    seen   text[] := '{}';
+    key    text;
+    relid  pg_catalog.regclass;
+BEGIN
+    IF manifest IS NULL THEN
+        RAISE EXCEPTION 'manifest must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.jsonb_typeof(manifest) <> 'object' THEN
+        RAISE EXCEPTION 'invalid manifest at $'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The manifest must be a JSON object, not %s.', pg_catalog.jsonb_typeof(manifest)),
+                  HINT = 'Write {"relations": {"schema.table": {"column": {}}}}.';
+    END IF;
+    FOR k IN SELECT pg_catalog.jsonb_object_keys(manifest) LOOP
+        IF k <> 'relations' THEN
+            RAISE EXCEPTION 'invalid manifest at $.%', pg_catalog.quote_ident(k)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = pg_catalog.format('Unknown key %L; the only top-level key is "relations".', k);
+        END IF;
+    END LOOP;
+    IF NOT manifest ? 'relations' THEN
+        RAISE EXCEPTION 'invalid manifest at $'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The key "relations" is missing.';
+    END IF;
+    IF pg_catalog.jsonb_typeof(manifest -> 'relations') <> 'object' THEN
+        RAISE EXCEPTION 'invalid manifest at $.relations'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('"relations" must be a JSON object, not %s.', pg_catalog.jsonb_typeof(manifest -> 'relations'));
+    END IF;
+
+    FOR rel, relv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(manifest -> 'relations') e ORDER BY e.key LOOP
+        path := pg_catalog.format('$.relations.%s', pg_catalog.to_json(rel));
+        IF pg_catalog.jsonb_typeof(relv) <> 'object' THEN
+            RAISE EXCEPTION 'invalid manifest at %', path
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = pg_catalog.format('A relation must map column names to objects, not be %s.', pg_catalog.jsonb_typeof(relv));
+        END IF;
+        IF relv = '{}' THEN
+            RAISE EXCEPTION 'invalid manifest at %', path
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'The relation lists no columns.',
+                      HINT = 'List every column the code reads or writes.';
+        END IF;
+
+        -- "schema.name" splits at the first dot; a bare name is resolved
+        -- against search_path (an existing relation, else current_schema()).
+        IF pg_catalog.strpos(rel, '.') > 0 THEN
+            nsp := pg_catalog.split_part(rel, '.', 1);
+            rname := pg_catalog.substr(rel, pg_catalog.strpos(rel, '.') + 1);
+        ELSE
+            nsp := NULL;
+            rname := rel;
+        END IF;
+        IF rname = '' OR nsp = '' THEN
+            RAISE EXCEPTION 'invalid manifest at %', path
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A relation name must be "schema.name" or "name", with neither part empty.';
+        END IF;
+        IF pg_catalog.octet_length(rname) >= 64 OR pg_catalog.octet_length(nsp) >= 64 THEN
+            RAISE EXCEPTION 'invalid manifest at %', path
+                USING ERRCODE = 'name_too_long',
+                      DETAIL = 'A schema or relation name is longer than PostgreSQL''s limit of 63 bytes.';
+        END IF;
+        IF nsp IS NULL THEN
+            relid := pg_catalog.to_regclass(pg_catalog.quote_ident(rname));
+            IF relid IS NOT NULL THEN
+                SELECT n.nspname INTO nsp
+                  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = relid;
+            ELSE
+                nsp := pg_catalog.current_schema();
+            END IF;
+            IF nsp IS NULL THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'invalid_schema_name',
+                          DETAIL = pg_catalog.format('Relation %L has no schema, and search_path names no existing schema to resolve it in.', rname),
+                          HINT = 'Qualify the name as "schema.name".';
+            END IF;
+        END IF;
+
+        FOR col, colv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(relv) e ORDER BY e.key LOOP
+            path := pg_catalog.format('$.relations.%s.%s', pg_catalog.to_json(rel), pg_catalog.to_json(col));
+            IF col = '' THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = 'A column name must not be empty.';
+            END IF;
+            IF pg_catalog.octet_length(col) >= 64 THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'name_too_long',
+                          DETAIL = 'The column name is longer than PostgreSQL''s limit of 63 bytes.';
+            END IF;
+            IF pg_catalog.jsonb_typeof(colv) <> 'object' THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = pg_catalog.format('A column must map to an object such as {"writes": true, "nullable": false}, not be %s.', pg_catalog.jsonb_typeof(colv));
+            END IF;
+            FOR prop, propv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(colv) e LOOP
+                IF prop NOT IN ('writes', 'nullable') THEN
+                    RAISE EXCEPTION 'invalid manifest at %.%', path, pg_catalog.to_json(prop)
+                        USING ERRCODE = 'invalid_parameter_value',
+                              DETAIL = pg_catalog.format('Unknown column property %L; the properties are "writes" and "nullable".', prop);
+                END IF;
+                IF pg_catalog.jsonb_typeof(propv) <> 'boolean' THEN
+                    RAISE EXCEPTION 'invalid manifest at %.%', path, pg_catalog.to_json(prop)
+                        USING ERRCODE = 'invalid_parameter_value',
+                              DETAIL = pg_catalog.format('"%s" must be true or false, not %s.', prop, pg_catalog.jsonb_typeof(propv));
+                END IF;
+            END LOOP;
+
+            key := pg_catalog.format('%I.%I.%I', nsp, rname, col);
+            IF key = ANY (seen) THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'duplicate_column',
+                          DETAIL = pg_catalog.format('Column %s.%s.%s is listed twice (under two names of the same relation).', nsp, rname, col);
+            END IF;
+            seen := seen || key;
+
+            nspname := nsp;
+            relname := rname;
+            attname := col;
+            writes := COALESCE((colv ->> 'writes')::boolean, true);
+            nullable := COALESCE((colv ->> 'nullable')::boolean, true);
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+-- The manifest with every relation schema-qualified and every property
+-- explicit: what register_version stores and compares.
+CREATE FUNCTION rollguard._normalize_manifest(manifest jsonb)
+RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN manifest IS NULL THEN NULL ELSE
+        pg_catalog.jsonb_build_object('relations', COALESCE(
+            (SELECT pg_catalog.jsonb_object_agg(r.relation, r.columns)
+               FROM (SELECT m.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) m.relname AS relation,
+                            pg_catalog.jsonb_object_agg(m.attname,
+                                pg_catalog.jsonb_build_object('writes', m.writes, 'nullable', m.nullable)) AS columns
+                       FROM rollguard._manifest_columns(manifest) m
+                      GROUP BY m.nspname, m.relname) r),
+            '{}'::jsonb))
+    END
+$$;
+
+-- Columns of a version's effective contract that no longer exist.
+CREATE FUNCTION rollguard._missing_columns(v text)
+RETURNS TABLE (nspname text, relname text, attname text, relation_exists boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.nspname, c.relname, c.attname,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_class r
+                     JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+                    WHERE n.nspname = c.nspname AND r.relname = c.relname)
+      FROM rollguard.effective_contract c
+     WHERE c.version = v
+       AND NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_attribute a
+             JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+            WHERE n.nspname = c.nspname AND r.relname = c.relname
+              AND a.attname = c.attname AND a.attnum > 0 AND NOT a.attisdropped)
+     ORDER BY 1, 2, 3
+$$;
+
+-- Makes a version live for a deployment: registers it if unknown, takes an
+-- inferred contract the first time it goes live, and refuses a version whose
+-- contract uses columns that no longer exist.
+CREATE FUNCTION rollguard._prepare_live(deployment text, v text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg     rollguard.version_registry;
+    missing text[];
+    nmiss   bigint;
+    m       record;
+BEGIN
+    SELECT * INTO reg FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO rollguard.version_registry (version, declared, manifest)
+        VALUES (v, false, NULL)
+        RETURNING * INTO reg;
+    END IF;
+
+    IF NOT reg.declared AND reg.contract_taken_at IS NULL THEN
+        -- Conservative: every column of every user relation that exists now.
+        -- A column with a default (or identity, generated) may be left to
+        -- the database on INSERT; views are not inserted into.
+        INSERT INTO rollguard.contract (nspname, relname, attname, version, writes, nullable)
+        SELECT n.nspname, c.relname, a.attname, v,
+               c.relkind IN ('r', 'p', 'f') AND NOT a.atthasdef
+                 AND a.attidentity = '' AND a.attgenerated = '',
+               NOT a.attnotnull
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+           AND a.attnum > 0 AND NOT a.attisdropped
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'rollguard')
+           AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)';
+        UPDATE rollguard.version_registry r SET contract_taken_at = now() WHERE r.version = v;
+        RETURN;
+    END IF;
+
+    SELECT array_agg(CASE WHEN mc.relation_exists
+                          THEN format('Column %s.%s.%s does not exist.', mc.nspname, mc.relname, mc.attname)
+                          ELSE format('Relation %s.%s does not exist (column %s).', mc.nspname, mc.relname, mc.attname)
+                     END),
+           count(*)
+      INTO missing, nmiss
+      FROM (SELECT * FROM rollguard._missing_columns(v) LIMIT 50) mc;
+    IF nmiss > 0 THEN
+        SELECT count(*) INTO nmiss FROM rollguard._missing_columns(v);
+        RAISE EXCEPTION 'cannot deploy version "%" to deployment "%": its code uses % that no longer exist%',
+                v, deployment,
+                CASE WHEN nmiss = 1 THEN '1 column' ELSE nmiss || ' columns' END,
+                CASE WHEN nmiss = 1 THEN 's' ELSE '' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = array_to_string(missing, E'\n')
+                           || CASE WHEN nmiss > 50 THEN format(E'\n... and %s more.', nmiss - 50) ELSE '' END,
+                  HINT = 'A contract migration has run since this version was current: deploy a version whose code matches the schema, or restore the columns first.';
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- Deploy-script API
+------------------------------------------------------------------------------
+
+CREATE FUNCTION rollguard._register_version(version text, manifest jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v    text := rollguard._check_label('version label', version);
+    reg  rollguard.version_registry;
+    diff text;
+BEGIN
+    -- Serialize registrations of one label (also before it exists).
+    PERFORM pg_advisory_xact_lock(hashtext('rollguard.version:' || v));
+    SELECT * INTO reg FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
+    IF FOUND THEN
+        IF NOT reg.declared AND manifest IS NULL THEN
+            RETURN;
+        END IF;
+        IF reg.declared AND manifest IS NULL THEN
+            RAISE EXCEPTION 'version "%" is already registered with a manifest', v
+                USING ERRCODE = 'duplicate_object',
+                      HINT = 'A build does not change: pass the same manifest again, or register the new build under a new version label.';
+        END IF;
+        IF NOT reg.declared THEN
+            RAISE EXCEPTION 'version "%" is already registered without a manifest', v
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = 'Its contract is inferred from the schema.',
+                      HINT = 'A build does not change: register the manifest under a new version label, or register it before the first deploy.';
+        END IF;
+        -- Same build registered again: must declare exactly the same contract.
+        SELECT string_agg(d.line, E'\n' ORDER BY d.line) INTO diff FROM (
+            SELECT format('Column %s.%s.%s %s.', coalesce(o.nspname, n.nspname), coalesce(o.relname, n.relname),
+                          coalesce(o.attname, n.attname),
+                          CASE WHEN o.attname IS NULL THEN 'is new'
+                               WHEN n.attname IS NULL THEN 'is no longer listed'
+                               ELSE format('changed from writes %s, nullable %s to writes %s, nullable %s',
+                                           o.writes, o.nullable, n.writes, n.nullable) END) AS line
+              FROM (SELECT * FROM rollguard.contract c WHERE c.version = v) o
+              FULL JOIN rollguard._manifest_columns(manifest) n
+                ON (n.nspname, n.relname, n.attname) = (o.nspname, o.relname, o.attname)
+             WHERE o.attname IS NULL OR n.attname IS NULL
+                OR (o.writes, o.nullable) IS DISTINCT FROM (n.writes, n.nullable)
+             LIMIT 20) d;
+        IF diff IS NOT NULL THEN
+            RAISE EXCEPTION 'version "%" is already registered with a different manifest', v
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = diff,
+                      HINT = 'A build does not change: register the new build under a new version label.';
+        END IF;
+        RETURN;
+    END IF;
+
+    INSERT INTO rollguard.version_registry (version, declared, manifest)
+    VALUES (v, manifest IS NOT NULL, rollguard._normalize_manifest(manifest));
+    IF manifest IS NOT NULL THEN
+        INSERT INTO rollguard.contract (nspname, relname, attname, version, writes, nullable)
+        SELECT m.nspname, m.relname, m.attname, v, m.writes, m.nullable
+          FROM rollguard._manifest_columns(manifest) m;
+    END IF;
+END
+$$;
+
+-- The public entry point resolves bare relation names against the caller's
+-- search_path (SECURITY DEFINER functions pin theirs), then stores.
+CREATE FUNCTION rollguard.register_version(version text, manifest jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE sql
+AS $$
+    SELECT rollguard._register_version(version, rollguard._normalize_manifest(manifest));
+$$;
+
+COMMENT ON FUNCTION rollguard.register_version(text, jsonb) IS
+'Declares a build and its contract (manifest); without a manifest the contract is inferred when the version first goes live';
+
+-- Serializes every deploy step of one deployment.
+CREATE FUNCTION rollguard._lock_deployment(deployment text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_advisory_xact_lock(hashtext('rollguard.deployment:' || deployment));
+$$;
+
+CREATE FUNCTION rollguard.deploy(deployment text, version text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d text := rollguard._check_label('deployment name', deployment);
+    v text := rollguard._check_label('version label', version);
+BEGIN
+    PERFORM rollguard._require_preload();
+    PERFORM rollguard._lock_deployment(d);
+    PERFORM pg_advisory_xact_lock(hashtext('rollguard.version:' || v));
+    IF EXISTS (SELECT 1 FROM rollguard.deployment_state s
+                WHERE s.deployment = d AND s.version = v AND s.state = 'running')
+       AND NOT EXISTS (SELECT 1 FROM rollguard.deployment_state s
+                        WHERE s.deployment = d AND s.version <> v) THEN
+        RETURN;     -- already exactly so
+    END IF;
+    PERFORM rollguard._prepare_live(d, v);
+    DELETE FROM rollguard.deployment_state s WHERE s.deployment = d;
+    INSERT INTO rollguard.deployment_state (deployment, version, state) VALUES (d, v, 'running');
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.deploy(text, text) IS
+'The deployment now runs exactly this version';
+
+CREATE FUNCTION rollguard.begin_rollout(deployment text, version text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d       text := rollguard._check_label('deployment name', deployment);
+    v       text := rollguard._check_label('version label', version);
+    cur     rollguard.deployment_state;
+BEGIN
+    PERFORM rollguard._require_preload();
+    PERFORM rollguard._lock_deployment(d);
+    PERFORM pg_advisory_xact_lock(hashtext('rollguard.version:' || v));
+    SELECT * INTO cur FROM rollguard.deployment_state s
+     WHERE s.deployment = d AND s.state = 'rolling out';
+    IF FOUND THEN
+        IF cur.version = v THEN
+            RETURN;     -- this rollout is already under way
+        END IF;
+        RAISE EXCEPTION 'deployment "%" is already rolling out version "%"', d, cur.version
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Finish or abort that rollout first: rollguard.finish_rollout(%L, %L) or rollguard.abort_rollout(%L, %L).',
+                                d, cur.version, d, cur.version);
+    END IF;
+    SELECT * INTO cur FROM rollguard.deployment_state s WHERE s.deployment = d;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'deployment "%" does not exist', d
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'A rollout starts from a running version: use rollguard.deploy() for a new deployment.';
+    END IF;
+    IF cur.version = v THEN
+        RAISE EXCEPTION 'deployment "%" already runs version "%"', d, v
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM rollguard._prepare_live(d, v);
+    INSERT INTO rollguard.deployment_state (deployment, version, state) VALUES (d, v, 'rolling out');
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.begin_rollout(text, text) IS
+'The deployment starts running version beside what it runs: both are live';
+
+CREATE FUNCTION rollguard.finish_rollout(deployment text, version text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d     text := rollguard._check_label('deployment name', deployment);
+    v     text := rollguard._check_label('version label', version);
+    st    text;
+BEGIN
+    PERFORM rollguard._lock_deployment(d);
+    IF NOT EXISTS (SELECT 1 FROM rollguard.deployment_state s WHERE s.deployment = d) THEN
+        RAISE EXCEPTION 'deployment "%" does not exist', d USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT s.state INTO st FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version = v;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'deployment "%" is not rolling out version "%"', d, v
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Start the rollout with rollguard.begin_rollout(), or use rollguard.deploy().';
+    END IF;
+    IF st = 'running' THEN
+        RETURN;     -- finished already
+    END IF;
+    DELETE FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version <> v;
+    UPDATE rollguard.deployment_state s SET state = 'running', since = now()
+     WHERE s.deployment = d AND s.version = v;
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.finish_rollout(text, text) IS
+'Only version remains live for the deployment';
+
+CREATE FUNCTION rollguard.abort_rollout(deployment text, version text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d     text := rollguard._check_label('deployment name', deployment);
+    v     text := rollguard._check_label('version label', version);
+    st    text;
+BEGIN
+    PERFORM rollguard._lock_deployment(d);
+    IF NOT EXISTS (SELECT 1 FROM rollguard.deployment_state s WHERE s.deployment = d) THEN
+        RAISE EXCEPTION 'deployment "%" does not exist', d USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT s.state INTO st FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version = v;
+    IF st IS NULL THEN
+        RETURN;     -- aborted already
+    END IF;
+    IF st = 'running' THEN
+        RAISE EXCEPTION 'deployment "%" is not rolling out version "%": it is the version it runs', d, v
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'To stop running it, deploy another version with rollguard.deploy(), or use rollguard.remove_deployment().';
+    END IF;
+    DELETE FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version = v;
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.abort_rollout(text, text) IS
+'The rollout is called off: version is gone again, the version running before remains';
+
+CREATE FUNCTION rollguard.remove_deployment(deployment text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d text := rollguard._check_label('deployment name', deployment);
+BEGIN
+    PERFORM rollguard._lock_deployment(d);
+    DELETE FROM rollguard.deployment_state s WHERE s.deployment = d;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'deployment "%" does not exist', d USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.remove_deployment(text) IS
+'A decommissioned deployment: its versions no longer count as live';
+
+CREATE FUNCTION rollguard._declare(kind text, relation pg_catalog.regclass, "column" name, since_version text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s    text := rollguard._check_label('since_version', since_version);
+    nsp  text;
+    rel  text;
+BEGIN
+    IF relation IS NULL THEN
+        RAISE EXCEPTION 'relation must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF "column" IS NULL OR "column" = '' THEN
+        RAISE EXCEPTION 'column must not be %', CASE WHEN "column" IS NULL THEN 'null' ELSE 'empty' END
+            USING ERRCODE = CASE WHEN "column" IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END;
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = relation AND c.relkind IN ('r', 'p', 'v', 'm', 'f');
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a table, view, materialized view or foreign table', relation
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = relation AND a.attname = "column"
+                      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation "%.%" does not exist', "column", nsp, rel
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    INSERT INTO rollguard.declaration (nspname, relname, attname, kind, since_version)
+    VALUES (nsp, rel, "column", kind, s)
+    ON CONFLICT (nspname, relname, attname, kind) DO UPDATE
+       SET since_version = EXCLUDED.since_version,
+           declared_at = EXCLUDED.declared_at,
+           declared_by = EXCLUDED.declared_by;
+END
+$$;
+
+CREATE FUNCTION rollguard.stop_using(relation pg_catalog.regclass, "column" name, since_version text)
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rollguard._declare('stop_using', relation, "column", since_version) $$;
+
+COMMENT ON FUNCTION rollguard.stop_using(pg_catalog.regclass, name, text) IS
+'For inferred contracts: from since_version on (in version order) code no longer uses the column';
+
+CREATE FUNCTION rollguard.never_null(relation pg_catalog.regclass, "column" name, since_version text)
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rollguard._declare('never_null', relation, "column", since_version) $$;
+
+COMMENT ON FUNCTION rollguard.never_null(pg_catalog.regclass, name, text) IS
+'For inferred contracts: from since_version on code always writes a non-NULL value to the column';
+
+------------------------------------------------------------------------------
+-- Dry run
+------------------------------------------------------------------------------
+
+CREATE FUNCTION rollguard.check(ddl text)
+RETURNS TABLE (statement text, change text, relation text, "column" text,
+               deployment text, version text, reason text)
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_check';
+
+COMMENT ON FUNCTION rollguard.check(text) IS
+'Runs the rules over a migration script without executing it: one row per blocker';
+
+------------------------------------------------------------------------------
+-- Privileges: the registry is written only through the functions above.
+------------------------------------------------------------------------------
+
+REVOKE ALL ON ALL TABLES IN SCHEMA rollguard FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA rollguard FROM PUBLIC;
+GRANT USAGE ON SCHEMA rollguard TO PUBLIC;
+GRANT SELECT ON rollguard.deployments, rollguard.versions, rollguard.declarations TO PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard.check(text),
+                          rollguard.version_cmp(text, text),
+                          rollguard.version_sort_key(text) TO PUBLIC;

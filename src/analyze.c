@@ -1,0 +1,784 @@
+/*-------------------------------------------------------------------------
+ * analyze.c
+ *		Turns a raw utility statement into the list of changes it makes that
+ *		can break code: "where is DROP COLUMN decided" starts here.
+ *
+ * Relations are resolved like the statement itself resolves them (quoted
+ * names, schema qualification, search_path), without taking locks.  Within
+ * one statement (several ALTER TABLE sub-commands) or one dry-run script,
+ * an overlay remembers what earlier commands did to a column, so that
+ * "ADD COLUMN c ... DEFAULT x NOT NULL, ALTER c DROP DEFAULT" is seen as
+ * dropping the default of a NOT NULL column.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "rollguard.h"
+
+/* What earlier commands of the statement (or script) did to a column. */
+typedef struct ColState
+{
+	char	   *nspname;
+	char	   *relname;
+	char	   *attname;
+	bool		exists;
+	bool		notnull;
+	bool		own_default;	/* a default DROP DEFAULT would remove */
+	bool		other_default;	/* identity, generated, or the domain's */
+} ColState;
+
+/* The statements that can name a breaking change; everything else passes. */
+bool
+rg_is_candidate(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+		case T_RenameStmt:
+		case T_AlterObjectSchemaStmt:
+		case T_DropStmt:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Is this a relation that code can use (table, view, materialized view,
+ * foreign table) outside the system's and rollguard's own schemas?
+ */
+bool
+rg_relation_is_guarded(Oid relid, char *relkind_out)
+{
+	char		relkind = get_rel_relkind(relid);
+	Oid			nsp;
+
+	switch (relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+		case RELKIND_VIEW:
+		case RELKIND_MATVIEW:
+		case RELKIND_FOREIGN_TABLE:
+			break;
+		default:
+			return false;
+	}
+	nsp = get_rel_namespace(relid);
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+		isAnyTempNamespace(nsp) ||
+		nsp == get_namespace_oid("rollguard", true))
+		return false;
+	if (relkind_out)
+		*relkind_out = relkind;
+	return true;
+}
+
+RgChange *
+rg_make_change(RgChangeKind kind, Oid relid, const char *attname)
+{
+	RgChange   *ch = palloc0(sizeof(RgChange));
+
+	ch->kind = kind;
+	ch->relid = relid;
+	ch->relkind = get_rel_relkind(relid);
+	ch->nspname = get_namespace_name(get_rel_namespace(relid));
+	ch->relname = get_rel_name(relid);
+	if (attname)
+	{
+		ch->attname = pstrdup(attname);
+		ch->attnum = get_attnum(relid, attname);
+		if (ch->attnum == InvalidAttrNumber)
+			ch->attnum = 0;
+	}
+	return ch;
+}
+
+static Oid
+resolve_relation(RangeVar *rv)
+{
+	Oid			relid;
+
+	if (rv == NULL)
+		return InvalidOid;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid) || !rg_relation_is_guarded(relid, NULL))
+		return InvalidOid;
+	return relid;
+}
+
+/* The relation and, unless ONLY was written, every relation inheriting it. */
+static List *
+relation_and_children(Oid relid, RangeVar *rv)
+{
+	List	   *all;
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	if (!rv->inh || !has_subclass(relid))
+		return list_make1_oid(relid);
+	all = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, all)
+	{
+		if (rg_relation_is_guarded(lfirst_oid(lc), NULL))
+			result = lappend_oid(result, lfirst_oid(lc));
+	}
+	return result;
+}
+
+/* Does the type (a domain, maybe) supply a default, or forbid NULL? */
+static void
+type_default_notnull(Oid typid, bool *has_default, bool *notnull)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+
+	*has_default = false;
+	*notnull = false;
+	if (!HeapTupleIsValid(tup))
+		return;
+	if (((Form_pg_type) GETSTRUCT(tup))->typtype == TYPTYPE_DOMAIN)
+	{
+		*has_default = !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL);
+		*notnull = ((Form_pg_type) GETSTRUCT(tup))->typnotnull;
+	}
+	ReleaseSysCache(tup);
+}
+
+/* The column's state: overlay first, then the catalog. */
+static ColState *
+column_state(List **overlay, Oid relid, const char *attname)
+{
+	ListCell   *lc;
+	ColState   *st;
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+	char	   *relname = get_rel_name(relid);
+	HeapTuple	tup;
+
+	foreach(lc, *overlay)
+	{
+		st = lfirst(lc);
+		if (strcmp(st->attname, attname) == 0 &&
+			strcmp(st->relname, relname) == 0 &&
+			strcmp(st->nspname, nspname) == 0)
+			return st;
+	}
+
+	st = palloc0(sizeof(ColState));
+	st->nspname = nspname;
+	st->relname = relname;
+	st->attname = pstrdup(attname);
+	tup = SearchSysCacheAttName(relid, attname);
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+		bool		dom_default;
+		bool		dom_notnull;
+
+		type_default_notnull(att->atttypid, &dom_default, &dom_notnull);
+		st->exists = true;
+		st->notnull = att->attnotnull || dom_notnull;
+		st->own_default = att->atthasdef && att->attgenerated == '\0';
+		st->other_default = dom_default || att->attidentity != '\0' ||
+			att->attgenerated != '\0';
+		ReleaseSysCache(tup);
+	}
+	*overlay = lappend(*overlay, st);
+	return st;
+}
+
+static bool
+has_default(ColState *st)
+{
+	return st->own_default || st->other_default;
+}
+
+static bool
+is_null_constant(Node *expr)
+{
+	return expr != NULL && IsA(expr, A_Const) && ((A_Const *) expr)->isnull;
+}
+
+static bool
+is_serial_type(TypeName *tn)
+{
+	const char *name;
+
+	if (tn->arrayBounds != NIL)
+		return false;
+	if (list_length(tn->names) == 2 &&
+		strcmp(strVal(linitial(tn->names)), "pg_catalog") != 0)
+		return false;
+	if (list_length(tn->names) > 2)
+		return false;
+	name = strVal(llast(tn->names));
+	return strcmp(name, "serial") == 0 || strcmp(name, "serial4") == 0 ||
+		strcmp(name, "bigserial") == 0 || strcmp(name, "serial8") == 0 ||
+		strcmp(name, "smallserial") == 0 || strcmp(name, "serial2") == 0;
+}
+
+/* NOT NULL and default of a column being added, from its raw definition. */
+static void
+column_def_state(ColumnDef *def, ColState *st)
+{
+	ListCell   *lc;
+
+	st->exists = true;
+	st->notnull = def->is_not_null;
+	st->own_default = def->raw_default != NULL && !is_null_constant(def->raw_default);
+	st->other_default = def->identity != '\0' || def->generated != '\0' ||
+		is_serial_type(def->typeName);
+
+	foreach(lc, def->constraints)
+	{
+		Constraint *con = lfirst_node(Constraint, lc);
+
+		switch (con->contype)
+		{
+			case CONSTR_NOTNULL:
+			case CONSTR_PRIMARY:
+				st->notnull = true;
+				break;
+			case CONSTR_NULL:
+				st->notnull = false;
+				break;
+			case CONSTR_DEFAULT:
+				st->own_default = !is_null_constant(con->raw_expr);
+				break;
+			case CONSTR_IDENTITY:
+			case CONSTR_GENERATED:
+				st->other_default = true;
+				break;
+			default:
+				break;
+		}
+	}
+
+	if (!st->other_default || !st->notnull)
+	{
+		Type		typ = LookupTypeName(NULL, def->typeName, NULL, true);
+
+		if (typ != NULL)
+		{
+			bool		dom_default;
+			bool		dom_notnull;
+
+			type_default_notnull(((Form_pg_type) GETSTRUCT(typ))->oid,
+								 &dom_default, &dom_notnull);
+			ReleaseSysCache(typ);
+			st->other_default |= dom_default;
+			st->notnull |= dom_notnull;
+		}
+	}
+}
+
+/* Columns that a CHECK expression forces to be NOT NULL: "c IS NOT NULL",
+ * also as a conjunct of AND. */
+static List *
+check_notnull_columns(Node *expr)
+{
+	if (expr == NULL)
+		return NIL;
+	if (IsA(expr, NullTest))
+	{
+		NullTest   *nt = (NullTest *) expr;
+
+		if (nt->nulltesttype == IS_NOT_NULL && nt->arg && IsA(nt->arg, ColumnRef))
+		{
+			Node	   *last = llast(((ColumnRef *) nt->arg)->fields);
+
+			if (IsA(last, String))
+				return list_make1(strVal(last));
+		}
+		return NIL;
+	}
+	if (IsA(expr, BoolExpr) && ((BoolExpr *) expr)->boolop == AND_EXPR)
+	{
+		List	   *result = NIL;
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) expr)->args)
+			result = list_concat(result, check_notnull_columns(lfirst(lc)));
+		return result;
+	}
+	return NIL;
+}
+
+/*
+ * Widening type changes that code using the column survives: varchar(n) to
+ * a larger n or to text, smallint to integer to bigint, numeric to a wider
+ * precision (no fewer integer digits, no fewer decimals).
+ */
+static bool
+numeric_digits(int32 typmod, int *precision, int *scale)
+{
+	if (typmod < (int32) VARHDRSZ)
+		return false;
+	*precision = ((typmod - VARHDRSZ) >> 16) & 0xffff;
+	*scale = (((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
+	return true;
+}
+
+static bool
+is_widening(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod)
+{
+	int			p1,
+				s1,
+				p2,
+				s2;
+
+	if (oldtype == newtype && oldmod == newmod)
+		return true;
+	switch (oldtype)
+	{
+		case VARCHAROID:
+			if (newtype == TEXTOID)
+				return true;
+			if (newtype == VARCHAROID)
+				return newmod < 0 || (oldmod >= 0 && newmod >= oldmod);
+			return false;
+		case INT2OID:
+			return newtype == INT4OID || newtype == INT8OID;
+		case INT4OID:
+			return newtype == INT8OID;
+		case NUMERICOID:
+			if (newtype != NUMERICOID)
+				return false;
+			if (newmod < 0)
+				return true;
+			if (!numeric_digits(oldmod, &p1, &s1) || !numeric_digits(newmod, &p2, &s2))
+				return false;
+			return s2 >= s1 && p2 - s2 >= p1 - s1;
+		default:
+			return false;
+	}
+}
+
+/* USING is harmless when it only names (or casts) the column itself. */
+static bool
+using_is_plain(Node *expr, const char *attname)
+{
+	if (expr == NULL)
+		return true;
+	if (IsA(expr, TypeCast))
+		expr = ((TypeCast *) expr)->arg;
+	if (IsA(expr, ColumnRef))
+	{
+		Node	   *last = llast(((ColumnRef *) expr)->fields);
+
+		return IsA(last, String) && strcmp(strVal(last), attname) == 0;
+	}
+	return false;
+}
+
+static bool
+type_change_widens(Oid relid, ColumnDef *def, const char *attname)
+{
+	HeapTuple	tup;
+	Oid			oldtype;
+	int32		oldmod;
+	Type		typ;
+	int32		newmod;
+	Oid			newtype;
+
+	if (def->collClause != NULL || !using_is_plain(def->raw_default, attname))
+		return false;
+	tup = SearchSysCacheAttName(relid, attname);
+	if (!HeapTupleIsValid(tup))
+		return false;
+	oldtype = ((Form_pg_attribute) GETSTRUCT(tup))->atttypid;
+	oldmod = ((Form_pg_attribute) GETSTRUCT(tup))->atttypmod;
+	ReleaseSysCache(tup);
+
+	typ = LookupTypeName(NULL, def->typeName, &newmod, true);
+	if (typ == NULL)
+		return false;
+	newtype = ((Form_pg_type) GETSTRUCT(typ))->oid;
+	ReleaseSysCache(typ);
+	return is_widening(oldtype, oldmod, newtype, newmod);
+}
+
+/* Every guarded relation in a schema. */
+static List *
+relations_in_schema(Oid nspoid)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(nspoid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Oid			relid = ((Form_pg_class) GETSTRUCT(tup))->oid;
+
+		if (rg_relation_is_guarded(relid, NULL))
+			result = lappend_oid(result, relid);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/* Every column of a guarded relation whose type is typid. */
+static List *
+columns_of_type(Oid typid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	rel = table_open(AttributeRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+
+		if (att->atttypid == typid && att->attnum > 0 && !att->attisdropped &&
+			rg_relation_is_guarded(att->attrelid, NULL))
+			result = lappend(result,
+							 rg_make_change(RG_CASCADE_DROP_COLUMN, att->attrelid,
+											NameStr(att->attname)));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+static List *
+analyze_alter_table(AlterTableStmt *stmt, List **overlay)
+{
+	List	   *changes = NIL;
+	Oid			relid;
+	List	   *rels;
+	ListCell   *lc;
+
+	switch (stmt->objtype)
+	{
+		case OBJECT_TABLE:
+		case OBJECT_VIEW:
+		case OBJECT_MATVIEW:
+		case OBJECT_FOREIGN_TABLE:
+			break;
+		default:
+			return NIL;
+	}
+	relid = resolve_relation(stmt->relation);
+	if (!OidIsValid(relid))
+		return NIL;
+	rels = relation_and_children(relid, stmt->relation);
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		ListCell   *rc;
+
+		foreach(rc, rels)
+		{
+			Oid			r = lfirst_oid(rc);
+			ColState   *st;
+
+			switch (cmd->subtype)
+			{
+				case AT_DropColumn:
+					st = column_state(overlay, r, cmd->name);
+					if (st->exists)
+						changes = lappend(changes, rg_make_change(RG_DROP_COLUMN, r, cmd->name));
+					st->exists = false;
+					break;
+
+				case AT_ColumnDefault:
+					st = column_state(overlay, r, cmd->name);
+					if (cmd->def == NULL)
+					{
+						/* DROP DEFAULT: breaks inserts that leave c out */
+						if (st->exists && st->notnull && st->own_default && !st->other_default)
+							changes = lappend(changes, rg_make_change(RG_DROP_DEFAULT, r, cmd->name));
+						st->own_default = false;
+					}
+					else
+						st->own_default = !is_null_constant(cmd->def);
+					break;
+
+				case AT_DropIdentity:
+					st = column_state(overlay, r, cmd->name);
+					if (st->exists && st->notnull && st->other_default && !st->own_default)
+					{
+						RgChange   *ch = rg_make_change(RG_DROP_DEFAULT, r, cmd->name);
+
+						ch->target = "identity";
+						changes = lappend(changes, ch);
+					}
+					st->other_default = false;
+					break;
+
+				case AT_SetNotNull:
+					st = column_state(overlay, r, cmd->name);
+					if (st->exists && !st->notnull)
+					{
+						RgChange   *ch = rg_make_change(RG_SET_NOT_NULL, r, cmd->name);
+
+						ch->has_default = has_default(st);
+						changes = lappend(changes, ch);
+					}
+					st->notnull = true;
+					break;
+
+				case AT_DropNotNull:
+					st = column_state(overlay, r, cmd->name);
+					st->notnull = false;
+					break;
+
+				case AT_AddColumn:
+					{
+						ColumnDef  *def = castNode(ColumnDef, cmd->def);
+						ColState	newst = {0};
+
+						st = column_state(overlay, r, def->colname);
+						if (st->exists)
+							break;	/* IF NOT EXISTS, or an error anyway */
+						column_def_state(def, &newst);
+						st->exists = true;
+						st->notnull = newst.notnull;
+						st->own_default = newst.own_default;
+						st->other_default = newst.other_default;
+						if (st->notnull && !has_default(st))
+							changes = lappend(changes,
+											  rg_make_change(RG_ADD_NOT_NULL_COLUMN, r, def->colname));
+					}
+					break;
+
+				case AT_AlterColumnType:
+					st = column_state(overlay, r, cmd->name);
+					if (st->exists &&
+						!type_change_widens(r, castNode(ColumnDef, cmd->def), cmd->name))
+						changes = lappend(changes, rg_make_change(RG_ALTER_TYPE, r, cmd->name));
+					break;
+
+				case AT_AddConstraint:
+					{
+						Constraint *con = castNode(Constraint, cmd->def);
+						List	   *cols = NIL;
+						RgChangeKind kind = RG_SET_NOT_NULL;
+						ListCell   *cc;
+
+						if (con->contype == CONSTR_CHECK)
+						{
+							cols = check_notnull_columns(con->raw_expr);
+							kind = RG_CHECK_NOT_NULL;
+						}
+						else if (con->contype == CONSTR_PRIMARY ||
+								 con->contype == CONSTR_NOTNULL)
+						{
+							foreach(cc, con->keys)
+								cols = lappend(cols, strVal(lfirst(cc)));
+						}
+						foreach(cc, cols)
+						{
+							const char *col = lfirst(cc);
+
+							st = column_state(overlay, r, col);
+							if (st->exists && !st->notnull)
+							{
+								RgChange   *ch = rg_make_change(kind, r, col);
+
+								ch->has_default = has_default(st);
+								ch->target = con->conname;
+								changes = lappend(changes, ch);
+							}
+							if (kind == RG_SET_NOT_NULL)
+								st->notnull = true;
+						}
+					}
+					break;
+
+				default:
+					break;
+			}
+		}
+	}
+	return changes;
+}
+
+static List *
+analyze_rename(RenameStmt *stmt)
+{
+	Oid			relid;
+	List	   *changes = NIL;
+	ListCell   *lc;
+	RgChange   *ch;
+
+	switch (stmt->renameType)
+	{
+		case OBJECT_COLUMN:
+			relid = resolve_relation(stmt->relation);
+			if (!OidIsValid(relid) || get_attnum(relid, stmt->subname) <= 0)
+				return NIL;
+			foreach(lc, relation_and_children(relid, stmt->relation))
+			{
+				ch = rg_make_change(RG_RENAME_COLUMN, lfirst_oid(lc), stmt->subname);
+				ch->target = stmt->newname;
+				changes = lappend(changes, ch);
+			}
+			return changes;
+
+		case OBJECT_TABLE:
+		case OBJECT_VIEW:
+		case OBJECT_MATVIEW:
+		case OBJECT_FOREIGN_TABLE:
+			relid = resolve_relation(stmt->relation);
+			if (!OidIsValid(relid))
+				return NIL;
+			ch = rg_make_change(RG_RENAME_RELATION, relid, NULL);
+			ch->target = stmt->newname;
+			return list_make1(ch);
+
+		case OBJECT_SCHEMA:
+			{
+				Oid			nsp = get_namespace_oid(stmt->subname, true);
+
+				if (!OidIsValid(nsp))
+					return NIL;
+				foreach(lc, relations_in_schema(nsp))
+				{
+					ch = rg_make_change(RG_RENAME_SCHEMA, lfirst_oid(lc), NULL);
+					ch->target = stmt->newname;
+					changes = lappend(changes, ch);
+				}
+				return changes;
+			}
+
+		default:
+			return NIL;
+	}
+}
+
+static List *
+analyze_set_schema(AlterObjectSchemaStmt *stmt)
+{
+	Oid			relid;
+	RgChange   *ch;
+
+	switch (stmt->objectType)
+	{
+		case OBJECT_TABLE:
+		case OBJECT_VIEW:
+		case OBJECT_MATVIEW:
+		case OBJECT_FOREIGN_TABLE:
+			break;
+		default:
+			return NIL;
+	}
+	relid = resolve_relation(stmt->relation);
+	if (!OidIsValid(relid))
+		return NIL;
+	ch = rg_make_change(RG_MOVE_RELATION, relid, NULL);
+	ch->target = stmt->newschema;
+	return list_make1(ch);
+}
+
+static List *
+analyze_drop(DropStmt *stmt)
+{
+	List	   *changes = NIL;
+	ListCell   *lc;
+
+	switch (stmt->removeType)
+	{
+		case OBJECT_TABLE:
+		case OBJECT_VIEW:
+		case OBJECT_MATVIEW:
+		case OBJECT_FOREIGN_TABLE:
+			foreach(lc, stmt->objects)
+			{
+				RangeVar   *rv = makeRangeVarFromNameList(castNode(List, lfirst(lc)));
+				Oid			relid = resolve_relation(rv);
+
+				if (OidIsValid(relid))
+					changes = lappend(changes, rg_make_change(RG_DROP_RELATION, relid, NULL));
+			}
+			break;
+
+		case OBJECT_SCHEMA:
+			if (stmt->behavior != DROP_CASCADE)
+				break;
+			foreach(lc, stmt->objects)
+			{
+				Oid			nsp = get_namespace_oid(strVal(lfirst(lc)), true);
+				ListCell   *rc;
+
+				if (!OidIsValid(nsp))
+					continue;
+				foreach(rc, relations_in_schema(nsp))
+					changes = lappend(changes,
+									  rg_make_change(RG_CASCADE_DROP_RELATION, lfirst_oid(rc), NULL));
+			}
+			break;
+
+		case OBJECT_TYPE:
+		case OBJECT_DOMAIN:
+			if (stmt->behavior != DROP_CASCADE)
+				break;
+			foreach(lc, stmt->objects)
+			{
+				TypeName   *tn = castNode(TypeName, lfirst(lc));
+				Type		typ = LookupTypeName(NULL, tn, NULL, true);
+
+				if (typ == NULL)
+					continue;
+				changes = list_concat(changes,
+									  columns_of_type(((Form_pg_type) GETSTRUCT(typ))->oid));
+				ReleaseSysCache(typ);
+			}
+			break;
+
+		default:
+			break;
+	}
+	return changes;
+}
+
+/*
+ * The changes a statement makes that rules must look at.  *overlay carries
+ * column state from command to command (and statement to statement in a
+ * dry run).
+ */
+List *
+rg_analyze_statement(Node *parsetree, List **overlay)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+			return analyze_alter_table((AlterTableStmt *) parsetree, overlay);
+		case T_RenameStmt:
+			return analyze_rename((RenameStmt *) parsetree);
+		case T_AlterObjectSchemaStmt:
+			return analyze_set_schema((AlterObjectSchemaStmt *) parsetree);
+		case T_DropStmt:
+			return analyze_drop((DropStmt *) parsetree);
+		default:
+			return NIL;
+	}
+}

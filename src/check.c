@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ * check.c
+ *		rollguard.check(ddl): the dry run.  Parses a migration script, runs
+ *		every statement through the same analysis and rules as the guard,
+ *		executes nothing, and returns one row per blocker.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+
+#include "compat.h"
+#include "rollguard.h"
+
+PG_FUNCTION_INFO_V1(rollguard_check);
+
+/* The text of one statement of the script. */
+static char *
+statement_text(const char *script, RawStmt *rs)
+{
+	int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(script + rs->stmt_location);
+	char	   *s = pnstrdup(script + rs->stmt_location, len);
+	char	   *start = s;
+	char	   *end;
+
+	while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+		start++;
+	end = start + strlen(start);
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return start;
+}
+
+Datum
+rollguard_check(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *script = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	List	   *stmts;
+	List	   *overlay = NIL;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (!rg_extension_active())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"rollguard\" is not installed in this database")));
+
+	stmts = raw_parser(script, RAW_PARSE_DEFAULT);
+	foreach(lc, stmts)
+	{
+		RawStmt    *rs = lfirst_node(RawStmt, lc);
+		char	   *stmt_text = NULL;
+		List	   *changes;
+		ListCell   *cc;
+
+		if (!rg_is_candidate(rs->stmt))
+			continue;
+		changes = rg_analyze_statement(rs->stmt, &overlay);
+		foreach(cc, changes)
+		{
+			RgChange   *ch = lfirst(cc);
+			ListCell   *bc;
+
+			foreach(bc, rg_evaluate(ch))
+			{
+				RgBlocker  *b = lfirst(bc);
+				Datum		values[7];
+				bool		nulls[7] = {0};
+
+				if (stmt_text == NULL)
+					stmt_text = statement_text(script, rs);
+				values[0] = CStringGetTextDatum(stmt_text);
+				values[1] = CStringGetTextDatum(rg_change_label(ch->kind));
+				values[2] = CStringGetTextDatum(psprintf("%s.%s", ch->nspname, ch->relname));
+				if (ch->attname)
+					values[3] = CStringGetTextDatum(ch->attname);
+				else
+					nulls[3] = true;
+				values[4] = CStringGetTextDatum(b->deployment);
+				values[5] = CStringGetTextDatum(b->version);
+				values[6] = CStringGetTextDatum(b->reason);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		}
+	}
+	return (Datum) 0;
+}

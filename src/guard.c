@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ * guard.c
+ *		The hooks: ProcessUtility_hook checks the changes a statement names
+ *		before it runs; object_access_hook is the backstop for columns and
+ *		relations that disappear by cascade, checked when the statement that
+ *		dropped them ends, before its transaction can commit.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/dependency.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
+#include "tcop/utility.h"
+#include "utils/lsyscache.h"
+
+#include "compat.h"
+#include "rollguard.h"
+
+/* One per utility statement being executed (they nest: DO, functions). */
+typedef struct GuardFrame
+{
+	List	   *covered;		/* changes checked before the statement ran */
+	List	   *pending;		/* cascade drops seen while it ran */
+	MemoryContext cxt;
+} GuardFrame;
+
+static GuardFrame *current_frame = NULL;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/* Was this drop checked already, by the statement that names it? */
+static bool
+is_covered(GuardFrame *frame, Oid relid, int subId)
+{
+	ListCell   *lc;
+
+	foreach(lc, frame->covered)
+	{
+		RgChange   *ch = lfirst(lc);
+
+		if (ch->relid != relid)
+			continue;
+		if (ch->kind == RG_DROP_RELATION || ch->kind == RG_CASCADE_DROP_RELATION)
+			return true;
+		if ((ch->kind == RG_DROP_COLUMN || ch->kind == RG_CASCADE_DROP_COLUMN) &&
+			ch->attnum == subId)
+			return true;
+	}
+	return false;
+}
+
+static void
+rg_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				 int subId, void *arg)
+{
+	MemoryContext old;
+	char	   *attname = NULL;
+
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (access != OAT_DROP || classId != RelationRelationId ||
+		current_frame == NULL || subId < 0 || rg_enforce == RG_ENFORCE_OFF)
+		return;
+	/* table rewrites, temp-table cleanup and the like */
+	if (((ObjectAccessDrop *) arg)->dropflags & PERFORM_DELETION_INTERNAL)
+		return;
+	if (is_covered(current_frame, objectId, subId))
+		return;
+	if (!rg_relation_is_guarded(objectId, NULL))
+		return;
+	if (subId > 0 && (attname = get_attname(objectId, subId, true)) == NULL)
+		return;
+
+	/* names only: the catalog rows are gone by the time we check */
+	old = MemoryContextSwitchTo(current_frame->cxt);
+	current_frame->pending =
+		lappend(current_frame->pending,
+				rg_make_change(subId > 0 ? RG_CASCADE_DROP_COLUMN : RG_CASCADE_DROP_RELATION,
+							   objectId, attname));
+	MemoryContextSwitchTo(old);
+}
+
+static void
+rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	GuardFrame	frame = {0};
+	GuardFrame *saved_frame = current_frame;
+
+	if (rg_enforce != RG_ENFORCE_OFF && rg_is_candidate(parsetree) &&
+		rg_extension_active())
+	{
+		List	   *overlay = NIL;
+
+		frame.covered = rg_analyze_statement(parsetree, &overlay);
+		rg_enforce_changes(frame.covered);
+	}
+
+	frame.cxt = CurrentMemoryContext;
+	current_frame = &frame;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(PROCESS_UTILITY_ARGS);
+		else
+			standard_ProcessUtility(PROCESS_UTILITY_ARGS);
+	}
+	PG_FINALLY();
+	{
+		current_frame = saved_frame;
+	}
+	PG_END_TRY();
+
+	/* the backstop: what the statement dropped without naming it */
+	if (frame.pending != NIL && rg_extension_active())
+		rg_enforce_changes(frame.pending);
+}
+
+void
+rg_install_hooks(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = rg_ProcessUtility;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = rg_object_access;
+}

@@ -1,0 +1,77 @@
+/*-------------------------------------------------------------------------
+ * rollguard.c
+ *		Module entry: settings, hooks, and the preload check.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "compat.h"
+#include "rollguard.h"
+
+PG_MODULE_MAGIC;
+
+int			rg_enforce = RG_ENFORCE_ON;
+bool		rg_preloaded = false;
+
+static const struct config_enum_entry enforce_options[] = {
+	{"on", RG_ENFORCE_ON, false},
+	{"warn", RG_ENFORCE_WARN, false},
+	{"off", RG_ENFORCE_OFF, false},
+	{"true", RG_ENFORCE_ON, true},
+	{"false", RG_ENFORCE_OFF, true},
+	{NULL, 0, false}
+};
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(rollguard_require_preload);
+
+void
+_PG_init(void)
+{
+	/*
+	 * Superuser only: letting the application role relax the guard would
+	 * defeat its point.
+	 */
+	DefineCustomEnumVariable("rollguard.enforce",
+							 "What rollguard does with a schema change that breaks a live version.",
+							 "on refuses it, warn reports it as a WARNING and lets it through, off checks nothing.",
+							 &rg_enforce,
+							 RG_ENFORCE_ON,
+							 enforce_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("rollguard");
+
+	/*
+	 * The guard works only when loaded into every backend at start.  Loaded
+	 * any other way (a function call, LOAD), the library installs no hook,
+	 * and CREATE EXTENSION and the deploy functions refuse to run.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	rg_preloaded = true;
+	rg_install_hooks();
+}
+
+/*
+ * rollguard._require_preload(): errors out unless the library was preloaded.
+ */
+Datum
+rollguard_require_preload(PG_FUNCTION_ARGS)
+{
+	if (!rg_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rollguard must be loaded via \"shared_preload_libraries\""),
+				 errdetail("Without it, no schema change would be checked."),
+				 errhint("Add rollguard to \"shared_preload_libraries\" in postgresql.conf and restart the server.")));
+	PG_RETURN_VOID();
+}

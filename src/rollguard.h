@@ -1,0 +1,103 @@
+/*-------------------------------------------------------------------------
+ * rollguard.h
+ *		Declarations shared by rollguard's source files.
+ *
+ * A statement is analyzed into "changes" (analyze.c); each change is
+ * evaluated against the registry of live versions (rules.c, registry.c);
+ * a change that breaks a live version is refused (rules.c).  guard.c holds
+ * the hooks that drive this; check.c the dry run.
+ *-------------------------------------------------------------------------
+ */
+#ifndef ROLLGUARD_H
+#define ROLLGUARD_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "nodes/pg_list.h"
+
+/* rollguard.enforce */
+typedef enum RgEnforce
+{
+	RG_ENFORCE_OFF,
+	RG_ENFORCE_WARN,
+	RG_ENFORCE_ON
+} RgEnforce;
+
+extern int	rg_enforce;
+extern bool rg_preloaded;
+
+/* Every kind of schema change that can break code still deployed. */
+typedef enum RgChangeKind
+{
+	RG_DROP_COLUMN,
+	RG_RENAME_COLUMN,
+	RG_ALTER_TYPE,
+	RG_SET_NOT_NULL,
+	RG_CHECK_NOT_NULL,
+	RG_DROP_DEFAULT,
+	RG_ADD_NOT_NULL_COLUMN,
+	RG_DROP_RELATION,
+	RG_RENAME_RELATION,
+	RG_MOVE_RELATION,
+	RG_RENAME_SCHEMA,
+	RG_CASCADE_DROP_COLUMN,
+	RG_CASCADE_DROP_RELATION
+} RgChangeKind;
+
+/* One change a statement makes, named as code names it. */
+typedef struct RgChange
+{
+	RgChangeKind kind;
+	Oid			relid;			/* InvalidOid if not (yet) in the catalog */
+	AttrNumber	attnum;			/* 0 for a change of the whole relation */
+	char		relkind;
+	char	   *nspname;
+	char	   *relname;
+	char	   *attname;		/* NULL for a change of the whole relation */
+	bool		has_default;	/* NOT NULL changes: column has a default */
+	char	   *target;			/* new name, new schema, constraint name */
+} RgChange;
+
+/* A live version that a change breaks, and why. */
+typedef struct RgBlocker
+{
+	char	   *deployment;
+	char	   *version;
+	bool		rolling_out;
+	char	   *reason;			/* "uses public.person.weight" */
+} RgBlocker;
+
+/* One row of a live version's contract for one relation (registry.c). */
+typedef struct RgUsage
+{
+	char	   *deployment;
+	char	   *version;
+	bool		rolling_out;
+	char	   *attname;
+	bool		writes;
+	bool		nullable;
+} RgUsage;
+
+/* analyze.c */
+extern bool rg_is_candidate(Node *parsetree);
+extern List *rg_analyze_statement(Node *parsetree, List **overlay);
+extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
+extern RgChange *rg_make_change(RgChangeKind kind, Oid relid, const char *attname);
+
+/* rules.c */
+extern List *rg_evaluate(RgChange *change);
+extern const char *rg_change_label(RgChangeKind kind);
+extern void rg_enforce_changes(List *changes);
+
+/* registry.c */
+extern bool rg_extension_active(void);
+extern List *rg_fetch_usage(const char *nspname, const char *relname);
+
+/* version_order.c */
+extern int	rg_version_cmp(const char *a, int alen, const char *b, int blen);
+
+/* guard.c */
+extern void rg_install_hooks(void);
+
+#endif							/* ROLLGUARD_H */
