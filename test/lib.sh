@@ -1,0 +1,79 @@
+# Shared by test/run-tests.sh and test/demo.sh: installs what is missing,
+# builds and installs rollguard, and runs things as the postgres OS user
+# (PostgreSQL refuses to run as root).
+#
+# Source it; do not run it.
+
+RG_PG_MAJOR=${RG_PG_MAJOR:-15}
+RG_PACKAGES="make gcc pkg-config postgresql-$RG_PG_MAJOR postgresql-server-dev-$RG_PG_MAJOR
+             postgresql-contrib libicu-dev libipc-run-perl python3 python3-django
+             python3-psycopg2"
+
+rg_log() { printf '\n==> %s\n' "$*"; }
+
+rg_need_root() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "run this as root: it installs packages and switches to the postgres user" >&2
+		exit 1
+	fi
+}
+
+# apt-get only what is missing, so that a second run is fast and offline.
+rg_install_deps() {
+	missing=""
+	for p in $RG_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+			|| missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		rg_log "installing:$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		# shellcheck disable=SC2086
+		apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	fi
+	RG_BINDIR=$(pg_config --bindir)
+	export RG_BINDIR
+	export PATH="$RG_BINDIR:$PATH"
+}
+
+# Warning-free or nothing: CI builds with -Werror.
+rg_build_install() {
+	rg_log "building rollguard (-Wall -Wextra -Werror) and installing it"
+	make -s clean >/dev/null
+	make -s PG_CPPFLAGS="-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror" \
+		>/dev/null
+	make -s install >/dev/null
+}
+
+# A copy of the source tree that the postgres user may write into.
+rg_workdir() {
+	RG_WORK=$(mktemp -d /tmp/rollguard-test.XXXXXX)
+	tar --exclude=.git -cf - . | tar -C "$RG_WORK" -xf -
+	chown -R postgres:postgres "$RG_WORK"
+	export RG_WORK
+}
+
+rg_as_postgres() {
+	su postgres -s /bin/sh -c "$*"
+}
+
+# A throwaway cluster in DIR, on a Unix socket in DIR, preloading rollguard.
+rg_start_cluster() {
+	dir=$1
+	rg_as_postgres "$RG_BINDIR/initdb -D '$dir/data' -A trust -U postgres >'$dir/initdb.log' 2>&1"
+	cat >>"$dir/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'rollguard'
+listen_addresses = ''
+unix_socket_directories = '$dir'
+port = 5432
+lc_messages = 'C'
+fsync = off
+CONF
+	rg_as_postgres "$RG_BINDIR/pg_ctl -D '$dir/data' -l '$dir/server.log' -w start >/dev/null"
+	export PGHOST="$dir" PGPORT=5432 PGUSER=postgres
+}
+
+rg_stop_cluster() {
+	rg_as_postgres "$RG_BINDIR/pg_ctl -D '$1/data' -m fast -w stop >/dev/null" || true
+}

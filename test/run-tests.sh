@@ -1,0 +1,47 @@
+#!/bin/sh
+# Every test of rollguard, from a fresh Debian bookworm machine, as root:
+#     test/run-tests.sh
+# Installs what it needs, builds with -Werror, and runs each suite on
+# throwaway clusters of its own (as the postgres OS user, on Unix sockets in
+# temporary directories).  Ends with one line "N passed, N failed".
+set -eu
+cd "$(dirname "$0")/.."
+. test/lib.sh
+
+rg_need_root
+rg_install_deps
+rg_build_install
+rg_workdir
+trap 'rm -rf "$RG_WORK"' EXIT
+
+passed=0
+failed=0
+suite() {
+	name=$1
+	shift
+	rg_log "suite: $name"
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "ok: $name"
+	else
+		failed=$((failed + 1))
+		echo "FAILED: $name"
+	fi
+}
+
+regress() {
+	rg_as_postgres "cd '$RG_WORK' && make -s installcheck" || {
+		cat "$RG_WORK/regression.diffs" 2>/dev/null | head -300
+		return 1
+	}
+}
+suite "pg_regress (sql/, expected/)" regress
+
+for t in test/scenario/*.sh; do
+	[ -e "$t" ] || continue
+	suite "$(basename "$t")" sh "$t"
+done
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
