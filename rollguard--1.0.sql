@@ -81,11 +81,25 @@ CREATE TABLE rollguard.declaration (
     PRIMARY KEY (nspname, relname, attname, kind)
 );
 
+-- Columns and relations the guard saw disappear (dropped, renamed, moved):
+-- what lets deploy() tell "no longer exists" (a rollback past a contract
+-- migration) from "does not exist yet" (an expand migration still to run).
+-- attname '' stands for the whole relation.
+CREATE TABLE rollguard.removed_column (
+    nspname    text NOT NULL,
+    relname    text NOT NULL,
+    attname    text NOT NULL,
+    change     text NOT NULL,
+    removed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (nspname, relname, attname)
+);
+
 -- pg_dump keeps the registry's rows.
 SELECT pg_catalog.pg_extension_config_dump('rollguard.version_registry', '');
 SELECT pg_catalog.pg_extension_config_dump('rollguard.contract', '');
 SELECT pg_catalog.pg_extension_config_dump('rollguard.deployment_state', '');
 SELECT pg_catalog.pg_extension_config_dump('rollguard.declaration', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.removed_column', '');
 
 -- The contract the guard enforces: declared contracts as given; inferred ones
 -- amended by declarations made for versions at or after their "since".
@@ -351,24 +365,33 @@ AS $$
     END
 $$;
 
--- Columns of a version's effective contract that no longer exist.
+-- Columns of a version's effective contract that no longer exist: missing
+-- now, and either seen removed by the guard or, for an inferred contract,
+-- present when the contract was taken.  A declared column that never
+-- existed is not "no longer": its expand migration may simply not have run.
 CREATE FUNCTION rollguard._missing_columns(v text)
-RETURNS TABLE (nspname text, relname text, attname text, relation_exists boolean)
+RETURNS TABLE (nspname text, relname text, attname text, removed_by text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.nspname, c.relname, c.attname,
-           EXISTS (SELECT 1 FROM pg_catalog.pg_class r
-                     JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
-                    WHERE n.nspname = c.nspname AND r.relname = c.relname)
+           (SELECT t.change FROM rollguard.removed_column t
+             WHERE t.nspname = c.nspname AND t.relname = c.relname
+               AND t.attname IN (c.attname, '')
+             ORDER BY t.attname DESC LIMIT 1)
       FROM rollguard.effective_contract c
+      JOIN rollguard.version_registry r ON r.version = c.version
      WHERE c.version = v
        AND NOT EXISTS (
            SELECT 1 FROM pg_catalog.pg_attribute a
-             JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
-             JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
-            WHERE n.nspname = c.nspname AND r.relname = c.relname
+             JOIN pg_catalog.pg_class rel ON rel.oid = a.attrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = rel.relnamespace
+            WHERE n.nspname = c.nspname AND rel.relname = c.relname
               AND a.attname = c.attname AND a.attnum > 0 AND NOT a.attisdropped)
+       AND (NOT r.declared OR EXISTS (
+           SELECT 1 FROM rollguard.removed_column t
+            WHERE t.nspname = c.nspname AND t.relname = c.relname
+              AND t.attname IN (c.attname, '')))
      ORDER BY 1, 2, 3
 $$;
 
@@ -413,10 +436,9 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT array_agg(CASE WHEN mc.relation_exists
-                          THEN format('Column %s.%s.%s does not exist.', mc.nspname, mc.relname, mc.attname)
-                          ELSE format('Relation %s.%s does not exist (column %s).', mc.nspname, mc.relname, mc.attname)
-                     END),
+    SELECT array_agg(format('Column %s.%s.%s no longer exists%s.', mc.nspname, mc.relname, mc.attname,
+                            CASE WHEN mc.removed_by IS NULL THEN ''
+                                 ELSE format(' (%s)', mc.removed_by) END)),
            count(*)
       INTO missing, nmiss
       FROM (SELECT * FROM rollguard._missing_columns(v) LIMIT 50) mc;

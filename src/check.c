@@ -34,6 +34,21 @@ statement_text(const char *script, RawStmt *rs)
 	return start;
 }
 
+/* A syntax error points into the script, not into the SELECT calling us. */
+static void
+script_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+	errcontext("migration script given to rollguard.check()");
+}
+
 Datum
 rollguard_check(PG_FUNCTION_ARGS)
 {
@@ -42,6 +57,7 @@ rollguard_check(PG_FUNCTION_ARGS)
 	List	   *stmts;
 	List	   *overlay = NIL;
 	ListCell   *lc;
+	ErrorContextCallback errcallback;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -50,7 +66,12 @@ rollguard_check(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"rollguard\" is not installed in this database")));
 
+	errcallback.callback = script_error_callback;
+	errcallback.arg = script;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	stmts = raw_parser(script, RAW_PARSE_DEFAULT);
+	error_context_stack = errcallback.previous;
 	foreach(lc, stmts)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);

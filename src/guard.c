@@ -83,24 +83,14 @@ rg_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	MemoryContextSwitchTo(old);
 }
 
+/* The statement itself, with frame as the current frame while it runs. */
 static void
-rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
+run_in_frame(GuardFrame *frame, PROCESS_UTILITY_PARAMS)
 {
-	Node	   *parsetree = pstmt->utilityStmt;
-	GuardFrame	frame = {0};
 	GuardFrame *saved_frame = current_frame;
 
-	if (rg_enforce != RG_ENFORCE_OFF && rg_is_candidate(parsetree) &&
-		rg_extension_active())
-	{
-		List	   *overlay = NIL;
-
-		frame.covered = rg_analyze_statement(parsetree, &overlay);
-		rg_enforce_changes(frame.covered);
-	}
-
-	frame.cxt = CurrentMemoryContext;
-	current_frame = &frame;
+	frame->cxt = CurrentMemoryContext;
+	current_frame = frame;
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
@@ -113,10 +103,35 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 		current_frame = saved_frame;
 	}
 	PG_END_TRY();
+}
+
+static void
+rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	GuardFrame	frame = {0};
+	List	   *overlay = NIL;
+	bool		checked = false;
+
+	if (rg_enforce != RG_ENFORCE_OFF && rg_is_candidate(parsetree) &&
+		rg_extension_active())
+	{
+		checked = true;
+		frame.covered = rg_analyze_statement(parsetree, &overlay);
+		rg_enforce_changes(frame.covered);
+	}
+
+	run_in_frame(&frame, PROCESS_UTILITY_ARGS);
+
+	if (checked && frame.covered != NIL)
+		rg_record_removals(frame.covered);
 
 	/* the backstop: what the statement dropped without naming it */
 	if (frame.pending != NIL && rg_extension_active())
+	{
 		rg_enforce_changes(frame.pending);
+		rg_record_removals(frame.pending);
+	}
 }
 
 void

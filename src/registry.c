@@ -30,6 +30,44 @@
 static Oid	ext_owner = InvalidOid;
 
 static SPIPlanPtr usage_plan = NULL;
+static SPIPlanPtr removal_plan = NULL;
+
+typedef struct RegistryAccess
+{
+	Oid			save_userid;
+	int			save_sec_context;
+} RegistryAccess;
+
+/* Connect to SPI as the extension's owner. */
+static void
+registry_begin(RegistryAccess *access)
+{
+	GetUserIdAndSecContext(&access->save_userid, &access->save_sec_context);
+	SetUserIdAndSecContext(ext_owner, access->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "rollguard: SPI_connect failed");
+}
+
+static void
+registry_end(RegistryAccess *access)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(access->save_userid, access->save_sec_context);
+}
+
+static SPIPlanPtr
+prepare_saved(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "rollguard: SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
 
 /*
  * Is the extension created in this database (and not being created right
@@ -84,26 +122,17 @@ List *
 rg_fetch_usage(const char *nspname, const char *relname)
 {
 	MemoryContext outer = CurrentMemoryContext;
-	Oid			save_userid;
-	int			save_sec_context;
+	RegistryAccess access;
 	Datum		values[2];
 	List	   *result = NIL;
 	int			ret;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(ext_owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "rollguard: SPI_connect failed");
-
+	registry_begin(&access);
 	if (usage_plan == NULL)
 	{
 		Oid			argtypes[2] = {TEXTOID, TEXTOID};
-		SPIPlanPtr	plan;
 
-		plan = SPI_prepare(
+		usage_plan = prepare_saved(
 			"SELECT d.deployment, d.version, d.state OPERATOR(pg_catalog.=) 'rolling out',"
 			"       c.attname, c.writes, c.nullable"
 			"  FROM rollguard.deployment_state d"
@@ -117,11 +146,6 @@ rg_fetch_usage(const char *nspname, const char *relname)
 			"          d.version COLLATE \"C\","
 			"          c.attname COLLATE \"C\"",
 			2, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "rollguard: SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		usage_plan = plan;
 	}
 
 	values[0] = CStringGetTextDatum(nspname);
@@ -149,7 +173,70 @@ rg_fetch_usage(const char *nspname, const char *relname)
 		MemoryContextSwitchTo(spi);
 	}
 
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	registry_end(&access);
 	return result;
+}
+
+/*
+ * Remembers the columns and relations that a statement removed (dropped,
+ * renamed, moved away), so that deploy() can later tell a rollback past
+ * that migration from a version whose new columns are still to come.
+ */
+void
+rg_record_removals(List *changes)
+{
+	RegistryAccess access;
+	ListCell   *lc;
+	bool		connected = false;
+
+	foreach(lc, changes)
+	{
+		RgChange   *ch = lfirst(lc);
+		Datum		values[4];
+		const char *label = rg_change_label(ch->kind);
+		int			ret;
+
+		switch (ch->kind)
+		{
+			case RG_DROP_COLUMN:
+			case RG_RENAME_COLUMN:
+			case RG_DROP_RELATION:
+			case RG_RENAME_RELATION:
+			case RG_MOVE_RELATION:
+			case RG_RENAME_SCHEMA:
+			case RG_CASCADE_DROP_COLUMN:
+			case RG_CASCADE_DROP_RELATION:
+				break;
+			default:
+				continue;
+		}
+		if (!connected)
+		{
+			registry_begin(&access);
+			connected = true;
+		}
+		if (removal_plan == NULL)
+		{
+			Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+
+			removal_plan = prepare_saved(
+				"INSERT INTO rollguard.removed_column (nspname, relname, attname, change)"
+				" VALUES ($1, $2, $3, $4)"
+				" ON CONFLICT (nspname, relname, attname) DO UPDATE"
+				" SET change = EXCLUDED.change, removed_at = EXCLUDED.removed_at",
+				4, argtypes);
+		}
+		values[0] = CStringGetTextDatum(ch->nspname);
+		values[1] = CStringGetTextDatum(ch->relname);
+		values[2] = CStringGetTextDatum(ch->attname ? ch->attname : "");
+		values[3] = CStringGetTextDatum(ch->target
+										? psprintf("%s to \"%s\"", label, ch->target)
+										: label);
+		ret = SPI_execute_plan(removal_plan, values, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "rollguard: could not record a removal: %s",
+				 SPI_result_code_string(ret));
+	}
+	if (connected)
+		registry_end(&access);
 }

@@ -93,6 +93,7 @@ extern void rg_enforce_changes(List *changes);
 /* registry.c */
 extern bool rg_extension_active(void);
 extern List *rg_fetch_usage(const char *nspname, const char *relname);
+extern void rg_record_removals(List *changes);
 
 /* version_order.c */
 extern int	rg_version_cmp(const char *a, int alen, const char *b, int blen);

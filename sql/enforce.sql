@@ -1,0 +1,54 @@
+--
+-- enforce: the setting rollguard.enforce = on | warn | off.
+--
+-- "on" (the default) refuses a breaking change; "warn" reports it as a
+-- WARNING and lets it through (a trial period); "off" checks nothing.  Only
+-- a superuser can change it: the application role must not be able to
+-- switch its own guard off.
+--
+CREATE EXTENSION rollguard;
+CREATE TABLE item (id int PRIMARY KEY, label text, price int);
+SELECT rollguard.register_version('1.0', '{"relations": {"public.item": {"id": {}, "label": {}, "price": {}}}}');
+SELECT rollguard.deploy('web', '1.0');
+
+SHOW rollguard.enforce;
+
+-- on: refused.
+ALTER TABLE item DROP COLUMN label;
+
+-- warn: the same statement is reported and goes through.
+SET rollguard.enforce = warn;
+ALTER TABLE item DROP COLUMN label;
+-- every breaking change of the statement is reported
+ALTER TABLE item RENAME COLUMN price TO cost;
+
+-- off: nothing is checked, nothing is said.
+SET rollguard.enforce = off;
+ALTER TABLE item RENAME COLUMN cost TO price;
+ALTER TABLE item RENAME TO items;
+ALTER TABLE items RENAME TO item;
+RESET rollguard.enforce;
+
+-- Values other than on, warn and off are rejected.
+SET rollguard.enforce = maybe;
+
+-- A role that is not superuser cannot change it, in any way.
+CREATE ROLE rg_app LOGIN;
+GRANT ALL ON item TO rg_app;
+SET ROLE rg_app;
+SET rollguard.enforce = off;
+BEGIN;
+SET LOCAL rollguard.enforce = warn;
+ROLLBACK;
+SELECT set_config('rollguard.enforce', 'off', false);
+SHOW rollguard.enforce;
+-- and its own DDL is guarded, although it cannot read the registry itself
+ALTER TABLE item DROP COLUMN price;
+SELECT * FROM rollguard.deployment_state;
+RESET ROLE;
+
+REVOKE ALL ON item FROM rg_app;
+DROP ROLE rg_app;
+SELECT rollguard.remove_deployment('web');
+DROP TABLE item;
+DROP EXTENSION rollguard;
