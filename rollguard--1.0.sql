@@ -534,13 +534,20 @@ $$;
 COMMENT ON FUNCTION rollguard.register_version(text, jsonb) IS
 'Declares a build and its contract (manifest); without a manifest the contract is inferred when the version first goes live';
 
--- Serializes every deploy step of one deployment.
+-- Serializes every deploy step of one deployment, and every deploy step
+-- with the guard: a checked DDL statement holds SHARE on deployment_state
+-- until its transaction ends, so a deploy step waits for a migration in
+-- flight (and then sees its outcome) or the migration's check waits for the
+-- deploy step to commit (and then sees the version live).
 CREATE FUNCTION rollguard._lock_deployment(deployment text)
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_advisory_xact_lock(hashtext('rollguard.deployment:' || deployment));
+BEGIN
+    LOCK TABLE rollguard.deployment_state IN ROW EXCLUSIVE MODE;
+    PERFORM pg_advisory_xact_lock(hashtext('rollguard.deployment:' || deployment));
+END
 $$;
 
 CREATE FUNCTION rollguard.deploy(deployment text, version text)

@@ -50,3 +50,4 @@ SELECT * FROM rollguard.versions;
 CREATE EXTENSION rollguard;
 DROP EXTENSION rollguard;
 CREATE EXTENSION rollguard;
+DROP EXTENSION rollguard;

@@ -20,7 +20,10 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 
@@ -115,6 +118,26 @@ rg_extension_active(void)
 }
 
 /*
+ * Serializes the guard's decision with deploy steps.  A checked statement
+ * holds SHARE on rollguard.deployment_state until its transaction ends; the
+ * deploy functions take ROW EXCLUSIVE before they look at the schema.  So
+ * either the deploy commits first and the guard (reading the latest
+ * committed registry) sees the version live, or the migration commits first
+ * and the deploy's forward check sees the column gone: the outcome of some
+ * serial order, never a dropped column under a live version.
+ */
+void
+rg_lock_registry(void)
+{
+	Oid			nsp = get_namespace_oid("rollguard", false);
+	Oid			relid = get_relname_relid("deployment_state", nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "rollguard: registry table rollguard.deployment_state is missing");
+	LockRelationOid(relid, ShareLock);
+}
+
+/*
  * Every row of every live version's effective contract for one relation,
  * ordered by deployment and version.  Allocated in the caller's context.
  */
@@ -150,7 +173,9 @@ rg_fetch_usage(const char *nspname, const char *relname)
 
 	values[0] = CStringGetTextDatum(nspname);
 	values[1] = CStringGetTextDatum(relname);
-	ret = SPI_execute_plan(usage_plan, values, NULL, false, 0);
+	/* the latest committed registry, whatever the isolation level */
+	ret = SPI_execute_snapshot(usage_plan, values, NULL, GetLatestSnapshot(),
+							   InvalidSnapshot, true, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "rollguard: registry query failed: %s",
 			 SPI_result_code_string(ret));

@@ -92,6 +92,7 @@ extern void rg_enforce_changes(List *changes);
 
 /* registry.c */
 extern bool rg_extension_active(void);
+extern void rg_lock_registry(void);
 extern List *rg_fetch_usage(const char *nspname, const char *relname);
 extern void rg_record_removals(List *changes);
 

@@ -320,9 +320,10 @@ rg_enforce_changes(List *changes)
 	ListCell   *lc;
 	ListCell   *bc;
 
-	if (rg_enforce == RG_ENFORCE_OFF)
+	if (rg_enforce == RG_ENFORCE_OFF || changes == NIL)
 		return;
 
+	rg_lock_registry();
 	foreach(lc, changes)
 	{
 		RgChange   *ch = lfirst(lc);
