@@ -8,7 +8,9 @@ OBJS = src/rollguard.o src/guard.o src/analyze.o src/rules.o \
 DATA = rollguard--1.0.sql
 PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
-REGRESS = install
+REGRESS = install version_order registry manifest deploy rules_columns \
+          rules_not_null rules_relations statement_forms cascade check \
+          enforce seed_scenario
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
 
 PG_CONFIG ?= pg_config

@@ -173,6 +173,8 @@ RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    pos integer;
 BEGIN
     IF label IS NULL THEN
         RAISE EXCEPTION '% must not be null', what
@@ -188,10 +190,13 @@ BEGIN
                   DETAIL = format('It is %s bytes long; the limit is 200 bytes.', octet_length(label));
     END IF;
     IF label ~ '[[:cntrl:]]' THEN
-        RAISE EXCEPTION '% % contains a control character', what, quote_literal(label)
-            USING ERRCODE = 'invalid_parameter_value';
+        pos := length(substring(label from '^[^[:cntrl:]]*')) + 1;
+        RAISE EXCEPTION '% contains a control character', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Character U+%s at position %s.',
+                                  lpad(upper(to_hex(ascii(substr(label, pos, 1)))), 4, '0'), pos);
     END IF;
-    IF label <> btrim(label) THEN
+    IF label ~ '^[[:space:]\u00a0\u2000-\u200b\u3000\ufeff]|[[:space:]\u00a0\u2000-\u200b\u3000\ufeff]$' THEN
         RAISE EXCEPTION '% "%" has leading or trailing white space', what, label
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -232,9 +237,9 @@ BEGIN
     END IF;
     FOR k IN SELECT pg_catalog.jsonb_object_keys(manifest) LOOP
         IF k <> 'relations' THEN
-            RAISE EXCEPTION 'invalid manifest at $.%', pg_catalog.quote_ident(k)
+            RAISE EXCEPTION 'invalid manifest at $.%', pg_catalog.to_json(k)
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = pg_catalog.format('Unknown key %L; the only top-level key is "relations".', k);
+                      DETAIL = pg_catalog.format('Unknown key %s; the only top-level key is "relations".', pg_catalog.to_json(k));
         END IF;
     END LOOP;
     IF NOT manifest ? 'relations' THEN
@@ -293,7 +298,7 @@ BEGIN
             IF nsp IS NULL THEN
                 RAISE EXCEPTION 'invalid manifest at %', path
                     USING ERRCODE = 'invalid_schema_name',
-                          DETAIL = pg_catalog.format('Relation %L has no schema, and search_path names no existing schema to resolve it in.', rname),
+                          DETAIL = pg_catalog.format('Relation %s has no schema, and search_path names no existing schema to resolve it in.', pg_catalog.to_json(rname)),
                           HINT = 'Qualify the name as "schema.name".';
             END IF;
         END IF;
@@ -319,7 +324,7 @@ BEGIN
                 IF prop NOT IN ('writes', 'nullable') THEN
                     RAISE EXCEPTION 'invalid manifest at %.%', path, pg_catalog.to_json(prop)
                         USING ERRCODE = 'invalid_parameter_value',
-                              DETAIL = pg_catalog.format('Unknown column property %L; the properties are "writes" and "nullable".', prop);
+                              DETAIL = pg_catalog.format('Unknown column property %s; the properties are "writes" and "nullable".', pg_catalog.to_json(prop));
                 END IF;
                 IF pg_catalog.jsonb_typeof(propv) <> 'boolean' THEN
                     RAISE EXCEPTION 'invalid manifest at %.%', path, pg_catalog.to_json(prop)
@@ -496,7 +501,7 @@ BEGIN
                           CASE WHEN o.attname IS NULL THEN 'is new'
                                WHEN n.attname IS NULL THEN 'is no longer listed'
                                ELSE format('changed from writes %s, nullable %s to writes %s, nullable %s',
-                                           o.writes, o.nullable, n.writes, n.nullable) END) AS line
+                                           o.writes::text, o.nullable::text, n.writes::text, n.nullable::text) END) AS line
               FROM (SELECT * FROM rollguard.contract c WHERE c.version = v) o
               FULL JOIN rollguard._manifest_columns(manifest) n
                 ON (n.nspname, n.relname, n.attname) = (o.nspname, o.relname, o.attname)
@@ -642,10 +647,11 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Start the rollout with rollguard.begin_rollout(), or use rollguard.deploy().';
     END IF;
-    IF st = 'running' THEN
-        RETURN;     -- finished already
-    END IF;
+    -- Only v remains (if v is the version running, this calls the rollout off).
     DELETE FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version <> v;
+    IF st = 'running' THEN
+        RETURN;
+    END IF;
     UPDATE rollguard.deployment_state s SET state = 'running', since = now()
      WHERE s.deployment = d AND s.version = v;
 END
@@ -737,7 +743,7 @@ BEGIN
     END IF;
     INSERT INTO rollguard.declaration (nspname, relname, attname, kind, since_version)
     VALUES (nsp, rel, "column", kind, s)
-    ON CONFLICT (nspname, relname, attname, kind) DO UPDATE
+    ON CONFLICT ON CONSTRAINT declaration_pkey DO UPDATE
        SET since_version = EXCLUDED.since_version,
            declared_at = EXCLUDED.declared_at,
            declared_by = EXCLUDED.declared_by;

@@ -21,8 +21,10 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
@@ -42,7 +44,8 @@ typedef struct ColState
 	bool		exists;
 	bool		notnull;
 	bool		own_default;	/* a default DROP DEFAULT would remove */
-	bool		other_default;	/* identity, generated, or the domain's */
+	bool		other_default;	/* identity or generated */
+	bool		type_default;	/* the domain's default */
 } ColState;
 
 /* The statements that can name a breaking change; everything else passes. */
@@ -55,6 +58,7 @@ rg_is_candidate(Node *parsetree)
 		case T_RenameStmt:
 		case T_AlterObjectSchemaStmt:
 		case T_DropStmt:
+		case T_AlterDomainStmt:
 			return true;
 		default:
 			return false;
@@ -196,8 +200,8 @@ column_state(List **overlay, Oid relid, const char *attname)
 		st->exists = true;
 		st->notnull = att->attnotnull || dom_notnull;
 		st->own_default = att->atthasdef && att->attgenerated == '\0';
-		st->other_default = dom_default || att->attidentity != '\0' ||
-			att->attgenerated != '\0';
+		st->other_default = att->attidentity != '\0' || att->attgenerated != '\0';
+		st->type_default = dom_default;
 		ReleaseSysCache(tup);
 	}
 	*overlay = lappend(*overlay, st);
@@ -207,12 +211,15 @@ column_state(List **overlay, Oid relid, const char *attname)
 static bool
 has_default(ColState *st)
 {
-	return st->own_default || st->other_default;
+	return st->own_default || st->other_default || st->type_default;
 }
 
+/* DEFAULT NULL (also NULL::type) is no default at all. */
 static bool
 is_null_constant(Node *expr)
 {
+	while (expr != NULL && IsA(expr, TypeCast))
+		expr = ((TypeCast *) expr)->arg;
 	return expr != NULL && IsA(expr, A_Const) && ((A_Const *) expr)->isnull;
 }
 
@@ -232,6 +239,38 @@ is_serial_type(TypeName *tn)
 	return strcmp(name, "serial") == 0 || strcmp(name, "serial4") == 0 ||
 		strcmp(name, "bigserial") == 0 || strcmp(name, "serial8") == 0 ||
 		strcmp(name, "smallserial") == 0 || strcmp(name, "serial2") == 0;
+}
+
+/* Columns that a CHECK expression forces to be NOT NULL: "c IS NOT NULL",
+ * also as a conjunct of AND. */
+static List *
+check_notnull_columns(Node *expr)
+{
+	if (expr == NULL)
+		return NIL;
+	if (IsA(expr, NullTest))
+	{
+		NullTest   *nt = (NullTest *) expr;
+
+		if (nt->nulltesttype == IS_NOT_NULL && nt->arg && IsA(nt->arg, ColumnRef))
+		{
+			Node	   *last = llast(((ColumnRef *) nt->arg)->fields);
+
+			if (IsA(last, String))
+				return list_make1(strVal(last));
+		}
+		return NIL;
+	}
+	if (IsA(expr, BoolExpr) && ((BoolExpr *) expr)->boolop == AND_EXPR)
+	{
+		List	   *result = NIL;
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) expr)->args)
+			result = list_concat(result, check_notnull_columns(lfirst(lc)));
+		return result;
+	}
+	return NIL;
 }
 
 /* NOT NULL and default of a column being added, from its raw definition. */
@@ -266,12 +305,20 @@ column_def_state(ColumnDef *def, ColState *st)
 			case CONSTR_GENERATED:
 				st->other_default = true;
 				break;
+			case CONSTR_CHECK:
+				{
+					ListCell   *cc;
+
+					foreach(cc, check_notnull_columns(con->raw_expr))
+						if (strcmp(lfirst(cc), def->colname) == 0)
+							st->notnull = true;
+				}
+				break;
 			default:
 				break;
 		}
 	}
 
-	if (!st->other_default || !st->notnull)
 	{
 		Type		typ = LookupTypeName(NULL, def->typeName, NULL, true);
 
@@ -283,42 +330,10 @@ column_def_state(ColumnDef *def, ColState *st)
 			type_default_notnull(((Form_pg_type) GETSTRUCT(typ))->oid,
 								 &dom_default, &dom_notnull);
 			ReleaseSysCache(typ);
-			st->other_default |= dom_default;
+			st->type_default = dom_default;
 			st->notnull |= dom_notnull;
 		}
 	}
-}
-
-/* Columns that a CHECK expression forces to be NOT NULL: "c IS NOT NULL",
- * also as a conjunct of AND. */
-static List *
-check_notnull_columns(Node *expr)
-{
-	if (expr == NULL)
-		return NIL;
-	if (IsA(expr, NullTest))
-	{
-		NullTest   *nt = (NullTest *) expr;
-
-		if (nt->nulltesttype == IS_NOT_NULL && nt->arg && IsA(nt->arg, ColumnRef))
-		{
-			Node	   *last = llast(((ColumnRef *) nt->arg)->fields);
-
-			if (IsA(last, String))
-				return list_make1(strVal(last));
-		}
-		return NIL;
-	}
-	if (IsA(expr, BoolExpr) && ((BoolExpr *) expr)->boolop == AND_EXPR)
-	{
-		List	   *result = NIL;
-		ListCell   *lc;
-
-		foreach(lc, ((BoolExpr *) expr)->args)
-			result = list_concat(result, check_notnull_columns(lfirst(lc)));
-		return result;
-	}
-	return NIL;
 }
 
 /*
@@ -371,14 +386,40 @@ is_widening(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod)
 	}
 }
 
-/* USING is harmless when it only names (or casts) the column itself. */
+/*
+ * USING is harmless when it only names the column, or casts it to the new
+ * type itself (Django: TYPE bigint USING "c"::bigint).
+ */
 static bool
-using_is_plain(Node *expr, const char *attname)
+same_type(TypeName *a, TypeName *b)
+{
+	int32		moda;
+	int32		modb;
+	Type		ta = LookupTypeName(NULL, a, &moda, true);
+	Type		tb = LookupTypeName(NULL, b, &modb, true);
+	bool		result = false;
+
+	if (ta != NULL && tb != NULL)
+		result = ((Form_pg_type) GETSTRUCT(ta))->oid == ((Form_pg_type) GETSTRUCT(tb))->oid &&
+			(moda == modb || moda < 0);
+	if (ta != NULL)
+		ReleaseSysCache(ta);
+	if (tb != NULL)
+		ReleaseSysCache(tb);
+	return result;
+}
+
+static bool
+using_is_plain(Node *expr, const char *attname, TypeName *newtype)
 {
 	if (expr == NULL)
 		return true;
 	if (IsA(expr, TypeCast))
+	{
+		if (!same_type(((TypeCast *) expr)->typeName, newtype))
+			return false;
 		expr = ((TypeCast *) expr)->arg;
+	}
 	if (IsA(expr, ColumnRef))
 	{
 		Node	   *last = llast(((ColumnRef *) expr)->fields);
@@ -398,7 +439,8 @@ type_change_widens(Oid relid, ColumnDef *def, const char *attname)
 	int32		newmod;
 	Oid			newtype;
 
-	if (def->collClause != NULL || !using_is_plain(def->raw_default, attname))
+	if (def->collClause != NULL ||
+		!using_is_plain(def->raw_default, attname, def->typeName))
 		return false;
 	tup = SearchSysCacheAttName(relid, attname);
 	if (!HeapTupleIsValid(tup))
@@ -467,6 +509,71 @@ columns_of_type(Oid typid)
 	return result;
 }
 
+/*
+ * Does ALTER TABLE parent DROP COLUMN drop the column of this inheriting
+ * table too?  Only if it has it from that one parent alone.
+ */
+static bool
+dropped_with_parent(Oid relid, const char *attname)
+{
+	HeapTuple	tup = SearchSysCacheAttName(relid, attname);
+	bool		result;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = !((Form_pg_attribute) GETSTRUCT(tup))->attislocal &&
+		((Form_pg_attribute) GETSTRUCT(tup))->attinhcount == 1;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* ADD GENERATED ALWAYS AS IDENTITY, or SET GENERATED ALWAYS. */
+static bool
+makes_generated_always(AlterTableCmd *cmd)
+{
+	ListCell   *lc;
+
+	if (cmd->subtype == AT_AddIdentity)
+		return castNode(Constraint, cmd->def)->generated_when == ATTRIBUTE_IDENTITY_ALWAYS;
+	foreach(lc, castNode(List, cmd->def))
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "generated") == 0 &&
+			defGetInt32(def) == ATTRIBUTE_IDENTITY_ALWAYS)
+			return true;
+	}
+	return false;
+}
+
+/* The columns of an existing index (PRIMARY KEY USING INDEX). */
+static List *
+index_columns(Oid relid, const char *indexname)
+{
+	Oid			indexoid = get_relname_relid(indexname, get_rel_namespace(relid));
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	if (!OidIsValid(indexoid))
+		return NIL;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	if (!HeapTupleIsValid(tup))
+		return NIL;
+	{
+		Form_pg_index idx = (Form_pg_index) GETSTRUCT(tup);
+
+		for (int i = 0; i < idx->indnkeyatts; i++)
+		{
+			char	   *name = get_attname(relid, idx->indkey.values[i], true);
+
+			if (name)
+				result = lappend(result, name);
+		}
+	}
+	ReleaseSysCache(tup);
+	return result;
+}
+
 static List *
 analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 {
@@ -503,6 +610,9 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 			switch (cmd->subtype)
 			{
 				case AT_DropColumn:
+					/* an inheriting table keeps a column it declares itself */
+					if (r != relid && !dropped_with_parent(r, cmd->name))
+						break;
 					st = column_state(overlay, r, cmd->name);
 					if (st->exists)
 						changes = lappend(changes, rg_make_change(RG_DROP_COLUMN, r, cmd->name));
@@ -511,27 +621,33 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 
 				case AT_ColumnDefault:
 					st = column_state(overlay, r, cmd->name);
-					if (cmd->def == NULL)
+					if (cmd->def == NULL || is_null_constant(cmd->def))
 					{
-						/* DROP DEFAULT: breaks inserts that leave c out */
-						if (st->exists && st->notnull && st->own_default && !st->other_default)
+						/* DROP DEFAULT (or SET DEFAULT NULL): breaks inserts that leave c out */
+						if (st->exists && st->notnull && st->own_default &&
+							!st->other_default && !st->type_default)
 							changes = lappend(changes, rg_make_change(RG_DROP_DEFAULT, r, cmd->name));
 						st->own_default = false;
 					}
 					else
-						st->own_default = !is_null_constant(cmd->def);
+						st->own_default = true;
 					break;
 
 				case AT_DropIdentity:
 					st = column_state(overlay, r, cmd->name);
-					if (st->exists && st->notnull && st->other_default && !st->own_default)
-					{
-						RgChange   *ch = rg_make_change(RG_DROP_DEFAULT, r, cmd->name);
-
-						ch->target = "identity";
-						changes = lappend(changes, ch);
-					}
+					if (st->exists && st->notnull && st->other_default &&
+						!st->own_default && !st->type_default)
+						changes = lappend(changes, rg_make_change(RG_DROP_IDENTITY, r, cmd->name));
 					st->other_default = false;
+					break;
+
+				case AT_AddIdentity:
+				case AT_SetIdentity:
+					st = column_state(overlay, r, cmd->name);
+					if (st->exists && makes_generated_always(cmd))
+						changes = lappend(changes, rg_make_change(RG_GENERATED_ALWAYS, r, cmd->name));
+					if (cmd->subtype == AT_AddIdentity)
+						st->other_default = true;
 					break;
 
 				case AT_SetNotNull:
@@ -564,6 +680,7 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 						st->notnull = newst.notnull;
 						st->own_default = newst.own_default;
 						st->other_default = newst.other_default;
+						st->type_default = newst.type_default;
 						if (st->notnull && !has_default(st))
 							changes = lappend(changes,
 											  rg_make_change(RG_ADD_NOT_NULL_COLUMN, r, def->colname));
@@ -589,6 +706,8 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 							cols = check_notnull_columns(con->raw_expr);
 							kind = RG_CHECK_NOT_NULL;
 						}
+						else if (con->contype == CONSTR_PRIMARY && con->indexname != NULL)
+							cols = index_columns(r, con->indexname);
 						else if (con->contype == CONSTR_PRIMARY ||
 								 con->contype == CONSTR_NOTNULL)
 						{
@@ -761,6 +880,100 @@ analyze_drop(DropStmt *stmt)
 }
 
 /*
+ * ALTER DOMAIN d SET NOT NULL / DROP DEFAULT / ADD CONSTRAINT CHECK (VALUE IS
+ * NOT NULL): the same change to every column of that domain.
+ */
+static List *
+analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
+{
+	TypeName   *tn = makeTypeNameFromNameList(stmt->typeName);
+	Type		typ = LookupTypeName(NULL, tn, NULL, true);
+	Oid			typid;
+	bool		dom_default;
+	bool		dom_notnull;
+	RgChangeKind kind;
+	List	   *changes = NIL;
+	ListCell   *lc;
+
+	if (typ == NULL)
+		return NIL;
+	typid = ((Form_pg_type) GETSTRUCT(typ))->oid;
+	ReleaseSysCache(typ);
+	type_default_notnull(typid, &dom_default, &dom_notnull);
+
+	switch (stmt->subtype)
+	{
+		case 'O':				/* SET NOT NULL */
+			if (dom_notnull)
+				return NIL;
+			kind = RG_SET_NOT_NULL;
+			break;
+		case 'T':				/* SET / DROP DEFAULT */
+			if (!dom_default || (stmt->def != NULL && !is_null_constant(stmt->def)))
+				return NIL;
+			kind = RG_DROP_DEFAULT;
+			break;
+		case 'C':				/* ADD CONSTRAINT */
+			{
+				Constraint *con = castNode(Constraint, stmt->def);
+
+				if (dom_notnull)
+					return NIL;
+				if (con->contype == CONSTR_NOTNULL)
+					kind = RG_SET_NOT_NULL;
+				else if (con->contype == CONSTR_CHECK &&
+						 list_member(check_notnull_columns(con->raw_expr), makeString("value")))
+					kind = RG_CHECK_NOT_NULL;
+				else
+					return NIL;
+			}
+			break;
+		default:
+			return NIL;
+	}
+
+	foreach(lc, columns_of_type(typid))
+	{
+		RgChange   *ch = lfirst(lc);
+		ColState   *st = column_state(overlay, ch->relid, ch->attname);
+
+		ch->kind = kind;
+		if (kind == RG_DROP_DEFAULT)
+		{
+			/* left without a default unless it has one of its own */
+			if (!st->notnull || st->own_default || st->other_default)
+				continue;
+		}
+		else
+		{
+			if (st->notnull)
+				continue;
+			ch->has_default = has_default(st);
+		}
+		changes = lappend(changes, ch);
+	}
+	return changes;
+}
+
+/*
+ * A default that disappeared by cascade (DROP SEQUENCE ... CASCADE, DROP
+ * FUNCTION ... CASCADE): does the column, after the statement, still exist,
+ * NOT NULL, with no default left?  Only then can inserts that leave it out
+ * break.
+ */
+bool
+rg_default_is_gone(RgChange *ch)
+{
+	List	   *overlay = NIL;
+	ColState   *st;
+
+	if (!OidIsValid(get_rel_relkind(ch->relid)))
+		return false;
+	st = column_state(&overlay, ch->relid, ch->attname);
+	return st->exists && st->notnull && !has_default(st);
+}
+
+/*
  * The changes a statement makes that rules must look at.  *overlay carries
  * column state from command to command (and statement to statement in a
  * dry run).
@@ -778,6 +991,8 @@ rg_analyze_statement(Node *parsetree, List **overlay)
 			return analyze_set_schema((AlterObjectSchemaStmt *) parsetree);
 		case T_DropStmt:
 			return analyze_drop((DropStmt *) parsetree);
+		case T_AlterDomainStmt:
+			return analyze_alter_domain((AlterDomainStmt *) parsetree, overlay);
 		default:
 			return NIL;
 	}

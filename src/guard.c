@@ -10,6 +10,7 @@
 
 #include "catalog/dependency.h"
 #include "catalog/objectaccess.h"
+#include "catalog/pg_attrdef.h"
 #include "catalog/pg_class.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
@@ -44,7 +45,8 @@ is_covered(GuardFrame *frame, Oid relid, int subId)
 			continue;
 		if (ch->kind == RG_DROP_RELATION || ch->kind == RG_CASCADE_DROP_RELATION)
 			return true;
-		if ((ch->kind == RG_DROP_COLUMN || ch->kind == RG_CASCADE_DROP_COLUMN) &&
+		if ((ch->kind == RG_DROP_COLUMN || ch->kind == RG_CASCADE_DROP_COLUMN ||
+			 ch->kind == RG_DROP_DEFAULT) &&
 			ch->attnum == subId)
 			return true;
 	}
@@ -57,15 +59,33 @@ rg_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 {
 	MemoryContext old;
 	char	   *attname = NULL;
+	RgChangeKind kind;
 
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
-	if (access != OAT_DROP || classId != RelationRelationId ||
-		current_frame == NULL || subId < 0 || rg_enforce == RG_ENFORCE_OFF)
+	if (access != OAT_DROP || current_frame == NULL || rg_enforce == RG_ENFORCE_OFF)
 		return;
-	/* table rewrites, temp-table cleanup and the like */
+	if (classId != RelationRelationId && classId != AttrDefaultRelationId)
+		return;
+	/* table rewrites, SET DEFAULT replacing a default, temp-table cleanup */
 	if (((ObjectAccessDrop *) arg)->dropflags & PERFORM_DELETION_INTERNAL)
+		return;
+
+	if (classId == AttrDefaultRelationId)
+	{
+		/* a column default, removed by cascade (DROP SEQUENCE ... CASCADE) */
+		ObjectAddress col = GetAttrDefaultColumnAddress(objectId);
+
+		if (!OidIsValid(col.objectId))
+			return;
+		objectId = col.objectId;
+		subId = col.objectSubId;
+		kind = RG_DROP_DEFAULT;
+	}
+	else
+		kind = subId > 0 ? RG_CASCADE_DROP_COLUMN : RG_CASCADE_DROP_RELATION;
+	if (subId < 0)
 		return;
 	if (is_covered(current_frame, objectId, subId))
 		return;
@@ -77,9 +97,7 @@ rg_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	/* names only: the catalog rows are gone by the time we check */
 	old = MemoryContextSwitchTo(current_frame->cxt);
 	current_frame->pending =
-		lappend(current_frame->pending,
-				rg_make_change(subId > 0 ? RG_CASCADE_DROP_COLUMN : RG_CASCADE_DROP_RELATION,
-							   objectId, attname));
+		lappend(current_frame->pending, rg_make_change(kind, objectId, attname));
 	MemoryContextSwitchTo(old);
 }
 
@@ -129,8 +147,19 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 	/* the backstop: what the statement dropped without naming it */
 	if (frame.pending != NIL && rg_extension_active())
 	{
-		rg_enforce_changes(frame.pending);
-		rg_record_removals(frame.pending);
+		List	   *changes = NIL;
+		ListCell   *lc;
+
+		foreach(lc, frame.pending)
+		{
+			RgChange   *ch = lfirst(lc);
+
+			/* a lost default matters only if the column is left without one */
+			if (ch->kind != RG_DROP_DEFAULT || rg_default_is_gone(ch))
+				changes = lappend(changes, ch);
+		}
+		rg_enforce_changes(changes);
+		rg_record_removals(changes);
 	}
 }
 

@@ -36,7 +36,9 @@ typedef enum RgChangeKind
 	RG_SET_NOT_NULL,
 	RG_CHECK_NOT_NULL,
 	RG_DROP_DEFAULT,
+	RG_DROP_IDENTITY,
 	RG_ADD_NOT_NULL_COLUMN,
+	RG_GENERATED_ALWAYS,
 	RG_DROP_RELATION,
 	RG_RENAME_RELATION,
 	RG_MOVE_RELATION,
@@ -84,6 +86,7 @@ extern bool rg_is_candidate(Node *parsetree);
 extern List *rg_analyze_statement(Node *parsetree, List **overlay);
 extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
 extern RgChange *rg_make_change(RgChangeKind kind, Oid relid, const char *attname);
+extern bool rg_default_is_gone(RgChange *change);
 
 /* rules.c */
 extern List *rg_evaluate(RgChange *change);

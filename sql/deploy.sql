@@ -1,0 +1,262 @@
+--
+-- deploy: the deploy-script API that says what runs where.
+--
+--   deploy(deployment, version)          the deployment runs exactly version
+--   begin_rollout(deployment, version)   version starts beside the running one
+--   finish_rollout(deployment, version)  only version remains
+--   abort_rollout(deployment, version)   version is gone again
+--   remove_deployment(deployment)        a decommissioned deployment
+--   stop_using / never_null              amend inferred contracts
+--
+-- and the views rollguard.deployments and rollguard.versions that show it.
+-- A version deployed without registration gets an inferred contract: every
+-- column of every user relation at the moment it first goes live.
+--
+CREATE EXTENSION rollguard;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+CREATE TABLE person (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                     name text NOT NULL, weight numeric, height numeric,
+                     created timestamptz NOT NULL DEFAULT now());
+CREATE TABLE site_settings (key text PRIMARY KEY, value text);
+
+--
+-- deploy() of an unknown version registers it with an inferred contract,
+-- taken now: 7 columns.  A column the database fills in (a default, an
+-- identity) is not written by the code on INSERT; a NOT NULL column is
+-- never NULL.
+--
+SELECT rollguard.deploy('original', '1.9');
+SELECT version, contract, contract_taken_at IS NOT NULL AS taken, columns, live_in
+  FROM rollguard.versions;
+SELECT deployment, version, state, since IS NOT NULL AS has_since, declared_contract
+  FROM rollguard.deployments;
+SELECT relname, attname, writes, nullable
+  FROM rollguard.effective_contract WHERE version = '1.9'
+ ORDER BY relname, attname;
+
+-- A table created after 1.9 went live is not in its contract: 1.9's code
+-- cannot know it, so its columns may be dropped while 1.9 is live; the
+-- columns 1.9 saw may not.
+CREATE TABLE audit_log (id int, note text);
+ALTER TABLE audit_log DROP COLUMN note;
+ALTER TABLE person DROP COLUMN height;
+\echo SQLSTATE :SQLSTATE
+SELECT version, columns FROM rollguard.versions;
+
+-- A version registered without a manifest has no contract until it first
+-- goes live; then it sees audit_log too (8 columns).
+SELECT rollguard.register_version('1.10');
+SELECT version, contract_taken_at IS NOT NULL AS taken, columns
+  FROM rollguard.versions ORDER BY rollguard.version_sort_key(version);
+
+--
+-- deploy() is idempotent: deploying what already runs changes nothing,
+-- not even "since".  Deploying another version replaces what runs.
+--
+CREATE TEMP TABLE before AS SELECT * FROM rollguard.deployments;
+SELECT rollguard.deploy('original', '1.9');
+SELECT count(*) AS unchanged
+  FROM rollguard.deployments d JOIN before b USING (deployment, version, state, since);
+SELECT rollguard.deploy('original', '1.10');
+SELECT deployment, version, state FROM rollguard.deployments;
+SELECT version, contract_taken_at IS NOT NULL AS taken, columns, live_in
+  FROM rollguard.versions ORDER BY rollguard.version_sort_key(version);
+
+--
+-- A rolling update: begin_rollout() makes the new version live beside the
+-- running one (state 'rolling out'); both count for the guard.  Beginning
+-- the same rollout again is a no-op.
+--
+SELECT rollguard.deploy('mirror-2', '1.10');
+SELECT rollguard.begin_rollout('mirror-2', '1.11');
+SELECT rollguard.begin_rollout('mirror-2', '1.11');
+SELECT deployment, version, state
+  FROM rollguard.deployments
+ ORDER BY rollguard.version_sort_key(deployment), rollguard.version_sort_key(version);
+SELECT version, live_in FROM rollguard.versions
+ ORDER BY rollguard.version_sort_key(version);
+ALTER TABLE person DROP COLUMN height;
+\echo SQLSTATE :SQLSTATE
+
+-- One rollout at a time per deployment; a rollout starts from a running
+-- deployment; and it must bring a version the deployment does not run.
+SELECT rollguard.begin_rollout('mirror-2', '1.12');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.begin_rollout('mirror-3', '1.11');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.begin_rollout('original', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT deployment, version, state
+  FROM rollguard.deployments
+ ORDER BY rollguard.version_sort_key(deployment), rollguard.version_sort_key(version);
+
+-- finish_rollout(): only the new version remains, now running.  Finishing
+-- it again is a no-op; a version that is not live there, or a deployment
+-- that does not exist, is an error.
+SELECT rollguard.finish_rollout('mirror-2', '1.11');
+SELECT rollguard.finish_rollout('mirror-2', '1.11');
+SELECT deployment, version, state
+  FROM rollguard.deployments
+ ORDER BY rollguard.version_sort_key(deployment), rollguard.version_sort_key(version);
+SELECT rollguard.finish_rollout('mirror-2', '1.12');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.finish_rollout('mirror-3', '1.11');
+\echo SQLSTATE :SQLSTATE
+
+-- abort_rollout(): the new version is gone again and the running one
+-- remains.  Aborting again is a no-op; aborting the version the deployment
+-- runs is refused (that is deploy() or remove_deployment()).
+SELECT rollguard.begin_rollout('mirror-2', '1.12');
+SELECT rollguard.abort_rollout('mirror-2', '1.12');
+SELECT rollguard.abort_rollout('mirror-2', '1.12');
+SELECT deployment, version, state
+  FROM rollguard.deployments
+ ORDER BY rollguard.version_sort_key(deployment), rollguard.version_sort_key(version);
+SELECT rollguard.abort_rollout('mirror-2', '1.11');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.abort_rollout('mirror-3', '1.11');
+\echo SQLSTATE :SQLSTATE
+
+-- deploy() during a rollout settles the deployment on exactly one version.
+SELECT rollguard.begin_rollout('mirror-2', '1.12');
+SELECT rollguard.deploy('mirror-2', '1.12');
+SELECT deployment, version, state
+  FROM rollguard.deployments
+ ORDER BY rollguard.version_sort_key(deployment), rollguard.version_sort_key(version);
+
+--
+-- remove_deployment(): its versions no longer count as live (they stay
+-- registered).  Removing a deployment that does not exist is an error
+-- (42704 undefined_object).
+--
+SELECT rollguard.remove_deployment('mirror-2');
+SELECT deployment, version, state FROM rollguard.deployments;
+SELECT version, live_in FROM rollguard.versions
+ ORDER BY rollguard.version_sort_key(version);
+SELECT rollguard.remove_deployment('mirror-2');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.remove_deployment('Original');
+\echo SQLSTATE :SQLSTATE
+
+--
+-- stop_using() / never_null() name an existing column of a table, view,
+-- materialized view or foreign table; anything else is refused with a
+-- proper SQLSTATE and nothing is declared.
+--
+CREATE SEQUENCE person_seq;
+CREATE INDEX person_name_idx ON person (name);
+SELECT rollguard.stop_using(NULL, 'weight', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.stop_using('person', NULL, '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.stop_using('person', '', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.stop_using('person', 'no_such_column', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.never_null('person', 'ctid', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.never_null('audit_log', 'note', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.never_null('person_seq', 'last_value', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.stop_using('person_name_idx', 'name', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.stop_using('no_such_table', 'weight', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT count(*) AS declarations FROM rollguard.declarations;
+
+--
+-- The forward check.  Version 2.0 declares that it uses person.weight,
+-- 2.1 no longer does.  Once every deployment runs 2.1 the contract
+-- migration drops weight; rolling a deployment back to 2.0 (or to the
+-- inferred 1.9, whose contract saw weight) would break it, so deploy() and
+-- begin_rollout() refuse, naming the column and how it went.  Nothing is
+-- recorded.
+--
+SELECT rollguard.register_version('2.0', '{"relations": {
+    "person": {"id": {}, "name": {}, "weight": {}}}}');
+SELECT rollguard.register_version('2.1', '{"relations": {
+    "person": {"id": {}, "name": {}}}}');
+SELECT rollguard.deploy('original', '2.0');
+ALTER TABLE person DROP COLUMN weight;
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.deploy('original', '2.1');
+ALTER TABLE person DROP COLUMN weight;
+CREATE TEMP TABLE before_rollback AS SELECT * FROM rollguard.deployments;
+SELECT rollguard.deploy('original', '2.0');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.begin_rollout('original', '2.0');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.deploy('mirror-2', '1.9');
+\echo SQLSTATE :SQLSTATE
+SELECT (SELECT count(*) FROM rollguard.deployments) AS deployments,
+       (SELECT count(*) FROM rollguard.deployments d
+          JOIN before_rollback b USING (deployment, version, state, since)) AS unchanged;
+SELECT version, live_in FROM rollguard.versions
+ ORDER BY rollguard.version_sort_key(version);
+
+-- A declared column that never existed is not "no longer": the expand
+-- migration that adds it may simply not have run yet.
+SELECT rollguard.register_version('3.0', '{"relations": {
+    "person": {"id": {}, "name": {}, "email": {}}}}');
+SELECT rollguard.deploy('original', '3.0');
+SELECT deployment, version, state FROM rollguard.deployments;
+
+--
+-- Deployment names and version labels are validated by every function:
+-- not NULL (22004), not empty (22023), at most 200 bytes (42622), no
+-- control characters (22023), no leading or trailing white space (22023).
+--
+SELECT rollguard.deploy(NULL, '1.0');
+SELECT rollguard.deploy('', '1.0');
+SELECT rollguard.deploy(repeat('x', 300), '1.0');
+SELECT rollguard.deploy(' original', '1.0');
+SELECT rollguard.deploy('original', '3.0 ');
+
+-- Every function, every kind of bad label: sqlstate_of() runs a call and
+-- returns its SQLSTATE.
+CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN '00000';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+CREATE TEMP TABLE registry_before AS
+SELECT (SELECT count(*) FROM rollguard.versions) AS versions,
+       (SELECT count(*) FROM rollguard.deployments) AS deployments,
+       (SELECT count(*) FROM rollguard.declarations) AS declarations;
+SELECT call,
+       pg_temp.sqlstate_of(format(call, 'NULL')) AS "NULL",
+       pg_temp.sqlstate_of(format(call, quote_literal(''))) AS "''",
+       pg_temp.sqlstate_of(format(call, quote_literal(repeat('x', 300)))) AS "300 chars",
+       pg_temp.sqlstate_of(format(call, quote_literal(E'mirror\n2'))) AS "newline",
+       pg_temp.sqlstate_of(format(call, quote_literal(E'1.0\x01'))) AS "\x01",
+       pg_temp.sqlstate_of(format(call, quote_literal(' 1.0'))) AS "leading space"
+  FROM (VALUES ('SELECT rollguard.register_version(%s)'),
+               ('SELECT rollguard.register_version(%s, ''{"relations": {"person": {"id": {}}}}'')'),
+               ('SELECT rollguard.deploy(%s, ''3.0'')'),
+               ('SELECT rollguard.deploy(''original'', %s)'),
+               ('SELECT rollguard.begin_rollout(%s, ''3.1'')'),
+               ('SELECT rollguard.begin_rollout(''original'', %s)'),
+               ('SELECT rollguard.finish_rollout(%s, ''3.0'')'),
+               ('SELECT rollguard.finish_rollout(''original'', %s)'),
+               ('SELECT rollguard.abort_rollout(%s, ''3.0'')'),
+               ('SELECT rollguard.abort_rollout(''original'', %s)'),
+               ('SELECT rollguard.remove_deployment(%s)'),
+               ('SELECT rollguard.stop_using(''person'', ''name'', %s)'),
+               ('SELECT rollguard.never_null(''person'', ''name'', %s)')) AS t(call);
+SELECT 'before' AS "when", * FROM registry_before
+UNION ALL
+SELECT 'after',
+       (SELECT count(*) FROM rollguard.versions),
+       (SELECT count(*) FROM rollguard.deployments),
+       (SELECT count(*) FROM rollguard.declarations);
+
+DROP EXTENSION rollguard;
+DROP TABLE person, site_settings, audit_log;
+DROP SEQUENCE person_seq;

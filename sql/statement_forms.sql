@@ -1,0 +1,225 @@
+--
+-- statement_forms: every way of writing a change reaches the rules.
+--
+-- Several sub-commands in one ALTER TABLE, IF EXISTS, ONLY, quoted
+-- mixed-case identifiers, schema-qualified and search_path-resolved names,
+-- statements run from DO blocks, PL/pgSQL functions, SQL procedures and
+-- dynamic SQL, several statements sent as one query, and changes that
+-- reach child tables through inheritance.  DROP COLUMN stands for all the
+-- rules here: the rules themselves are in the rules_* suites.
+--
+CREATE EXTENSION rollguard;
+\set VERBOSITY default
+
+-- The columns of a table, to show what a refused statement left untouched.
+CREATE FUNCTION columns_of(rel regclass)
+RETURNS TABLE ("column" name, type text, not_null boolean)
+LANGUAGE sql STABLE
+AS $$
+    SELECT attname, format_type(atttypid, atttypmod), attnotnull
+      FROM pg_attribute
+     WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped
+     ORDER BY attnum
+$$;
+
+CREATE TABLE person (
+    id     integer PRIMARY KEY,
+    name   text,
+    email  text,
+    weight numeric,
+    height numeric
+);
+-- A table created as "Person": a different table from person.
+CREATE TABLE "Person" (
+    id       integer PRIMARY KEY,
+    "Weight" numeric,
+    weight   numeric
+);
+-- A table with the same name in another schema, that no version uses.
+CREATE SCHEMA other;
+CREATE TABLE other.person (
+    id     integer PRIMARY KEY,
+    name   text,
+    weight numeric
+);
+-- Inheritance: version 41 uses the child, not the parent.
+CREATE TABLE parent (id integer, note text, code text);
+CREATE TABLE child (extra text) INHERITS (parent);
+
+-- Names in a manifest are literal catalog names: "public.Person" is the
+-- table created as "Person", and "Weight" its column of that name.
+SELECT rollguard.register_version('41', '{"relations": {
+    "public.person": {"id": {"nullable": false}, "name": {}, "email": {},
+                      "weight": {}, "height": {}},
+    "public.Person": {"id": {"nullable": false}, "Weight": {}},
+    "public.child":  {"id": {}, "note": {}, "code": {}, "extra": {}}}}');
+-- Version 42 no longer uses person.weight, person.height, "Person"."Weight"
+-- nor child.note.
+SELECT rollguard.register_version('42', '{"relations": {
+    "public.person": {"id": {"nullable": false}, "name": {}, "email": {}},
+    "public.Person": {"id": {"nullable": false}},
+    "public.child":  {"id": {}, "code": {}, "extra": {}}}}');
+SELECT rollguard.deploy('site-1', '41');
+SELECT rollguard.deploy('site-2', '41');
+
+--
+-- Several sub-commands in one ALTER TABLE
+--
+
+-- One of them breaks: the statement is refused as a whole, so the
+-- harmless ADD COLUMN does not happen either.
+ALTER TABLE person ADD COLUMN nickname text, DROP COLUMN weight;
+-- Two of them break: the first is reported, the DETAIL says there is one
+-- more (rollguard.check() lists every one).
+ALTER TABLE person DROP COLUMN weight, DROP COLUMN height;
+-- Three of different kinds.
+ALTER TABLE person DROP COLUMN weight,
+    ALTER COLUMN name SET NOT NULL,
+    ALTER COLUMN email TYPE varchar(20);
+SELECT change, "column", deployment, reason FROM rollguard.check(
+    'ALTER TABLE person DROP COLUMN weight, ALTER COLUMN name SET NOT NULL, ALTER COLUMN email TYPE varchar(20)')
+ ORDER BY change, deployment;
+-- An earlier sub-command counts for a later one: the new column is NOT
+-- NULL with a default, and the DROP DEFAULT of the same statement breaks
+-- version 41's inserts.
+ALTER TABLE person ADD COLUMN active boolean NOT NULL DEFAULT true,
+    ALTER COLUMN active DROP DEFAULT;
+SELECT * FROM columns_of('person');
+
+--
+-- IF EXISTS, ONLY
+--
+
+-- IF EXISTS on an existing table is checked like the plain statement ...
+ALTER TABLE IF EXISTS person DROP COLUMN weight;
+ALTER TABLE person DROP COLUMN IF EXISTS weight;
+DROP TABLE IF EXISTS person;
+-- ... and on a missing one, PostgreSQL's notice is all that happens.
+ALTER TABLE IF EXISTS no_such_table DROP COLUMN weight;
+DROP TABLE IF EXISTS no_such_table;
+-- A missing table beside a used one: the used one blocks.
+DROP TABLE IF EXISTS no_such_table, person;
+-- ONLY on a table without children.
+ALTER TABLE ONLY person DROP COLUMN weight;
+SELECT * FROM columns_of('person');
+
+--
+-- Quoted, mixed-case identifiers
+--
+
+-- "Person"."Weight" is used: refused, and the message names it as it is.
+ALTER TABLE "Person" DROP COLUMN "Weight";
+-- Unquoted names fold to lower case: this is person.weight, also used.
+ALTER TABLE Person DROP COLUMN Weight;
+-- "Person".weight (lower case) is used by no version: allowed.
+ALTER TABLE "Person" DROP COLUMN weight;
+SELECT * FROM columns_of('"Person"');
+
+--
+-- Schema-qualified and search_path-resolved names
+--
+
+-- public.person reached with and without its schema: refused both ways.
+ALTER TABLE public.person DROP COLUMN weight;
+SET search_path = public;
+ALTER TABLE person DROP COLUMN weight;
+-- With other first in search_path, person is other.person, which no
+-- version uses: allowed.  public.person still blocks.
+SET search_path = other, public;
+ALTER TABLE person DROP COLUMN weight;
+ALTER TABLE public.person DROP COLUMN weight;
+RESET search_path;
+-- Qualified, other.person is never blocked.
+ALTER TABLE other.person DROP COLUMN name;
+SELECT * FROM columns_of('other.person');
+SELECT * FROM columns_of('public.person');
+
+--
+-- Statements that do not come from the client directly
+--
+
+-- A DO block.
+DO $$
+BEGIN
+    ALTER TABLE person DROP COLUMN weight;
+END
+$$;
+
+-- Dynamic SQL with EXECUTE.
+DO $$
+BEGIN
+    EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'person', 'weight');
+END
+$$;
+
+-- A PL/pgSQL function.
+CREATE FUNCTION drop_weight() RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    ALTER TABLE person DROP COLUMN weight;
+END
+$$;
+SELECT drop_weight();
+
+-- A SQL-language procedure.
+CREATE PROCEDURE drop_height()
+LANGUAGE sql
+AS $$
+    ALTER TABLE person DROP COLUMN height;
+$$;
+CALL drop_height();
+
+-- The refusal can be caught like any error: SQLSTATE 55006.
+DO $$
+BEGIN
+    ALTER TABLE person DROP COLUMN weight;
+EXCEPTION WHEN object_in_use THEN
+    RAISE NOTICE 'refused with SQLSTATE %', SQLSTATE;
+END
+$$;
+SELECT * FROM columns_of('person');
+
+--
+-- Several statements sent as one query (psql's \;): they run in one
+-- implicit transaction, so the refusal of the second one undoes the first.
+--
+ALTER TABLE person ADD COLUMN nickname text \; ALTER TABLE person DROP COLUMN weight;
+SELECT * FROM columns_of('person');
+
+--
+-- Inheritance: ALTER TABLE on a parent changes its children too.
+--
+
+-- Dropping parent.note drops child.note, which version 41 uses: refused,
+-- and the message names the child.
+ALTER TABLE parent DROP COLUMN note;
+-- Renaming it renames the child's column too.
+ALTER TABLE parent RENAME COLUMN note TO remark;
+-- With ONLY, the child keeps its column (as its own): allowed, although
+-- version 41 uses child.code.
+ALTER TABLE ONLY parent DROP COLUMN code;
+SELECT * FROM columns_of('parent');
+SELECT * FROM columns_of('child');
+
+--
+-- Once every deployment runs 42, every form above goes through.
+--
+SELECT rollguard.deploy('site-1', '42');
+SELECT rollguard.deploy('site-2', '42');
+SELECT drop_weight();
+CALL drop_height();
+ALTER TABLE "Person" DROP COLUMN "Weight";
+ALTER TABLE parent DROP COLUMN note;
+SELECT * FROM columns_of('person');
+SELECT * FROM columns_of('"Person"');
+SELECT * FROM columns_of('child');
+
+SELECT rollguard.remove_deployment('site-1');
+SELECT rollguard.remove_deployment('site-2');
+DROP PROCEDURE drop_height();
+DROP FUNCTION drop_weight();
+DROP TABLE child, parent, other.person, "Person", person;
+DROP SCHEMA other;
+DROP FUNCTION columns_of(regclass);
+DROP EXTENSION rollguard;
