@@ -11,6 +11,13 @@ AS 'MODULE_PATHNAME', 'rollguard_require_preload';
 
 SELECT rollguard._require_preload();
 
+-- The role on whose behalf a registry change is made: the session's role as
+-- SET ROLE left it, not the owner a SECURITY DEFINER function runs as.
+CREATE FUNCTION rollguard._who()
+RETURNS name
+LANGUAGE C STABLE STRICT
+AS 'MODULE_PATHNAME', 'rollguard_who';
+
 ------------------------------------------------------------------------------
 -- Version order (ICU numeric collation: 1.9 < 1.10, release-9 < release-10)
 ------------------------------------------------------------------------------
@@ -94,12 +101,30 @@ CREATE TABLE rollguard.removed_column (
     PRIMARY KEY (nspname, relname, attname)
 );
 
+-- Every registration, deploy step, declaration and removal, appended by the
+-- functions below (and overrides, from 1.1).  Nobody but a superuser may
+-- rewrite it: no role is granted anything beyond reading it.
+CREATE TABLE rollguard.history (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    who        name NOT NULL DEFAULT rollguard._who(),
+    action     text NOT NULL,
+    deployment text,
+    version    text,
+    relation   text,
+    "column"   text,
+    reason     text,
+    detail     jsonb
+);
+
 -- pg_dump keeps the registry's rows.
 SELECT pg_catalog.pg_extension_config_dump('rollguard.version_registry', '');
 SELECT pg_catalog.pg_extension_config_dump('rollguard.contract', '');
 SELECT pg_catalog.pg_extension_config_dump('rollguard.deployment_state', '');
 SELECT pg_catalog.pg_extension_config_dump('rollguard.declaration', '');
 SELECT pg_catalog.pg_extension_config_dump('rollguard.removed_column', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.history', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.history_id_seq', '');
 
 -- The contract the guard enforces: declared contracts as given; inferred ones
 -- amended by declarations made for versions at or after their "since".
@@ -419,6 +444,8 @@ BEGIN
         INSERT INTO rollguard.version_registry (version, declared, manifest)
         VALUES (v, false, NULL)
         RETURNING * INTO reg;
+        PERFORM rollguard._log('register_version', deployment, v,
+                               detail => jsonb_build_object('contract', 'inferred'));
     END IF;
 
     IF NOT reg.declared AND reg.contract_taken_at IS NULL THEN
@@ -459,6 +486,17 @@ BEGIN
                   HINT = 'A contract migration has run since this version was current: deploy a version whose code matches the schema, or restore the columns first.';
     END IF;
 END
+$$;
+
+CREATE FUNCTION rollguard._log(action text, deployment text, version text,
+                               relation text DEFAULT NULL, "column" text DEFAULT NULL,
+                               reason text DEFAULT NULL, detail jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO rollguard.history (action, deployment, version, relation, "column", reason, detail)
+    VALUES (action, deployment, version, relation, "column", reason, detail);
 $$;
 
 ------------------------------------------------------------------------------
@@ -524,6 +562,9 @@ BEGIN
         SELECT m.nspname, m.relname, m.attname, v, m.writes, m.nullable
           FROM rollguard._manifest_columns(manifest) m;
     END IF;
+    PERFORM rollguard._log('register_version', NULL, v,
+                           detail => jsonb_build_object('contract', CASE WHEN manifest IS NULL
+                                                                         THEN 'inferred' ELSE 'declared' END));
 END
 $$;
 
@@ -575,6 +616,8 @@ BEGIN
         RETURN;     -- already exactly so
     END IF;
     PERFORM rollguard._prepare_live(d, v);
+    PERFORM rollguard._log('deploy', d, v, detail => jsonb_build_object('replaces',
+        COALESCE((SELECT jsonb_agg(s.version ORDER BY s.version) FROM rollguard.deployment_state s WHERE s.deployment = d), '[]')));
     DELETE FROM rollguard.deployment_state s WHERE s.deployment = d;
     INSERT INTO rollguard.deployment_state (deployment, version, state) VALUES (d, v, 'running');
 END
@@ -620,6 +663,7 @@ BEGIN
     END IF;
     PERFORM rollguard._prepare_live(d, v);
     INSERT INTO rollguard.deployment_state (deployment, version, state) VALUES (d, v, 'rolling out');
+    PERFORM rollguard._log('begin_rollout', d, v, detail => jsonb_build_object('beside', cur.version));
 END
 $$;
 
@@ -648,6 +692,12 @@ BEGIN
                   HINT = 'Start the rollout with rollguard.begin_rollout(), or use rollguard.deploy().';
     END IF;
     -- Only v remains (if v is the version running, this calls the rollout off).
+    IF st = 'rolling out' OR EXISTS (SELECT 1 FROM rollguard.deployment_state s
+                                      WHERE s.deployment = d AND s.version <> v) THEN
+        PERFORM rollguard._log('finish_rollout', d, v, detail => jsonb_build_object('replaces',
+            (SELECT jsonb_agg(s.version ORDER BY s.version) FROM rollguard.deployment_state s
+              WHERE s.deployment = d AND s.version <> v)));
+    END IF;
     DELETE FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version <> v;
     IF st = 'running' THEN
         RETURN;
@@ -685,6 +735,7 @@ BEGIN
                   HINT = 'To stop running it, deploy another version with rollguard.deploy(), or use rollguard.remove_deployment().';
     END IF;
     DELETE FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version = v;
+    PERFORM rollguard._log('abort_rollout', d, v);
 END
 $$;
 
@@ -701,6 +752,8 @@ DECLARE
     d text := rollguard._check_label('deployment name', deployment);
 BEGIN
     PERFORM rollguard._lock_deployment(d);
+    PERFORM rollguard._log('remove_deployment', d, NULL, detail => jsonb_build_object('ran',
+        (SELECT jsonb_agg(s.version ORDER BY s.version) FROM rollguard.deployment_state s WHERE s.deployment = d)));
     DELETE FROM rollguard.deployment_state s WHERE s.deployment = d;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'deployment "%" does not exist', d USING ERRCODE = 'undefined_object';
@@ -747,6 +800,7 @@ BEGIN
        SET since_version = EXCLUDED.since_version,
            declared_at = EXCLUDED.declared_at,
            declared_by = EXCLUDED.declared_by;
+    PERFORM rollguard._log(kind, NULL, s, nsp || '.' || rel, "column");
 END
 $$;
 
@@ -791,6 +845,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA rollguard FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA rollguard FROM PUBLIC;
 GRANT USAGE ON SCHEMA rollguard TO PUBLIC;
 GRANT SELECT ON rollguard.deployments, rollguard.versions, rollguard.declarations TO PUBLIC;
+-- history: readable by whom the DBA grants it to (superusers rewrite it)
 GRANT EXECUTE ON FUNCTION rollguard.check(text),
                           rollguard.version_cmp(text, text),
                           rollguard.version_sort_key(text) TO PUBLIC;

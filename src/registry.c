@@ -34,6 +34,7 @@ static Oid	ext_owner = InvalidOid;
 
 static SPIPlanPtr usage_plan = NULL;
 static SPIPlanPtr removal_plan = NULL;
+static SPIPlanPtr history_plan = NULL;
 
 typedef struct RegistryAccess
 {
@@ -264,4 +265,48 @@ rg_record_removals(List *changes)
 	}
 	if (connected)
 		registry_end(&access);
+}
+
+/* Appends one row to rollguard.history (as the extension's owner). */
+void
+rg_log_history(const char *action, const char *nspname, const char *relname,
+			   const char *attname, const char *reason, const char *detail_json)
+{
+	RegistryAccess access;
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	int			ret;
+
+	registry_begin(&access);
+	if (history_plan == NULL)
+	{
+		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+
+		history_plan = prepare_saved(
+			"INSERT INTO rollguard.history (action, relation, \"column\", reason, detail)"
+			" VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb)",
+			5, argtypes);
+	}
+	values[0] = CStringGetTextDatum(action);
+	if (nspname && relname)
+		values[1] = CStringGetTextDatum(psprintf("%s.%s", nspname, relname));
+	else
+		nulls[1] = 'n';
+	if (attname)
+		values[2] = CStringGetTextDatum(attname);
+	else
+		nulls[2] = 'n';
+	if (reason)
+		values[3] = CStringGetTextDatum(reason);
+	else
+		nulls[3] = 'n';
+	if (detail_json)
+		values[4] = CStringGetTextDatum(detail_json);
+	else
+		nulls[4] = 'n';
+	ret = SPI_execute_plan(history_plan, values, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "rollguard: could not append to rollguard.history: %s",
+			 SPI_result_code_string(ret));
+	registry_end(&access);
 }

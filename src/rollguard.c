@@ -7,6 +7,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "compat.h"
@@ -29,6 +30,7 @@ static const struct config_enum_entry enforce_options[] = {
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(rollguard_require_preload);
+PG_FUNCTION_INFO_V1(rollguard_who);
 
 void
 _PG_init(void)
@@ -74,4 +76,17 @@ rollguard_require_preload(PG_FUNCTION_ARGS)
 				 errdetail("Without it, no schema change would be checked."),
 				 errhint("Add rollguard to \"shared_preload_libraries\" in postgresql.conf and restart the server.")));
 	PG_RETURN_VOID();
+}
+
+/*
+ * rollguard._who(): the role the session acts as (SET ROLE included), also
+ * inside SECURITY DEFINER functions, for rollguard.history.
+ */
+Datum
+rollguard_who(PG_FUNCTION_ARGS)
+{
+	Name		result = palloc0(NAMEDATALEN);
+
+	namestrcpy(result, GetUserNameFromId(GetOuterUserId(), false));
+	PG_RETURN_NAME(result);
 }

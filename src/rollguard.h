@@ -98,6 +98,12 @@ extern bool rg_extension_active(void);
 extern void rg_lock_registry(void);
 extern List *rg_fetch_usage(const char *nspname, const char *relname);
 extern void rg_record_removals(List *changes);
+extern void rg_log_history(const char *action, const char *nspname,
+						   const char *relname, const char *attname,
+						   const char *reason, const char *detail_json);
+
+/* override.c */
+extern const char *rg_override_reason(RgChange *change);
 
 /* version_order.c */
 extern int	rg_version_cmp(const char *a, int alen, const char *b, int blen);

@@ -21,6 +21,7 @@
 #include "catalog/pg_class.h"
 #include "lib/stringinfo.h"
 #include "utils/elog.h"
+#include "utils/json.h"
 
 #include "rollguard.h"
 
@@ -335,6 +336,45 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	}
 }
 
+/* An administrator's override lets a breaking change through: say so, and
+ * append what it overrode to rollguard.history. */
+static void
+apply_override(RgChange *ch, List *blockers, const char *reason)
+{
+	StringInfoData json;
+	ListCell   *lc;
+
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"change\": ");
+	escape_json(&json, change_text[ch->kind].label);
+	appendStringInfoString(&json, ", \"blockers\": [");
+	foreach(lc, blockers)
+	{
+		RgBlocker  *b = lfirst(lc);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(&json, ", ");
+		appendStringInfoString(&json, "{\"deployment\": ");
+		escape_json(&json, b->deployment);
+		appendStringInfoString(&json, ", \"version\": ");
+		escape_json(&json, b->version);
+		appendStringInfoString(&json, ", \"reason\": ");
+		escape_json(&json, b->reason);
+		appendStringInfoChar(&json, '}');
+	}
+	appendStringInfoString(&json, "]}");
+
+	rg_log_history("override applied", ch->nspname, ch->relname, ch->attname, reason, json.data);
+	ereport(NOTICE,
+			(errmsg_plural("override lets %s on %s.%s%s%s through, although it breaks %d live version",
+						   "override lets %s on %s.%s%s%s through, although it breaks %d live versions",
+						   list_length(blockers),
+						   change_text[ch->kind].label, ch->nspname, ch->relname,
+						   ch->attname ? "." : "", ch->attname ? ch->attname : "",
+						   list_length(blockers)),
+			 errdetail("Reason given: %s", reason)));
+}
+
 /*
  * Evaluates every change of a statement and acts on rollguard.enforce: "on"
  * refuses the first breaking change (naming all its blockers, and counting
@@ -356,8 +396,14 @@ rg_enforce_changes(List *changes)
 	{
 		RgChange   *ch = lfirst(lc);
 		List	   *blockers = rg_evaluate(ch);
+		const char *override_reason;
 
-		if (blockers != NIL)
+		if (blockers == NIL)
+			continue;
+		override_reason = rg_override_reason(ch);
+		if (override_reason != NULL)
+			apply_override(ch, blockers, override_reason);
+		else
 		{
 			blocked = lappend(blocked, ch);
 			blockers_of = lappend(blockers_of, blockers);
