@@ -9,7 +9,18 @@
 -- Roles belong to the cluster: they outlive DROP EXTENSION and are shared by
 -- every database where the extension is installed.
 DO $$
+DECLARE
+    r record;
 BEGIN
+    -- Adopt roles left by an installation in another database, but never a
+    -- role someone can log in as: that would hand out override() silently.
+    FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+              WHERE rolname IN ('rollguard_deploy', 'rollguard_admin')
+                AND (rolcanlogin OR rolsuper) LOOP
+        RAISE EXCEPTION 'role "%" exists and can log in', r.rolname
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'rollguard grants its rights to this role; make it NOLOGIN NOSUPERUSER, or rename it, and try again.';
+    END LOOP;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollguard_deploy') THEN
         CREATE ROLE rollguard_deploy NOLOGIN;
         COMMENT ON ROLE rollguard_deploy IS 'rollguard: may register versions and record deploy steps';

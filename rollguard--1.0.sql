@@ -49,7 +49,7 @@ CREATE TABLE rollguard.version_registry (
     declared          boolean NOT NULL,
     manifest          jsonb,
     registered_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    registered_by     name NOT NULL DEFAULT session_user,
+    registered_by     name NOT NULL DEFAULT rollguard._who(),
     contract_taken_at timestamptz,
     CHECK (declared = (manifest IS NOT NULL))
 );
@@ -84,7 +84,7 @@ CREATE TABLE rollguard.declaration (
     kind          text NOT NULL CHECK (kind IN ('stop_using', 'never_null')),
     since_version text NOT NULL,
     declared_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    declared_by   name NOT NULL DEFAULT session_user,
+    declared_by   name NOT NULL DEFAULT rollguard._who(),
     PRIMARY KEY (nspname, relname, attname, kind)
 );
 
@@ -514,6 +514,15 @@ DECLARE
     reg  rollguard.version_registry;
     diff text;
 BEGIN
+    -- register_version() qualifies every relation name with the caller's
+    -- search_path; here, inside a pinned search_path, a bare name would be
+    -- resolved wrongly.
+    IF manifest IS NOT NULL AND jsonb_typeof(manifest -> 'relations') = 'object'
+       AND EXISTS (SELECT 1 FROM jsonb_object_keys(manifest -> 'relations') k WHERE strpos(k, '.') = 0) THEN
+        RAISE EXCEPTION 'relation names passed to rollguard._register_version() must be schema-qualified'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Call rollguard.register_version(), which resolves bare names against your search_path.';
+    END IF;
     -- Serialize registrations of one label (also before it exists).
     PERFORM pg_advisory_xact_lock(hashtext('rollguard.version:' || v));
     SELECT * INTO reg FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
@@ -793,6 +802,11 @@ BEGIN
                       AND a.attnum > 0 AND NOT a.attisdropped) THEN
         RAISE EXCEPTION 'column "%" of relation "%.%" does not exist', "column", nsp, rel
             USING ERRCODE = 'undefined_column';
+    END IF;
+    IF EXISTS (SELECT 1 FROM rollguard.declaration d
+                WHERE (d.nspname, d.relname, d.attname, d.kind, d.since_version)
+                    = (nsp, rel, _declare."column", _declare.kind, s)) THEN
+        RETURN;     -- declared so already
     END IF;
     INSERT INTO rollguard.declaration (nspname, relname, attname, kind, since_version)
     VALUES (nsp, rel, "column", kind, s)

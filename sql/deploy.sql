@@ -119,6 +119,19 @@ SELECT rollguard.abort_rollout('mirror-2', '1.11');
 SELECT rollguard.abort_rollout('mirror-3', '1.11');
 \echo SQLSTATE :SQLSTATE
 
+-- finish_rollout() naming the version the deployment runs, during a
+-- rollout of another one, calls the rollout off: only the running version
+-- remains, running since it started (as abort_rollout() of the new one).
+SELECT rollguard.begin_rollout('mirror-2', '1.12');
+CREATE TEMP TABLE before_call_off AS
+SELECT * FROM rollguard.deployments WHERE deployment = 'mirror-2' AND version = '1.11';
+SELECT rollguard.finish_rollout('mirror-2', '1.11');
+SELECT deployment, version, state
+  FROM rollguard.deployments
+ ORDER BY rollguard.version_sort_key(deployment), rollguard.version_sort_key(version);
+SELECT count(*) AS unchanged
+  FROM rollguard.deployments d JOIN before_call_off b USING (deployment, version, state, since);
+
 -- deploy() during a rollout settles the deployment on exactly one version.
 SELECT rollguard.begin_rollout('mirror-2', '1.12');
 SELECT rollguard.deploy('mirror-2', '1.12');
@@ -168,6 +181,61 @@ SELECT rollguard.stop_using('no_such_table', 'weight', '1.10');
 SELECT count(*) AS declarations FROM rollguard.declarations;
 
 --
+-- stop_using() and never_null() amend inferred contracts from
+-- since_version on, in version order: 1.10 and every later version (1.11,
+-- 1.12, ...) no longer uses person.height and always writes a non-NULL
+-- site_settings.value, while 1.9 still may (1.9 comes before 1.10, although
+-- the text '1.9' sorts after '1.10').  So the drop and the SET NOT NULL
+-- wait for the last deployment running 1.9.  Declared contracts (with a
+-- manifest) are not amended: they say it all themselves.
+--
+SELECT rollguard.deploy('mirror-2', '1.9');
+SELECT rollguard.stop_using('person', 'height', '1.10');
+SELECT rollguard.never_null('site_settings', 'value', '1.10');
+SELECT relation, "column", kind, since_version,
+       declared_at IS NOT NULL AS has_declared_at,
+       declared_by = session_user AS declared_by_me
+  FROM rollguard.declarations ORDER BY relation, "column";
+SELECT version, relname, attname, writes, nullable
+  FROM rollguard.effective_contract
+ WHERE (relname, attname) IN (('person', 'height'), ('site_settings', 'value'))
+ ORDER BY rollguard.version_sort_key(version), relname, attname;
+SELECT version, columns, live_in FROM rollguard.versions
+ ORDER BY rollguard.version_sort_key(version);
+
+-- Refused: mirror-2 runs 1.9, which still uses height and may write NULL
+-- to value.  The original, on 1.10, does not block.
+ALTER TABLE person DROP COLUMN height;
+\echo SQLSTATE :SQLSTATE
+ALTER TABLE site_settings ALTER COLUMN value SET NOT NULL;
+\echo SQLSTATE :SQLSTATE
+SELECT attname, attnotnull FROM pg_attribute
+ WHERE (attrelid, attname) IN (('person'::regclass, 'height'), ('site_settings'::regclass, 'value'))
+ ORDER BY attname;
+
+-- Once mirror-2 runs 1.10 too, both go through.
+SELECT rollguard.deploy('mirror-2', '1.10');
+ALTER TABLE person DROP COLUMN height;
+ALTER TABLE site_settings ALTER COLUMN value SET NOT NULL;
+SELECT attname, attnotnull FROM pg_attribute
+ WHERE (attrelid, attname) IN (('person'::regclass, 'height'), ('site_settings'::regclass, 'value'))
+ ORDER BY attname;
+
+-- Declaring again for the same column moves its since_version: from 1.11
+-- to 1.12, so 1.11 uses person.name again.
+SELECT rollguard.stop_using('person', 'name', '1.11');
+SELECT version, attname FROM rollguard.effective_contract
+ WHERE relname = 'person' AND attname = 'name'
+ ORDER BY rollguard.version_sort_key(version);
+SELECT rollguard.stop_using('person', 'name', '1.12');
+SELECT relation, "column", kind, since_version
+  FROM rollguard.declarations ORDER BY relation, "column";
+SELECT version, attname FROM rollguard.effective_contract
+ WHERE relname = 'person' AND attname = 'name'
+ ORDER BY rollguard.version_sort_key(version);
+SELECT rollguard.remove_deployment('mirror-2');
+
+--
 -- The forward check.  Version 2.0 declares that it uses person.weight,
 -- 2.1 no longer does.  Once every deployment runs 2.1 the contract
 -- migration drops weight; rolling a deployment back to 2.0 (or to the
@@ -207,13 +275,16 @@ SELECT deployment, version, state FROM rollguard.deployments;
 --
 -- Deployment names and version labels are validated by every function:
 -- not NULL (22004), not empty (22023), at most 200 bytes (42622), no
--- control characters (22023), no leading or trailing white space (22023).
+-- control characters (22023, the DETAIL says which and where), no leading
+-- or trailing white space (22023), no-break space included.
 --
 SELECT rollguard.deploy(NULL, '1.0');
 SELECT rollguard.deploy('', '1.0');
 SELECT rollguard.deploy(repeat('x', 300), '1.0');
 SELECT rollguard.deploy(' original', '1.0');
 SELECT rollguard.deploy('original', '3.0 ');
+SELECT rollguard.deploy('original', E'3.0\x01');
+\echo SQLSTATE :SQLSTATE
 
 -- Every function, every kind of bad label: sqlstate_of() runs a call and
 -- returns its SQLSTATE.
@@ -236,7 +307,8 @@ SELECT call,
        pg_temp.sqlstate_of(format(call, quote_literal(repeat('x', 300)))) AS "300 chars",
        pg_temp.sqlstate_of(format(call, quote_literal(E'mirror\n2'))) AS "newline",
        pg_temp.sqlstate_of(format(call, quote_literal(E'1.0\x01'))) AS "\x01",
-       pg_temp.sqlstate_of(format(call, quote_literal(' 1.0'))) AS "leading space"
+       pg_temp.sqlstate_of(format(call, quote_literal(' 1.0'))) AS "leading space",
+       pg_temp.sqlstate_of(format(call, quote_literal(chr(160) || '1.0'))) AS "no-break space"
   FROM (VALUES ('SELECT rollguard.register_version(%s)'),
                ('SELECT rollguard.register_version(%s, ''{"relations": {"person": {"id": {}}}}'')'),
                ('SELECT rollguard.deploy(%s, ''3.0'')'),

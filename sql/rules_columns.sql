@@ -167,6 +167,13 @@ ALTER TABLE measure ALTER COLUMN total TYPE text;
 -- ... and a USING expression that transforms the values, even when the
 -- new type is wider.
 ALTER TABLE measure ALTER COLUMN total TYPE bigint USING total * 100;
+-- A USING that casts the column to another type than the new one
+-- transforms the values too (rounds them to integers, cuts them to two
+-- characters), although numeric(10,2) to numeric(12,2) and varchar to
+-- text would be widenings.  Only a cast to the new type itself, as in
+-- amount's "amount"::bigint above, keeps them.
+ALTER TABLE measure ALTER COLUMN cost TYPE numeric(12,2) USING cost::integer;
+ALTER TABLE measure ALTER COLUMN tag TYPE text USING tag::varchar(2);
 
 -- Nothing changed.
 SELECT * FROM columns_of('measure');
@@ -174,6 +181,7 @@ SELECT * FROM columns_of('measure');
 -- A column that no live version uses can change type freely.
 ALTER TABLE measure ALTER COLUMN scratch TYPE text;
 ALTER TABLE measure ALTER COLUMN scratch TYPE varchar(3);
+ALTER TABLE measure ALTER COLUMN scratch TYPE numeric(12,2) USING scratch::integer;
 
 -- mirror-2 moves to 3.1, which no longer uses measure.tag: mirror-10 alone
 -- still blocks the narrowing; once it moves too, the change goes through.
@@ -181,6 +189,7 @@ SELECT rollguard.deploy('mirror-2', '3.1');
 ALTER TABLE measure ALTER COLUMN tag TYPE varchar(10);
 SELECT rollguard.deploy('mirror-10', '3.1');
 ALTER TABLE measure ALTER COLUMN tag TYPE varchar(10);
+ALTER TABLE measure ALTER COLUMN tag TYPE text USING tag::varchar(2);
 SELECT * FROM columns_of('measure');
 
 SELECT rollguard.remove_deployment('mirror-2');

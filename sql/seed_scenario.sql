@@ -7,6 +7,9 @@
 -- and its `manage.py migrate` wants to drop the column.
 --
 CREATE EXTENSION rollguard;
+-- (errors raised inside the deploy functions would also print the PL/pgSQL
+-- lines they come from; they are not part of the story)
+\set SHOW_CONTEXT never
 
 CREATE TABLE person (
     id     serial PRIMARY KEY,

@@ -45,6 +45,10 @@ CREATE TABLE other.person (
 -- Inheritance: version 41 uses the child, not the parent.
 CREATE TABLE parent (id integer, note text, code text);
 CREATE TABLE child (extra text) INHERITS (parent);
+-- A child that declares a column of its parent itself: PostgreSQL merges
+-- the two, and the child's note is its own as well as inherited.
+CREATE TABLE folder (id integer, note text);
+CREATE TABLE subfolder (note text) INHERITS (folder);
 
 -- Names in a manifest are literal catalog names: "public.Person" is the
 -- table created as "Person", and "Weight" its column of that name.
@@ -52,13 +56,15 @@ SELECT rollguard.register_version('41', '{"relations": {
     "public.person": {"id": {"nullable": false}, "name": {}, "email": {},
                       "weight": {}, "height": {}},
     "public.Person": {"id": {"nullable": false}, "Weight": {}},
-    "public.child":  {"id": {}, "note": {}, "code": {}, "extra": {}}}}');
+    "public.child":  {"id": {}, "note": {}, "code": {}, "extra": {}},
+    "public.subfolder": {"id": {}, "note": {}}}}');
 -- Version 42 no longer uses person.weight, person.height, "Person"."Weight"
 -- nor child.note.
 SELECT rollguard.register_version('42', '{"relations": {
     "public.person": {"id": {"nullable": false}, "name": {}, "email": {}},
     "public.Person": {"id": {"nullable": false}},
-    "public.child":  {"id": {}, "code": {}, "extra": {}}}}');
+    "public.child":  {"id": {}, "code": {}, "extra": {}},
+    "public.subfolder": {"id": {}, "note": {}}}}');
 SELECT rollguard.deploy('site-1', '41');
 SELECT rollguard.deploy('site-2', '41');
 
@@ -201,6 +207,14 @@ ALTER TABLE parent RENAME COLUMN note TO remark;
 ALTER TABLE ONLY parent DROP COLUMN code;
 SELECT * FROM columns_of('parent');
 SELECT * FROM columns_of('child');
+-- A child that declares the column itself keeps it when the parent drops
+-- it, even without ONLY: allowed, although version 41 uses subfolder.note
+-- (unlike child.note above, which child has from parent alone).
+ALTER TABLE folder DROP COLUMN note;
+SELECT * FROM columns_of('folder');
+SELECT * FROM columns_of('subfolder');
+-- Now subfolder.note is subfolder's alone, and protected as such.
+ALTER TABLE subfolder DROP COLUMN note;
 
 --
 -- Once every deployment runs 42, every form above goes through.
@@ -219,7 +233,7 @@ SELECT rollguard.remove_deployment('site-1');
 SELECT rollguard.remove_deployment('site-2');
 DROP PROCEDURE drop_height();
 DROP FUNCTION drop_weight();
-DROP TABLE child, parent, other.person, "Person", person;
+DROP TABLE child, parent, subfolder, folder, other.person, "Person", person;
 DROP SCHEMA other;
 DROP FUNCTION columns_of(regclass);
 DROP EXTENSION rollguard;

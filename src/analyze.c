@@ -148,22 +148,42 @@ relation_and_children(Oid relid, RangeVar *rv)
 	return result;
 }
 
-/* Does the type (a domain, maybe) supply a default, or forbid NULL? */
+/*
+ * Does the type supply a default, or forbid NULL?  A domain's default is its
+ * own or, failing that, its base domain's; NOT NULL anywhere down the chain
+ * holds.  The domain "skip" counts as having no default (it is losing it).
+ */
+static void
+type_default_notnull_skip(Oid typid, Oid skip, bool *has_default, bool *notnull)
+{
+	*has_default = false;
+	*notnull = false;
+	for (;;)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+		Form_pg_type typ;
+
+		if (!HeapTupleIsValid(tup))
+			return;
+		typ = (Form_pg_type) GETSTRUCT(tup);
+		if (typ->typtype != TYPTYPE_DOMAIN)
+		{
+			ReleaseSysCache(tup);
+			return;
+		}
+		if (typid != skip && !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL))
+			*has_default = true;
+		if (typ->typnotnull)
+			*notnull = true;
+		typid = typ->typbasetype;
+		ReleaseSysCache(tup);
+	}
+}
+
 static void
 type_default_notnull(Oid typid, bool *has_default, bool *notnull)
 {
-	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-
-	*has_default = false;
-	*notnull = false;
-	if (!HeapTupleIsValid(tup))
-		return;
-	if (((Form_pg_type) GETSTRUCT(tup))->typtype == TYPTYPE_DOMAIN)
-	{
-		*has_default = !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL);
-		*notnull = ((Form_pg_type) GETSTRUCT(tup))->typnotnull;
-	}
-	ReleaseSysCache(tup);
+	type_default_notnull_skip(typid, InvalidOid, has_default, notnull);
 }
 
 /* The column's state: overlay first, then the catalog. */
@@ -483,10 +503,43 @@ relations_in_schema(Oid nspoid)
 	return result;
 }
 
-/* Every column of a guarded relation whose type is typid. */
+/* The type and every domain built on it, directly or through others. */
+static List *
+type_and_derived_domains(Oid typid)
+{
+	List	   *types = list_make1_oid(typid);
+	bool		grown = true;
+
+	while (grown)
+	{
+		Relation	rel = table_open(TypeRelationId, AccessShareLock);
+		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		HeapTuple	tup;
+
+		grown = false;
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_type typ = (Form_pg_type) GETSTRUCT(tup);
+
+			if (typ->typtype == TYPTYPE_DOMAIN &&
+				list_member_oid(types, typ->typbasetype) &&
+				!list_member_oid(types, typ->oid))
+			{
+				types = lappend_oid(types, typ->oid);
+				grown = true;
+			}
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	return types;
+}
+
+/* Every column of a guarded relation whose type is typid or a domain on it. */
 static List *
 columns_of_type(Oid typid)
 {
+	List	   *types = type_and_derived_domains(typid);
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
@@ -498,7 +551,8 @@ columns_of_type(Oid typid)
 	{
 		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
 
-		if (att->atttypid == typid && att->attnum > 0 && !att->attisdropped &&
+		if (att->attnum > 0 && !att->attisdropped &&
+			list_member_oid(types, att->atttypid) &&
 			rg_relation_is_guarded(att->attrelid, NULL))
 			result = lappend(result,
 							 rg_make_change(RG_CASCADE_DROP_COLUMN, att->attrelid,
@@ -879,6 +933,33 @@ analyze_drop(DropStmt *stmt)
 	return changes;
 }
 
+static bool
+domain_has_own_default(Oid typid)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	bool		result;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL);
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* CHECK (VALUE IS NOT NULL), also as a conjunct */
+static bool
+checks_value_not_null(Node *expr)
+{
+	ListCell   *lc;
+
+	foreach(lc, check_notnull_columns(expr))
+	{
+		if (strcmp(lfirst(lc), "value") == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * ALTER DOMAIN d SET NOT NULL / DROP DEFAULT / ADD CONSTRAINT CHECK (VALUE IS
  * NOT NULL): the same change to every column of that domain.
@@ -889,7 +970,7 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 	TypeName   *tn = makeTypeNameFromNameList(stmt->typeName);
 	Type		typ = LookupTypeName(NULL, tn, NULL, true);
 	Oid			typid;
-	bool		dom_default;
+	bool		dom_default;	/* unused: only NOT NULL matters here */
 	bool		dom_notnull;
 	RgChangeKind kind;
 	List	   *changes = NIL;
@@ -909,7 +990,8 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 			kind = RG_SET_NOT_NULL;
 			break;
 		case 'T':				/* SET / DROP DEFAULT */
-			if (!dom_default || (stmt->def != NULL && !is_null_constant(stmt->def)))
+			if (!domain_has_own_default(typid) ||
+				(stmt->def != NULL && !is_null_constant(stmt->def)))
 				return NIL;
 			kind = RG_DROP_DEFAULT;
 			break;
@@ -921,8 +1003,7 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 					return NIL;
 				if (con->contype == CONSTR_NOTNULL)
 					kind = RG_SET_NOT_NULL;
-				else if (con->contype == CONSTR_CHECK &&
-						 list_member(check_notnull_columns(con->raw_expr), makeString("value")))
+				else if (con->contype == CONSTR_CHECK && checks_value_not_null(con->raw_expr))
 					kind = RG_CHECK_NOT_NULL;
 				else
 					return NIL;
@@ -940,8 +1021,13 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 		ch->kind = kind;
 		if (kind == RG_DROP_DEFAULT)
 		{
-			/* left without a default unless it has one of its own */
-			if (!st->notnull || st->own_default || st->other_default)
+			bool		chain_default;
+			bool		chain_notnull;
+
+			/* left without a default unless it has another one */
+			type_default_notnull_skip(get_atttype(ch->relid, ch->attnum), typid,
+									  &chain_default, &chain_notnull);
+			if (!st->notnull || st->own_default || st->other_default || chain_default)
 				continue;
 		}
 		else

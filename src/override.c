@@ -13,7 +13,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_inherits.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -70,6 +72,26 @@ override_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/* Is the text nothing but white space (Unicode's, not only ASCII's)? */
+static bool
+is_blank(const char *s)
+{
+	int			len = strlen(s);
+	pg_wchar   *w = palloc((len + 1) * sizeof(pg_wchar));
+	int			n = pg_mb2wchar_with_len(s, w, len);
+
+	for (int i = 0; i < n; i++)
+	{
+		pg_wchar	c = w[i];
+
+		if (!((c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 ||
+			  c == 0x1680 || (c >= 0x2000 && c <= 0x200b) || c == 0x2028 ||
+			  c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff))
+			return false;
+	}
+	return true;
+}
+
 /*
  * rollguard.override(relation regclass, column name, reason text)
  */
@@ -79,9 +101,9 @@ rollguard_override(PG_FUNCTION_ARGS)
 	Oid			relid;
 	char	   *attname = NULL;
 	char	   *reason;
-	char	   *trimmed;
 	MemoryContext old;
-	Override   *o;
+	List	   *rels;
+	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -94,9 +116,7 @@ rollguard_override(PG_FUNCTION_ARGS)
 				 errhint("Say why the breaking change is safe; it is recorded in rollguard.history.")));
 	relid = PG_GETARG_OID(0);
 	reason = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	for (trimmed = reason; *trimmed == ' ' || *trimmed == '\t' || *trimmed == '\n' || *trimmed == '\r'; trimmed++)
-		;
-	if (*trimmed == '\0')
+	if (is_blank(reason))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("reason must not be empty"),
@@ -107,14 +127,23 @@ rollguard_override(PG_FUNCTION_ARGS)
 				 errmsg("reason is too long"),
 				 errdetail("It is %zu bytes long; the limit is 1000 bytes.", strlen(reason))));
 
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	if (!rg_relation_is_guarded(relid, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table, view, materialized view or foreign table that rollguard guards",
-						get_rel_name(relid) ? get_rel_name(relid) : "?")));
+						get_rel_name(relid))));
 	if (!PG_ARGISNULL(1))
 	{
 		attname = NameStr(*PG_GETARG_NAME(1));
+		if (attname[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column must not be empty"),
+					 errhint("Pass NULL to override changes of the whole relation.")));
 		if (get_attnum(relid, attname) <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -133,17 +162,25 @@ rollguard_override(PG_FUNCTION_ARGS)
 		callbacks_registered = true;
 	}
 
+	/* the relation, and its partitions and inheriting tables, which the
+	 * statement changes along with it */
+	rels = find_all_inheritors(relid, NoLock, NULL);
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	o = palloc0(sizeof(Override));
-	o->nspname = get_namespace_name(get_rel_namespace(relid));
-	o->relname = get_rel_name(relid);
-	o->attname = attname ? pstrdup(attname) : NULL;
-	o->reason = pstrdup(reason);
-	o->subid = GetCurrentSubTransactionId();
-	overrides = lappend(overrides, o);
+	foreach(lc, rels)
+	{
+		Override   *o = palloc0(sizeof(Override));
+
+		o->nspname = get_namespace_name(get_rel_namespace(lfirst_oid(lc)));
+		o->relname = get_rel_name(lfirst_oid(lc));
+		o->attname = attname ? pstrdup(attname) : NULL;
+		o->reason = pstrdup(reason);
+		o->subid = GetCurrentSubTransactionId();
+		overrides = lappend(overrides, o);
+	}
 	MemoryContextSwitchTo(old);
 
-	rg_log_history("override", o->nspname, o->relname, o->attname, o->reason, NULL);
+	rg_log_history("override", get_namespace_name(get_rel_namespace(relid)),
+				   get_rel_name(relid), attname, reason, NULL);
 	PG_RETURN_VOID();
 }
 

@@ -366,12 +366,12 @@ apply_override(RgChange *ch, List *blockers, const char *reason)
 
 	rg_log_history("override applied", ch->nspname, ch->relname, ch->attname, reason, json.data);
 	ereport(NOTICE,
-			(errmsg_plural("override lets %s on %s.%s%s%s through, although it breaks %d live version",
-						   "override lets %s on %s.%s%s%s through, although it breaks %d live versions",
-						   list_length(blockers),
+			(errmsg_plural("override lets %s on %s.%s%s%s through, although %d deployment still uses it",
+						   "override lets %s on %s.%s%s%s through, although %d deployments still use it",
+						   count_deployments(blockers),
 						   change_text[ch->kind].label, ch->nspname, ch->relname,
 						   ch->attname ? "." : "", ch->attname ? ch->attname : "",
-						   list_length(blockers)),
+						   count_deployments(blockers)),
 			 errdetail("Reason given: %s", reason)));
 }
 

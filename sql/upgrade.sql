@@ -1,0 +1,148 @@
+--
+-- upgrade: ALTER EXTENSION rollguard UPDATE from 1.0 to 1.1 keeps the
+-- registry (versions, contracts, deployments, declarations, removals) and
+-- the history as they were, and the guard decides as before.  1.1 adds the
+-- roles rollguard_deploy and rollguard_admin and rollguard.override().
+--
+CREATE EXTENSION rollguard VERSION '1.0';
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+SELECT * FROM pg_extension_update_paths('rollguard') WHERE path IS NOT NULL ORDER BY 1, 2;
+
+-- 1.0 has no override().
+SELECT to_regprocedure('rollguard.override(regclass,name,text)') AS override;
+
+------------------------------------------------------------------------------
+-- A registry built with 1.0: declared versions 41 (uses weight) and 42 (no
+-- longer does), an inferred version with a stop_using declaration, a
+-- rollout under way, a column dropped (a recorded removal).
+------------------------------------------------------------------------------
+CREATE TABLE person (id int PRIMARY KEY, name text NOT NULL, weight numeric, legacy text);
+SELECT rollguard.register_version('41', '{"relations": {"public.person": {"id": {"writes": false}, "name": {"nullable": false}, "weight": {}}}}');
+SELECT rollguard.register_version('42', '{"relations": {"public.person": {"id": {"writes": false}, "name": {"nullable": false}}}}');
+SELECT rollguard.deploy('original', '42');
+SELECT rollguard.deploy('mirror-2', '41');
+SELECT rollguard.deploy('mirror-3', '41');
+SELECT rollguard.begin_rollout('mirror-3', '42');
+ALTER TABLE person DROP COLUMN legacy;
+SELECT rollguard.deploy('batch', '2026.11.20-3');
+SELECT rollguard.stop_using('person', 'weight', '2026.11.20-3');
+
+SELECT deployment, version, state, declared_contract FROM rollguard.deployments ORDER BY 1, 2;
+SELECT version, contract, columns, live_in FROM rollguard.versions
+ ORDER BY rollguard.version_sort_key(version);
+
+-- The decisions of 1.0: dropping weight is refused, naming mirror-2 and
+-- mirror-3 (batch declared that it stopped using it); the dry run agrees.
+ALTER TABLE person DROP COLUMN weight;
+SELECT change, relation, "column", deployment, version, reason
+  FROM rollguard.check('ALTER TABLE person DROP COLUMN weight; ALTER TABLE person RENAME COLUMN name TO full_name')
+ ORDER BY 1, 4, 5;
+
+-- Everything in the registry and the history, row by row, to compare after
+-- the upgrade.
+CREATE TEMP TABLE before_upgrade AS
+SELECT 'version_registry' AS tab, to_jsonb(t) AS row FROM rollguard.version_registry t
+UNION ALL SELECT 'contract', to_jsonb(t) FROM rollguard.contract t
+UNION ALL SELECT 'deployment_state', to_jsonb(t) FROM rollguard.deployment_state t
+UNION ALL SELECT 'declaration', to_jsonb(t) FROM rollguard.declaration t
+UNION ALL SELECT 'removed_column', to_jsonb(t) FROM rollguard.removed_column t
+UNION ALL SELECT 'history', to_jsonb(t) FROM rollguard.history t;
+SELECT tab, count(*) FROM before_upgrade GROUP BY tab ORDER BY tab;
+
+------------------------------------------------------------------------------
+-- The upgrade.
+------------------------------------------------------------------------------
+ALTER EXTENSION rollguard UPDATE TO '1.1';
+SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+
+-- Registry and history are intact: the same rows, nothing more, nothing less.
+CREATE TEMP TABLE after_upgrade AS
+SELECT 'version_registry' AS tab, to_jsonb(t) AS row FROM rollguard.version_registry t
+UNION ALL SELECT 'contract', to_jsonb(t) FROM rollguard.contract t
+UNION ALL SELECT 'deployment_state', to_jsonb(t) FROM rollguard.deployment_state t
+UNION ALL SELECT 'declaration', to_jsonb(t) FROM rollguard.declaration t
+UNION ALL SELECT 'removed_column', to_jsonb(t) FROM rollguard.removed_column t
+UNION ALL SELECT 'history', to_jsonb(t) FROM rollguard.history t;
+SELECT b.tab, b.before, a.after,
+       (SELECT count(*) FROM (SELECT row FROM before_upgrade WHERE tab = b.tab
+                              EXCEPT ALL
+                              SELECT row FROM after_upgrade WHERE tab = b.tab) x) AS lost,
+       (SELECT count(*) FROM (SELECT row FROM after_upgrade WHERE tab = b.tab
+                              EXCEPT ALL
+                              SELECT row FROM before_upgrade WHERE tab = b.tab) x) AS gained
+  FROM (SELECT tab, count(*) AS before FROM before_upgrade GROUP BY tab) b
+  JOIN (SELECT tab, count(*) AS after FROM after_upgrade GROUP BY tab) a USING (tab)
+ ORDER BY b.tab;
+
+-- The registry tables are still kept by pg_dump.
+SELECT c::regclass AS dumped
+  FROM pg_extension, unnest(extconfig) c
+ WHERE extname = 'rollguard' ORDER BY c::regclass::text COLLATE "C";
+
+-- The same decisions: the drop is still refused, naming the same
+-- deployments; the dry run returns the same rows.
+ALTER TABLE person DROP COLUMN weight;
+SELECT change, relation, "column", deployment, version, reason
+  FROM rollguard.check('ALTER TABLE person DROP COLUMN weight; ALTER TABLE person RENAME COLUMN name TO full_name')
+ ORDER BY 1, 4, 5;
+-- and the forward check still knows the column 1.0 saw dropped
+SELECT rollguard.register_version('40', '{"relations": {"public.person": {"id": {}, "legacy": {}}}}');
+SELECT rollguard.deploy('mirror-2', '40');
+
+------------------------------------------------------------------------------
+-- What 1.1 adds: the two roles (created if missing), their grants, and
+-- override() for administrators only.
+------------------------------------------------------------------------------
+SELECT r.rolname, r.rolcanlogin,
+       ARRAY(SELECT m.rolname FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.roleid
+              WHERE a.member = r.oid ORDER BY 1) AS member_of
+  FROM pg_roles r WHERE r.rolname IN ('rollguard_deploy', 'rollguard_admin')
+ ORDER BY 1;
+SELECT p.oid::regprocedure AS function,
+       has_function_privilege('rollguard_deploy', p.oid, 'EXECUTE') AS deploy,
+       has_function_privilege('rollguard_admin', p.oid, 'EXECUTE') AS admin,
+       COALESCE((SELECT bool_or(a.grantee = 0) FROM aclexplode(p.proacl) a), true) AS public
+  FROM pg_proc p
+ WHERE p.pronamespace = 'rollguard'::regnamespace AND p.proname !~ '^_'
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+
+-- New history rows follow the old ones, in the name of the role that
+-- calls; from now on deploy scripts and administrators use the roles of 1.1.
+CREATE ROLE rg_deployer LOGIN;
+CREATE ROLE rg_dba LOGIN;
+GRANT rollguard_deploy TO rg_deployer;
+GRANT rollguard_admin TO rg_dba;
+ALTER TABLE person OWNER TO rg_dba;
+
+SET ROLE rg_deployer;
+SELECT rollguard.finish_rollout('mirror-3', '42');
+RESET ROLE;
+
+SET ROLE rg_dba;
+BEGIN;
+SELECT rollguard.override('person', 'weight', 'mirror-2 is being decommissioned tonight');
+ALTER TABLE person DROP COLUMN weight;
+ROLLBACK;
+-- the override ended with its transaction
+ALTER TABLE person DROP COLUMN weight;
+BEGIN;
+SELECT rollguard.override('person', 'weight', 'mirror-2 is being decommissioned tonight');
+ALTER TABLE person DROP COLUMN weight;
+COMMIT;
+RESET ROLE;
+
+SELECT CASE WHEN r.rolsuper THEN '(superuser)' ELSE h.who::text END AS who,
+       h.action, h.deployment, h.version, h.relation, h."column", h.reason
+  FROM rollguard.history h LEFT JOIN pg_roles r ON r.rolname = h.who
+ WHERE h.id > (SELECT max((row ->> 'id')::bigint) FROM before_upgrade WHERE tab = 'history')
+ ORDER BY h.id;
+
+-- Clean up.
+SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;
+DROP TABLE person;
+DROP TABLE before_upgrade, after_upgrade;
+DROP ROLE rg_deployer, rg_dba;
+DROP EXTENSION rollguard;
