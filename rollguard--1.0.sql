@@ -439,6 +439,15 @@ DECLARE
     nmiss   bigint;
     m       record;
 BEGIN
+    -- The forward check must see migrations that committed while this step
+    -- waited for them; a transaction snapshot would not.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'deploy steps must run at isolation level READ COMMITTED'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('At isolation level %s, the check that the version''s columns still exist could miss a migration that committed meanwhile.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'Run it in a transaction of its own, or begin the transaction with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
     SELECT * INTO reg FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO rollguard.version_registry (version, declared, manifest)

@@ -34,7 +34,7 @@ SET rollguard.enforce = maybe;
 
 -- A role that is not superuser cannot change it, in any way.
 CREATE ROLE rg_app LOGIN;
-GRANT ALL ON item TO rg_app;
+ALTER TABLE item OWNER TO rg_app;     -- the application owns its tables
 SET ROLE rg_app;
 SET rollguard.enforce = off;
 BEGIN;
@@ -47,7 +47,7 @@ ALTER TABLE item DROP COLUMN price;
 SELECT * FROM rollguard.deployment_state;
 RESET ROLE;
 
-REVOKE ALL ON item FROM rg_app;
+ALTER TABLE item OWNER TO CURRENT_USER;
 DROP ROLE rg_app;
 SELECT rollguard.remove_deployment('web');
 DROP TABLE item;

@@ -17,6 +17,9 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "catalog/catalog.h"
+#include "commands/tablecmds.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
@@ -33,6 +36,8 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
+#include "compat.h"
 #include "rollguard.h"
 
 /* What earlier commands of the statement (or script) did to a column. */
@@ -116,17 +121,39 @@ rg_make_change(RgChangeKind kind, Oid relid, const char *attname)
 	return ch;
 }
 
+/*
+ * The lock the statement will take, taken now (in the guard, not in the dry
+ * run): the catalog state the rules look at cannot change between the check
+ * and the statement, so two migrations cannot both pass where no serial
+ * order would let them.  Like PostgreSQL, lock only what the user may alter
+ * (its owner, or for DROP the schema's owner); for anything else the
+ * statement fails on its own, and there is nothing to check.
+ */
+static LOCKMODE analysis_lockmode = NoLock;
+
 static Oid
 resolve_relation(RangeVar *rv)
 {
-	Oid			relid;
+	for (;;)
+	{
+		Oid			relid;
 
-	if (rv == NULL)
-		return InvalidOid;
-	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (!OidIsValid(relid) || !rg_relation_is_guarded(relid, NULL))
-		return InvalidOid;
-	return relid;
+		if (rv == NULL)
+			return InvalidOid;
+		relid = RangeVarGetRelid(rv, NoLock, true);
+		if (!OidIsValid(relid) || !rg_relation_is_guarded(relid, NULL))
+			return InvalidOid;
+		if (analysis_lockmode == NoLock)
+			return relid;
+		if (!rg_class_ownercheck(relid, GetUserId()) &&
+			!rg_namespace_ownercheck(get_rel_namespace(relid), GetUserId()))
+			return InvalidOid;
+		LockRelationOid(relid, analysis_lockmode);
+		/* renamed or dropped while we waited? look it up again */
+		if (RangeVarGetRelid(rv, NoLock, true) == relid)
+			return relid;
+		UnlockRelationOid(relid, analysis_lockmode);
+	}
 }
 
 /* The relation and, unless ONLY was written, every relation inheriting it. */
@@ -139,7 +166,7 @@ relation_and_children(Oid relid, RangeVar *rv)
 
 	if (!rv->inh || !has_subclass(relid))
 		return list_make1_oid(relid);
-	all = find_all_inheritors(relid, NoLock, NULL);
+	all = find_all_inheritors(relid, analysis_lockmode, NULL);
 	foreach(lc, all)
 	{
 		if (rg_relation_is_guarded(lfirst_oid(lc), NULL))
@@ -240,7 +267,7 @@ is_null_constant(Node *expr)
 {
 	while (expr != NULL && IsA(expr, TypeCast))
 		expr = ((TypeCast *) expr)->arg;
-	return expr != NULL && IsA(expr, A_Const) && ((A_Const *) expr)->isnull;
+	return expr != NULL && IsA(expr, A_Const) && A_CONST_IS_NULL((A_Const *) expr);
 }
 
 static bool
@@ -326,6 +353,8 @@ column_def_state(ColumnDef *def, ColState *st)
 				st->other_default = true;
 				break;
 			case CONSTR_CHECK:
+				if (!CONSTRAINT_IS_ENFORCED(con))
+					break;
 				{
 					ListCell   *cc;
 
@@ -646,6 +675,8 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 		default:
 			return NIL;
 	}
+	if (analysis_lockmode != NoLock)
+		analysis_lockmode = AlterTableGetLockLevel(stmt->cmds);
 	relid = resolve_relation(stmt->relation);
 	if (!OidIsValid(relid))
 		return NIL;
@@ -755,7 +786,7 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 						RgChangeKind kind = RG_SET_NOT_NULL;
 						ListCell   *cc;
 
-						if (con->contype == CONSTR_CHECK)
+						if (con->contype == CONSTR_CHECK && CONSTRAINT_IS_ENFORCED(con))
 						{
 							cols = check_notnull_columns(con->raw_expr);
 							kind = RG_CHECK_NOT_NULL;
@@ -1062,11 +1093,13 @@ rg_default_is_gone(RgChange *ch)
 /*
  * The changes a statement makes that rules must look at.  *overlay carries
  * column state from command to command (and statement to statement in a
- * dry run).
+ * dry run).  With lock, the relations the statement names are locked as the
+ * statement itself would lock them.
  */
 List *
-rg_analyze_statement(Node *parsetree, List **overlay)
+rg_analyze_statement(Node *parsetree, List **overlay, bool lock)
 {
+	analysis_lockmode = lock ? AccessExclusiveLock : NoLock;
 	switch (nodeTag(parsetree))
 	{
 		case T_AlterTableStmt:

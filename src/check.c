@@ -81,7 +81,7 @@ rollguard_check(PG_FUNCTION_ARGS)
 
 		if (!rg_is_candidate(rs->stmt))
 			continue;
-		changes = rg_analyze_statement(rs->stmt, &overlay);
+		changes = rg_analyze_statement(rs->stmt, &overlay, false);
 		foreach(cc, changes)
 		{
 			RgChange   *ch = lfirst(cc);

@@ -16,6 +16,11 @@
 #error "rollguard requires PostgreSQL 14 or later"
 #endif
 
+/* VARDATA() and friends: in varatt.h since 16, postgres.h before. */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
 /* ProcessUtility_hook's parameters, written once (readOnlyTree since 14). */
 #define PROCESS_UTILITY_PARAMS \
 	PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
@@ -27,6 +32,120 @@
 /* GUC prefix reservation (MarkGUCPrefixReserved since 15). */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * Is this A_Const (a raw parse tree's literal) NULL?  15 gave A_Const an
+ * isnull field; before, a NULL literal was a Value of type T_Null.
+ */
+#if PG_VERSION_NUM >= 150000
+#define A_CONST_IS_NULL(c) ((c)->isnull)
+#else
+#define A_CONST_IS_NULL(c) ((c)->val.type == T_Null)
+#endif
+
+/*
+ * A raw Constraint's NOT ENFORCED (18): a CHECK that is not enforced
+ * restricts nothing.  Before 18 every constraint was enforced.
+ */
+#if PG_VERSION_NUM >= 180000
+#define CONSTRAINT_IS_ENFORCED(con) ((con)->is_enforced)
+#else
+#define CONSTRAINT_IS_ENFORCED(con) true
+#endif
+
+/*
+ * InitMaterializedSRF(): 15.1; 15.0 called it SetSingleFuncCall(), and
+ * before 15 every function set up its tuplestore itself.
+ */
+#if PG_VERSION_NUM < 150000
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
+
+static inline void
+InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult =
+		tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+							  false, work_mem);
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(old);
+}
+#elif PG_VERSION_NUM < 150001
+#define InitMaterializedSRF(fcinfo, flags) SetSingleFuncCall(fcinfo, flags)
+#endif
+
+/*
+ * GetAttrDefaultColumnAddress(): the column a pg_attrdef row belongs to,
+ * since 15 (catalog/pg_attrdef.h).
+ */
+#if PG_VERSION_NUM < 150000
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_class.h"
+#include "utils/fmgroids.h"
+
+static inline ObjectAddress
+GetAttrDefaultColumnAddress(Oid attrdefoid)
+{
+	ObjectAddress result = InvalidObjectAddress;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	rel = table_open(AttrDefaultRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_attrdef_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(attrdefoid));
+	scan = systable_beginscan(rel, AttrDefaultOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_attrdef def = (Form_pg_attrdef) GETSTRUCT(tup);
+
+		result.classId = RelationRelationId;
+		result.objectId = def->adrelid;
+		result.objectSubId = def->adnum;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+#endif
+
+/* Ownership checks (object_ownercheck since 16). */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_class_d.h"
+#include "catalog/pg_namespace_d.h"
+#include "utils/acl.h"
+#define rg_class_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#define rg_namespace_ownercheck(nspid, roleid) \
+	object_ownercheck(NamespaceRelationId, (nspid), (roleid))
+#else
+#include "utils/acl.h"
+#define rg_class_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#define rg_namespace_ownercheck(nspid, roleid) pg_namespace_ownercheck((nspid), (roleid))
 #endif
 
 #endif							/* ROLLGUARD_COMPAT_H */

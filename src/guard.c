@@ -135,7 +135,7 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 		rg_extension_active())
 	{
 		checked = true;
-		frame.covered = rg_analyze_statement(parsetree, &overlay);
+		frame.covered = rg_analyze_statement(parsetree, &overlay, true);
 		rg_enforce_changes(frame.covered);
 	}
 

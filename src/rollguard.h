@@ -83,7 +83,7 @@ typedef struct RgUsage
 
 /* analyze.c */
 extern bool rg_is_candidate(Node *parsetree);
-extern List *rg_analyze_statement(Node *parsetree, List **overlay);
+extern List *rg_analyze_statement(Node *parsetree, List **overlay, bool lock);
 extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
 extern RgChange *rg_make_change(RgChangeKind kind, Oid relid, const char *attname);
 extern bool rg_default_is_gone(RgChange *change);

@@ -18,6 +18,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "rollguard.h"
 
 PG_FUNCTION_INFO_V1(rollguard_version_cmp);

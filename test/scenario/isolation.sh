@@ -1,0 +1,67 @@
+#!/bin/sh
+# Isolation tests: migrations racing deploy steps (specs/race_*.spec, with
+# their expected output in expected/race_*.out), run by PGXS's
+# pg_isolation_regress on a temporary instance that preloads rollguard
+# (test/rollguard.conf).  Each permutation must end as some serial order of
+# the two would: never a dropped column under a live version that uses it,
+# no deadlock, no lost deploy step.
+#     sh test/scenario/isolation.sh                  # every specs/race_*.spec
+#     sh test/scenario/isolation.sh race_double_deploy
+# As root, with rollguard installed.  Prints "ok - NAME" or "not ok - NAME"
+# per spec (and the differences), exits non-zero on any failure.  The
+# actual output of every spec is copied to output_iso/results/ here, for
+# updating expected/ after a deliberate change.
+set -eu
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+rg_need_root
+RG_BINDIR=${RG_BINDIR:-$(pg_config --bindir)}
+ISOLATION_REGRESS=$(dirname "$(pg_config --pgxs)")/../test/isolation/pg_isolation_regress
+if [ ! -x "$ISOLATION_REGRESS" ]; then
+	echo "not ok - pg_isolation_regress not found at $ISOLATION_REGRESS (postgresql-server-dev-$RG_PG_MAJOR)"
+	exit 1
+fi
+
+if [ $# -gt 0 ]; then
+	specs="$*"
+else
+	specs=$(cd specs && ls race_*.spec | sed 's/\.spec$//' | tr '\n' ' ')
+fi
+
+rg_workdir
+cleanup() {
+	# a run cut short by the timeout leaves its temporary postmaster behind
+	if [ -f "$RG_WORK/tmp_check_iso/data/postmaster.pid" ]; then
+		rg_as_postgres "$RG_BINDIR/pg_ctl -D '$RG_WORK/tmp_check_iso/data' -m immediate -w stop" >/dev/null 2>&1 || true
+	fi
+	rm -rf "$RG_WORK"
+}
+trap cleanup EXIT
+
+# A step that waits longer than 2 x 15 s is cancelled by isolationtester (a
+# lost wake-up would otherwise hang); the whole run is bounded as well.
+status=0
+start=$(date +%s)
+rg_as_postgres "cd '$RG_WORK' && PG_TEST_TIMEOUT_DEFAULT=15 timeout 150 '$ISOLATION_REGRESS' \
+	--temp-instance=./tmp_check_iso --temp-config=./test/rollguard.conf \
+	--inputdir=. --outputdir=output_iso --bindir='$RG_BINDIR' \
+	--dbname=isolation_regression_rollguard $specs" >"$RG_WORK/isolation.log" 2>&1 || status=$?
+
+mkdir -p output_iso/results
+cp "$RG_WORK"/output_iso/results/*.out output_iso/results/ 2>/dev/null || true
+
+for s in $specs; do
+	# (pg_regress removes regression.out when all pass: read its stdout)
+	line=$(grep -E "^(test|ok|not ok) +[0-9]* *-? *$s " "$RG_WORK/isolation.log" || true)
+	case "$line" in
+		*" ok "*) echo "ok - $s ($(echo "$line" | grep -oE '[0-9]+ ms'))" ;;
+		*) echo "not ok - $s${line:+: $line}"; status=1 ;;
+	esac
+done
+if [ "$status" != 0 ]; then
+	[ -s "$RG_WORK/output_iso/regression.diffs" ] && cat "$RG_WORK/output_iso/regression.diffs"
+	echo "--- pg_isolation_regress output:"
+	cat "$RG_WORK/isolation.log"
+fi
+echo "isolation: $(($(date +%s) - start)) s"
+exit $status
