@@ -396,9 +396,11 @@ AS $$
 $$;
 
 -- Columns of a version's effective contract that no longer exist: missing
--- now, and either seen removed by the guard or, for an inferred contract,
--- present when the contract was taken.  A declared column that never
--- existed is not "no longer": its expand migration may simply not have run.
+-- now, and either seen removed by the guard after the version was
+-- registered or, for an inferred contract, present when the contract was
+-- taken.  A declared column that never existed, or that was removed before
+-- the build was registered, is not "no longer": its expand migration (which
+-- may bring a dropped name back) may simply not have run yet.
 CREATE FUNCTION rollguard._missing_columns(v text)
 RETURNS TABLE (nspname text, relname text, attname text, removed_by text)
 LANGUAGE sql STABLE
@@ -421,7 +423,8 @@ AS $$
        AND (NOT r.declared OR EXISTS (
            SELECT 1 FROM rollguard.removed_column t
             WHERE t.nspname = c.nspname AND t.relname = c.relname
-              AND t.attname IN (c.attname, '')))
+              AND t.attname IN (c.attname, '')
+              AND t.removed_at > r.registered_at))
      ORDER BY 1, 2, 3
 $$;
 

@@ -272,6 +272,17 @@ SELECT rollguard.register_version('3.0', '{"relations": {
 SELECT rollguard.deploy('original', '3.0');
 SELECT deployment, version, state FROM rollguard.deployments;
 
+-- Nor is a column a build brings back after it was dropped: 3.1, registered
+-- after weight was dropped, uses "weight" again (its migration re-adds it),
+-- so it may be rolled out before that migration runs.  2.0, registered
+-- before the drop, is still refused.
+SELECT rollguard.register_version('3.1', '{"relations": {
+    "person": {"id": {}, "name": {}, "weight": {}}}}');
+SELECT rollguard.begin_rollout('original', '3.1');
+SELECT rollguard.abort_rollout('original', '3.1');
+SELECT rollguard.begin_rollout('original', '2.0');
+\echo SQLSTATE :SQLSTATE
+
 --
 -- Deployment names and version labels are validated by every function:
 -- not NULL (22004), not empty (22023), at most 200 bytes (42622), no

@@ -22,6 +22,8 @@ SELECT to_regprocedure('rollguard.override(regclass,name,text)') AS override;
 CREATE TABLE person (id int PRIMARY KEY, name text NOT NULL, weight numeric, legacy text);
 SELECT rollguard.register_version('41', '{"relations": {"public.person": {"id": {"writes": false}, "name": {"nullable": false}, "weight": {}}}}');
 SELECT rollguard.register_version('42', '{"relations": {"public.person": {"id": {"writes": false}, "name": {"nullable": false}}}}');
+-- an older build, still registered when "legacy" is dropped below
+SELECT rollguard.register_version('40', '{"relations": {"public.person": {"id": {}, "legacy": {}}}}');
 SELECT rollguard.deploy('original', '42');
 SELECT rollguard.deploy('mirror-2', '41');
 SELECT rollguard.deploy('mirror-3', '41');
@@ -89,7 +91,6 @@ SELECT change, relation, "column", deployment, version, reason
   FROM rollguard.check('ALTER TABLE person DROP COLUMN weight; ALTER TABLE person RENAME COLUMN name TO full_name')
  ORDER BY 1, 4, 5;
 -- and the forward check still knows the column 1.0 saw dropped
-SELECT rollguard.register_version('40', '{"relations": {"public.person": {"id": {}, "legacy": {}}}}');
 SELECT rollguard.deploy('mirror-2', '40');
 
 ------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Runs one Python test module of test/clients/ against a throwaway cluster:
+#     sh test/clients/run.sh test_django [test_django.RemoveField ...]
+# as root (PostgreSQL runs as the postgres OS user; the tests connect over
+# its Unix socket as the database user postgres).  Uses Debian's python3
+# (/usr/bin/python3, where python3-django and python3-psycopg2 live; set
+# RG_PYTHON to use another), installing the packages a module needs if they
+# are missing; it skips only when they cannot be installed.  Everything it makes lives in one temporary
+# directory, removed at the end.  Exit status: that of the tests.
+set -eu
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+rg_need_root
+RG_BINDIR=${RG_BINDIR:-$(pg_config --bindir)}
+RG_PYTHON=${RG_PYTHON:-/usr/bin/python3}
+export RG_PYTHON
+
+module=$1
+shift
+
+# The Python modules the tests need, and the Debian packages that have them.
+case $module in
+test_django | test_deploy_scripts)
+	imports="django, psycopg2"
+	packages="python3 python3-django python3-psycopg2"
+	;;
+test_alembic)
+	imports="alembic, sqlalchemy, psycopg2"
+	packages="python3 python3-alembic python3-psycopg2"
+	;;
+*)
+	echo "not ok - unknown test module $module" >&2
+	exit 1
+	;;
+esac
+if ! "$RG_PYTHON" -c "import $imports" 2>/dev/null; then
+	echo "# installing $packages"
+	export DEBIAN_FRONTEND=noninteractive
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $packages >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages >/dev/null; } ||
+		true
+	if ! "$RG_PYTHON" -c "import $imports" 2>/dev/null; then
+		echo "ok - $module # SKIP $packages cannot be installed on this machine ($RG_PYTHON cannot import $imports)"
+		exit 0
+	fi
+fi
+
+dir=$(mktemp -d "/tmp/rollguard-$module.XXXXXX")
+chown postgres "$dir"
+trap 'rg_stop_cluster "$dir"; rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM HUP
+rg_start_cluster "$dir"
+mkdir "$dir/tmp"
+RG_TEST_TMP="$dir/tmp" PYTHONDONTWRITEBYTECODE=1 \
+	"$RG_PYTHON" -B "test/clients/$module.py" "$@"
