@@ -42,6 +42,7 @@ GRANT EXECUTE ON FUNCTION
     rollguard._register_version(text, jsonb),
     rollguard._normalize_manifest(jsonb),
     rollguard._manifest_columns(jsonb),
+    rollguard._path_elem(text),
     rollguard.deploy(text, text),
     rollguard.begin_rollout(text, text),
     rollguard.finish_rollout(text, text),

@@ -195,10 +195,17 @@ COMMENT ON VIEW rollguard.declarations IS
 -- A deployment name or version label: not NULL, not empty, printable, bounded.
 CREATE FUNCTION rollguard._check_label(what text, label text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    -- Spelled out, not [[:cntrl:]] / [[:space:]]: those follow the collation,
+    -- and a label must be judged the same in every database.
+    -- C0 and C1 controls, and the bidirectional formatting characters (which
+    -- make a name display reversed in messages).
+    controls constant text := '\x01-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069';
+    -- Unicode White_Space, and the zero-width space and BOM.
+    blanks   constant text := '\x09-\x0d\x20\x85\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff';
     pos integer;
 BEGIN
     IF label IS NULL THEN
@@ -214,19 +221,31 @@ BEGIN
             USING ERRCODE = 'name_too_long',
                   DETAIL = format('It is %s bytes long; the limit is 200 bytes.', octet_length(label));
     END IF;
-    IF label ~ '[[:cntrl:]]' THEN
-        pos := length(substring(label from '^[^[:cntrl:]]*')) + 1;
+    IF label ~ ('[' || controls || ']') THEN
+        pos := length(substring(label from ('^[^' || controls || ']*'))) + 1;
         RAISE EXCEPTION '% contains a control character', what
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('Character U+%s at position %s.',
                                   lpad(upper(to_hex(ascii(substr(label, pos, 1)))), 4, '0'), pos);
     END IF;
-    IF label ~ '^[[:space:]\u00a0\u2000-\u200b\u3000\ufeff]|[[:space:]\u00a0\u2000-\u200b\u3000\ufeff]$' THEN
+    IF label ~ ('^[' || blanks || ']|[' || blanks || ']$') THEN
         RAISE EXCEPTION '% "%" has leading or trailing white space', what, label
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN label;
 END
+$$;
+
+-- One key of a manifest path, as JSON, cut short if it is very long (the
+-- messages must not echo megabytes).
+CREATE FUNCTION rollguard._path_elem(key text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.to_json(CASE WHEN pg_catalog.length(key) > 80
+                                   THEN pg_catalog.left(key, 60) || '...'
+                                   ELSE key END)::text
 $$;
 
 -- Validates a manifest and returns one row per column it declares, with
@@ -247,8 +266,9 @@ DECLARE
     nsp    text;
     rname  text;
     path   text;
-    seen   text[] := '{}';
-    key    text;
+    seen   jsonb := '{}';      -- resolved relation -> the key it was listed under
+    other  text;
+    dup    text;
     relid  pg_catalog.regclass;
 BEGIN
     IF manifest IS NULL THEN
@@ -262,9 +282,9 @@ BEGIN
     END IF;
     FOR k IN SELECT pg_catalog.jsonb_object_keys(manifest) LOOP
         IF k <> 'relations' THEN
-            RAISE EXCEPTION 'invalid manifest at $.%', pg_catalog.to_json(k)
+            RAISE EXCEPTION 'invalid manifest at $.%', rollguard._path_elem(k)
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = pg_catalog.format('Unknown key %s; the only top-level key is "relations".', pg_catalog.to_json(k));
+                      DETAIL = pg_catalog.format('Unknown key %s; the only top-level key is "relations".', rollguard._path_elem(k));
         END IF;
     END LOOP;
     IF NOT manifest ? 'relations' THEN
@@ -279,7 +299,7 @@ BEGIN
     END IF;
 
     FOR rel, relv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(manifest -> 'relations') e ORDER BY e.key LOOP
-        path := pg_catalog.format('$.relations.%s', pg_catalog.to_json(rel));
+        path := pg_catalog.format('$.relations.%s', rollguard._path_elem(rel));
         IF pg_catalog.jsonb_typeof(relv) <> 'object' THEN
             RAISE EXCEPTION 'invalid manifest at %', path
                 USING ERRCODE = 'invalid_parameter_value',
@@ -328,8 +348,38 @@ BEGIN
             END IF;
         END IF;
 
-        FOR col, colv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(relv) e ORDER BY e.key LOOP
-            path := pg_catalog.format('$.relations.%s.%s', pg_catalog.to_json(rel), pg_catalog.to_json(col));
+        -- Two names of one relation ("person", "public.person") may not both
+        -- list a column: within one JSON object keys are unique already.
+        other := seen ->> pg_catalog.format('%I.%I', nsp, rname);
+        IF other IS NOT NULL THEN
+            SELECT x.key INTO dup FROM pg_catalog.jsonb_object_keys(relv) AS x(key)
+             WHERE (manifest -> 'relations' -> other) ? x.key ORDER BY x.key LIMIT 1;
+            IF dup IS NOT NULL THEN
+                RAISE EXCEPTION 'invalid manifest at $.relations.%.%', rollguard._path_elem(rel), rollguard._path_elem(dup)
+                    USING ERRCODE = 'duplicate_column',
+                          DETAIL = pg_catalog.format('Column %s.%s.%s is listed twice (under two names of the same relation).', nsp, rname, dup);
+            END IF;
+        ELSE
+            seen := seen || pg_catalog.jsonb_build_object(pg_catalog.format('%I.%I', nsp, rname), rel);
+        END IF;
+
+        -- The first bad column, in key order (set-based: manifests may list
+        -- thousands of columns), then every column at once.
+        SELECT e.key, e.value, bad.key, bad.value
+          INTO col, colv, prop, propv
+          FROM pg_catalog.jsonb_each(relv) e
+          LEFT JOIN LATERAL (
+              SELECT p.key, p.value
+                FROM pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e.value) = 'object'
+                                                THEN e.value END) WITH ORDINALITY p(key, value, n)
+               WHERE p.key NOT IN ('writes', 'nullable')
+                  OR pg_catalog.jsonb_typeof(p.value) <> 'boolean'
+               ORDER BY p.n LIMIT 1) bad ON true
+         WHERE e.key = '' OR pg_catalog.octet_length(e.key) >= 64
+            OR pg_catalog.jsonb_typeof(e.value) <> 'object' OR bad.key IS NOT NULL
+         ORDER BY e.key LIMIT 1;
+        IF FOUND THEN
+            path := pg_catalog.format('$.relations.%s.%s', rollguard._path_elem(rel), rollguard._path_elem(col));
             IF col = '' THEN
                 RAISE EXCEPTION 'invalid manifest at %', path
                     USING ERRCODE = 'invalid_parameter_value',
@@ -345,34 +395,22 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value',
                           DETAIL = pg_catalog.format('A column must map to an object such as {"writes": true, "nullable": false}, not be %s.', pg_catalog.jsonb_typeof(colv));
             END IF;
-            FOR prop, propv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(colv) e LOOP
-                IF prop NOT IN ('writes', 'nullable') THEN
-                    RAISE EXCEPTION 'invalid manifest at %.%', path, pg_catalog.to_json(prop)
-                        USING ERRCODE = 'invalid_parameter_value',
-                              DETAIL = pg_catalog.format('Unknown column property %s; the properties are "writes" and "nullable".', pg_catalog.to_json(prop));
-                END IF;
-                IF pg_catalog.jsonb_typeof(propv) <> 'boolean' THEN
-                    RAISE EXCEPTION 'invalid manifest at %.%', path, pg_catalog.to_json(prop)
-                        USING ERRCODE = 'invalid_parameter_value',
-                              DETAIL = pg_catalog.format('"%s" must be true or false, not %s.', prop, pg_catalog.jsonb_typeof(propv));
-                END IF;
-            END LOOP;
-
-            key := pg_catalog.format('%I.%I.%I', nsp, rname, col);
-            IF key = ANY (seen) THEN
-                RAISE EXCEPTION 'invalid manifest at %', path
-                    USING ERRCODE = 'duplicate_column',
-                          DETAIL = pg_catalog.format('Column %s.%s.%s is listed twice (under two names of the same relation).', nsp, rname, col);
+            IF prop NOT IN ('writes', 'nullable') THEN
+                RAISE EXCEPTION 'invalid manifest at %.%', path, rollguard._path_elem(prop)
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = pg_catalog.format('Unknown column property %s; the properties are "writes" and "nullable".', rollguard._path_elem(prop));
             END IF;
-            seen := seen || key;
+            RAISE EXCEPTION 'invalid manifest at %.%', path, pg_catalog.to_json(prop)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = pg_catalog.format('"%s" must be true or false, not %s.', prop, pg_catalog.jsonb_typeof(propv));
+        END IF;
 
-            nspname := nsp;
-            relname := rname;
-            attname := col;
-            writes := COALESCE((colv ->> 'writes')::boolean, true);
-            nullable := COALESCE((colv ->> 'nullable')::boolean, true);
-            RETURN NEXT;
-        END LOOP;
+        RETURN QUERY
+            SELECT nsp, rname, e.key,
+                   COALESCE((e.value ->> 'writes')::boolean, true),
+                   COALESCE((e.value ->> 'nullable')::boolean, true)
+              FROM pg_catalog.jsonb_each(relv) e
+             ORDER BY e.key;
     END LOOP;
 END
 $$;
@@ -383,15 +421,19 @@ CREATE FUNCTION rollguard._normalize_manifest(manifest jsonb)
 RETURNS jsonb
 LANGUAGE sql STABLE
 AS $$
+    -- built as text and parsed once: jsonb_object_agg is slow for the
+    -- hundreds of thousands of columns a large manifest may list
     SELECT CASE WHEN manifest IS NULL THEN NULL ELSE
-        pg_catalog.jsonb_build_object('relations', COALESCE(
-            (SELECT pg_catalog.jsonb_object_agg(r.relation, r.columns)
+        ('{"relations": {' || COALESCE(
+            (SELECT pg_catalog.string_agg(pg_catalog.to_json(r.relation)::text || ': {' || r.columns || '}',
+                                          ', ' ORDER BY r.relation)
                FROM (SELECT m.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) m.relname AS relation,
-                            pg_catalog.jsonb_object_agg(m.attname,
-                                pg_catalog.jsonb_build_object('writes', m.writes, 'nullable', m.nullable)) AS columns
+                            pg_catalog.string_agg(pg_catalog.to_json(m.attname)::text
+                                                  || ': {"writes": ' || m.writes::text
+                                                  || ', "nullable": ' || m.nullable::text || '}', ', ') AS columns
                        FROM rollguard._manifest_columns(manifest) m
                       GROUP BY m.nspname, m.relname) r),
-            '{}'::jsonb))
+            '') || '}}')::jsonb
     END
 $$;
 
@@ -576,8 +618,10 @@ BEGIN
         RETURN;
     END IF;
 
+    -- stored as given: register_version() passes it normalized (every name
+    -- qualified, every property spelled out)
     INSERT INTO rollguard.version_registry (version, declared, manifest)
-    VALUES (v, manifest IS NOT NULL, rollguard._normalize_manifest(manifest));
+    VALUES (v, manifest IS NOT NULL, manifest);
     IF manifest IS NOT NULL THEN
         INSERT INTO rollguard.contract (nspname, relname, attname, version, writes, nullable)
         SELECT m.nspname, m.relname, m.attname, v, m.writes, m.nullable

@@ -353,7 +353,7 @@ column_def_state(ColumnDef *def, ColState *st)
 				st->other_default = true;
 				break;
 			case CONSTR_CHECK:
-				if (!CONSTRAINT_IS_ENFORCED(con))
+				if (!column_constraint_is_enforced(def->constraints, lc))
 					break;
 				{
 					ListCell   *cc;
@@ -657,6 +657,39 @@ index_columns(Oid relid, const char *indexname)
 	return result;
 }
 
+/*
+ * The inheriting tables that ALTER CONSTRAINT nn INHERIT makes NOT NULL
+ * (PostgreSQL 18; see compat.h): all of them, ONLY or not.
+ */
+static List *
+not_null_inherited(List **overlay, Oid relid, AlterTableCmd *cmd)
+{
+	char	   *col = not_null_made_inheritable(relid, cmd);
+	List	   *changes = NIL;
+	ListCell   *lc;
+
+	if (col == NULL || !has_subclass(relid))
+		return NIL;
+	foreach(lc, find_all_inheritors(relid, analysis_lockmode, NULL))
+	{
+		Oid			r = lfirst_oid(lc);
+		ColState   *st;
+
+		if (r == relid || !rg_relation_is_guarded(r, NULL))
+			continue;
+		st = column_state(overlay, r, col);
+		if (st->exists && !st->notnull)
+		{
+			RgChange   *ch = rg_make_change(RG_SET_NOT_NULL, r, col);
+
+			ch->has_default = has_default(st);
+			changes = lappend(changes, ch);
+		}
+		st->notnull = true;
+	}
+	return changes;
+}
+
 static List *
 analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 {
@@ -786,6 +819,9 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 						RgChangeKind kind = RG_SET_NOT_NULL;
 						ListCell   *cc;
 
+						/* NO INHERIT: the inheriting tables are left alone */
+						if (r != relid && con->is_no_inherit)
+							break;
 						if (con->contype == CONSTR_CHECK && CONSTRAINT_IS_ENFORCED(con))
 						{
 							cols = check_notnull_columns(con->raw_expr);
@@ -816,6 +852,12 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 								st->notnull = true;
 						}
 					}
+					break;
+
+				case AT_AlterConstraint:
+					if (r == relid)
+						changes = list_concat(changes,
+											  not_null_inherited(overlay, relid, cmd));
 					break;
 
 				default:
@@ -952,8 +994,10 @@ analyze_drop(DropStmt *stmt)
 
 				if (typ == NULL)
 					continue;
-				changes = list_concat(changes,
-									  columns_of_type(((Form_pg_type) GETSTRUCT(typ))->oid));
+				/* system types cannot be dropped: the statement fails on its own */
+				if (!IsCatalogNamespace(((Form_pg_type) GETSTRUCT(typ))->typnamespace))
+					changes = list_concat(changes,
+										  columns_of_type(((Form_pg_type) GETSTRUCT(typ))->oid));
 				ReleaseSysCache(typ);
 			}
 			break;
@@ -1010,6 +1054,13 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 	if (typ == NULL)
 		return NIL;
 	typid = ((Form_pg_type) GETSTRUCT(typ))->oid;
+	if (((Form_pg_type) GETSTRUCT(typ))->typtype != TYPTYPE_DOMAIN ||
+		IsCatalogNamespace(((Form_pg_type) GETSTRUCT(typ))->typnamespace))
+	{
+		/* not a domain, or a system one: the statement fails on its own */
+		ReleaseSysCache(typ);
+		return NIL;
+	}
 	ReleaseSysCache(typ);
 	type_default_notnull(typid, &dom_default, &dom_notnull);
 

@@ -45,14 +45,85 @@
 #endif
 
 /*
- * A raw Constraint's NOT ENFORCED (18): a CHECK that is not enforced
- * restricts nothing.  Before 18 every constraint was enforced.
+ * NOT ENFORCED (18): a CHECK constraint that is not enforced restricts
+ * nothing.  Before 18 every constraint was enforced.  In a raw parse tree,
+ * a table constraint (ADD CONSTRAINT) carries it in is_enforced; in a
+ * column's constraint list it is a separate CONSTR_ATTR_NOT_ENFORCED item
+ * after the constraint it applies to.
  */
 #if PG_VERSION_NUM >= 180000
 #define CONSTRAINT_IS_ENFORCED(con) ((con)->is_enforced)
 #else
 #define CONSTRAINT_IS_ENFORCED(con) true
 #endif
+
+/* Is the constraint at lc of a ColumnDef's constraint list enforced? */
+static inline bool
+column_constraint_is_enforced(List *constraints, ListCell *lc)
+{
+#if PG_VERSION_NUM >= 180000
+	if (!lfirst_node(Constraint, lc)->is_enforced)
+		return false;
+	for (ListCell *next = lnext(constraints, lc); next != NULL;
+		 next = lnext(constraints, next))
+	{
+		switch (lfirst_node(Constraint, next)->contype)
+		{
+			case CONSTR_ATTR_NOT_ENFORCED:
+				return false;
+			case CONSTR_ATTR_ENFORCED:
+				return true;
+			case CONSTR_ATTR_DEFERRABLE:
+			case CONSTR_ATTR_NOT_DEFERRABLE:
+			case CONSTR_ATTR_DEFERRED:
+			case CONSTR_ATTR_IMMEDIATE:
+				continue;
+			default:
+				return true;	/* the next constraint */
+		}
+	}
+#endif
+	return true;
+}
+
+/*
+ * ALTER TABLE t ALTER CONSTRAINT name INHERIT (18): a NOT NULL constraint
+ * of t that was NO INHERIT becomes NOT NULL in every table inheriting from
+ * t, ONLY or not.  The column it is on, or NULL if the command is anything
+ * else (before 18, ALTER CONSTRAINT changes only deferrability).
+ */
+#if PG_VERSION_NUM >= 180000
+#include "catalog/pg_constraint.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#endif
+
+static inline char *
+not_null_made_inheritable(Oid relid, AlterTableCmd *cmd)
+{
+	char	   *result = NULL;
+#if PG_VERSION_NUM >= 180000
+	ATAlterConstraint *alter;
+	Oid			conoid;
+	HeapTuple	tup;
+
+	if (cmd->subtype != AT_AlterConstraint || !IsA(cmd->def, ATAlterConstraint))
+		return NULL;
+	alter = (ATAlterConstraint *) cmd->def;
+	if (!alter->alterInheritability || alter->noinherit)
+		return NULL;
+	conoid = get_relation_constraint_oid(relid, alter->conname, true);
+	if (!OidIsValid(conoid))
+		return NULL;
+	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	if (((Form_pg_constraint) GETSTRUCT(tup))->contype == CONSTRAINT_NOTNULL)
+		result = get_attname(relid, extractNotNullColumn(tup), true);
+	ReleaseSysCache(tup);
+#endif
+	return result;
+}
 
 /*
  * InitMaterializedSRF(): 15.1; 15.0 called it SetSingleFuncCall(), and

@@ -116,16 +116,16 @@ rollguard_override(PG_FUNCTION_ARGS)
 				 errhint("Say why the breaking change is safe; it is recorded in rollguard.history.")));
 	relid = PG_GETARG_OID(0);
 	reason = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	if (is_blank(reason))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reason must not be empty"),
-				 errhint("Say why the breaking change is safe; it is recorded in rollguard.history.")));
 	if (strlen(reason) > 1000)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("reason is too long"),
 				 errdetail("It is %zu bytes long; the limit is 1000 bytes.", strlen(reason))));
+	if (is_blank(reason))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reason must not be empty"),
+				 errhint("Say why the breaking change is safe; it is recorded in rollguard.history.")));
 
 	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,

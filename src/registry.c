@@ -206,7 +206,9 @@ rg_fetch_usage(const char *nspname, const char *relname)
 /*
  * Remembers the columns and relations that a statement removed (dropped,
  * renamed, moved away), so that deploy() can later tell a rollback past
- * that migration from a version whose new columns are still to come.
+ * that migration from a version whose new columns are still to come.  Only
+ * what some registered contract names: nothing else can be asked about
+ * (a build registered later is not rolled back past the removal).
  */
 void
 rg_record_removals(List *changes)
@@ -247,7 +249,12 @@ rg_record_removals(List *changes)
 
 			removal_plan = prepare_saved(
 				"INSERT INTO rollguard.removed_column (nspname, relname, attname, change)"
-				" VALUES ($1, $2, $3, $4)"
+				" SELECT $1, $2, $3, $4"
+				"  WHERE EXISTS (SELECT 1 FROM rollguard.contract c"
+				"                 WHERE c.nspname OPERATOR(pg_catalog.=) $1"
+				"                   AND c.relname OPERATOR(pg_catalog.=) $2"
+				"                   AND ($3 OPERATOR(pg_catalog.=) ''"
+				"                        OR c.attname OPERATOR(pg_catalog.=) $3))"
 				" ON CONFLICT (nspname, relname, attname) DO UPDATE"
 				" SET change = EXCLUDED.change, removed_at = EXCLUDED.removed_at",
 				4, argtypes);
@@ -259,7 +266,7 @@ rg_record_removals(List *changes)
 										? psprintf("%s to \"%s\"", label, ch->target)
 										: label);
 		ret = SPI_execute_plan(removal_plan, values, NULL, false, 0);
-		if (ret != SPI_OK_INSERT)
+		if (ret != SPI_OK_INSERT && ret != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "rollguard: could not record a removal: %s",
 				 SPI_result_code_string(ret));
 	}

@@ -67,12 +67,28 @@ to_utf8(const char *s, int *len)
 	return conv;
 }
 
+/* Labels are at most 200 bytes in the registry; ordering far longer text is
+ * refused rather than allocated for. */
+#define MAX_ORDERED_LABEL (1024 * 1024)
+
+static void
+check_length(int len)
+{
+	if (len > MAX_ORDERED_LABEL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("version label is too long to order"),
+				 errdetail("It is %d bytes long; the limit is %d bytes.", len, MAX_ORDERED_LABEL)));
+}
+
 int
 rg_version_cmp(const char *a, int alen, const char *b, int blen)
 {
 	UErrorCode	status = U_ZERO_ERROR;
 	UCollationResult r;
 
+	check_length(alen);
+	check_length(blen);
 	a = to_utf8(a, &alen);
 	b = to_utf8(b, &blen);
 	r = ucol_strcollUTF8(get_collator(), a, alen, b, blen, &status);
@@ -95,12 +111,15 @@ rollguard_version_sort_key(PG_FUNCTION_ARGS)
 {
 	text	   *label = PG_GETARG_TEXT_PP(0);
 	int			len = VARSIZE_ANY_EXHDR(label);
-	const char *utf8 = to_utf8(VARDATA_ANY(label), &len);
+	const char *utf8;
 	UErrorCode	status = U_ZERO_ERROR;
 	UChar	   *ubuf;
 	int32_t		ulen;
 	int32_t		keylen;
 	bytea	   *result;
+
+	check_length(len);
+	utf8 = to_utf8(VARDATA_ANY(label), &len);
 
 	/* UTF-8 to UTF-16 (at most one UTF-16 unit per UTF-8 byte) */
 	ubuf = palloc((len + 1) * sizeof(UChar));
