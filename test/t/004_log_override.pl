@@ -63,10 +63,11 @@ like($log,
 like($log, qr/^\S+ \S+ \S+ \[$pid\] \S+ STATEMENT:  ALTER TABLE person DROP COLUMN weight$/m,
 	'log: the statement');
 
-# a refused deploy step is logged the same way
+# a refused deploy step is logged the same way (40, registered while
+# nickname existed, is rolled back past its drop)
 $node->safe_psql('postgres', 'ALTER TABLE person ADD COLUMN nickname text');
-$node->safe_psql('postgres', 'ALTER TABLE person DROP COLUMN nickname');
 $node->safe_psql('postgres', q{SELECT rollguard.register_version('40', '{"relations": {"public.person": {"nickname": {}}}}')});
+$node->safe_psql('postgres', 'ALTER TABLE person DROP COLUMN nickname');
 $offset = -s $node->logfile;
 error_of($node, q{SELECT rollguard.deploy('mirror-2', '40')});
 $log = slurp_file($node->logfile, $offset);
