@@ -49,6 +49,21 @@ RESET ROLE;
 
 ALTER TABLE item OWNER TO CURRENT_USER;
 DROP ROLE rg_app;
+
+-- off refuses nothing, but what a statement removes is still remembered:
+-- rolling a deployment back to a build that used it is refused at deploy.
+SELECT rollguard.register_version('0.9', '{"relations": {"public.item": {"id": {}, "price": {}}}}');
+SET rollguard.enforce = off;
+ALTER TABLE item DROP COLUMN price;
+RESET rollguard.enforce;
+\set SHOW_CONTEXT never
+SELECT rollguard.deploy('web', '0.9');
+
+-- In a read-only transaction DDL fails on its own, before rollguard judges.
+BEGIN READ ONLY;
+ALTER TABLE item DROP COLUMN id;
+ROLLBACK;
+
 SELECT rollguard.remove_deployment('web');
 DROP TABLE item;
 DROP EXTENSION rollguard;

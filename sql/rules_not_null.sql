@@ -164,6 +164,9 @@ ALTER TABLE contact ADD CONSTRAINT pager_not_null CHECK (pager IS NOT NULL) NOT 
 ALTER TABLE contact ADD CONSTRAINT reachable CHECK (phone IS NOT NULL AND fax IS NOT NULL);
 -- Only the second column breaks: it is the one reported.
 ALTER TABLE contact ADD CONSTRAINT reachable CHECK (mobile IS NOT NULL AND fax IS NOT NULL);
+-- The same condition spelled NOT (c IS NULL), or (c IS NOT NULL) IS TRUE.
+ALTER TABLE contact ADD CONSTRAINT phone_given CHECK (NOT (phone IS NULL)) NOT VALID;
+ALTER TABLE contact ADD CONSTRAINT phone_given CHECK ((phone IS NOT NULL) IS TRUE) NOT VALID;
 
 -- Nothing changed: no CHECK constraint was added.
 SELECT * FROM checks_of('contact');

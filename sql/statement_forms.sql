@@ -231,6 +231,40 @@ SELECT * FROM columns_of('child');
 
 SELECT rollguard.remove_deployment('site-1');
 SELECT rollguard.remove_deployment('site-2');
+
+--
+-- Statements that reach a table under another object's name.
+--
+-- ALTER INDEX ... RENAME TO renames any relation, tables too: a table is
+-- guarded whatever the statement calls it.
+CREATE TABLE badge (id int PRIMARY KEY, label text);
+-- ALTER TYPE ... CASCADE changes the columns of the type's typed tables
+-- (CREATE TABLE ... OF type).
+CREATE TYPE point_pair AS (a int, b varchar(10));
+CREATE TABLE pair OF point_pair;
+SELECT rollguard.register_version('5.0', '{"relations": {
+    "public.badge": {"id": {}, "label": {}},
+    "public.pair":  {"a": {}, "b": {}}}}');
+SELECT rollguard.deploy('site-1', '5.0');
+ALTER INDEX badge RENAME TO badges;
+ALTER TYPE point_pair RENAME ATTRIBUTE a TO first CASCADE;
+ALTER TYPE point_pair ALTER ATTRIBUTE b TYPE varchar(3) CASCADE;
+ALTER TYPE point_pair DROP ATTRIBUTE b CASCADE;
+-- widening the attribute is fine for code that uses the column
+ALTER TYPE point_pair ALTER ATTRIBUTE b TYPE varchar(20) CASCADE;
+SELECT relname FROM pg_class WHERE relname IN ('badge', 'badges') ORDER BY 1;
+SELECT * FROM columns_of('pair');
+-- the dry run sees them as well
+SELECT change, relation, "column", deployment FROM rollguard.check(
+    'ALTER INDEX badge RENAME TO badges; ALTER TYPE point_pair RENAME ATTRIBUTE a TO first CASCADE');
+-- and with nobody on 5.0, they go through
+SELECT rollguard.remove_deployment('site-1');
+ALTER INDEX badge RENAME TO badges;
+ALTER TYPE point_pair RENAME ATTRIBUTE a TO first CASCADE;
+SELECT * FROM columns_of('pair');
+DROP TABLE badges, pair;
+DROP TYPE point_pair;
+
 DROP PROCEDURE drop_height();
 DROP FUNCTION drop_weight();
 DROP TABLE child, parent, subfolder, folder, other.person, "Person", person;

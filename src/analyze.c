@@ -4,7 +4,8 @@
  *		can break code: "where is DROP COLUMN decided" starts here.
  *
  * Relations are resolved like the statement itself resolves them (quoted
- * names, schema qualification, search_path), without taking locks.  Within
+ * names, schema qualification, search_path); in the guard (not in the dry
+ * run) they are locked first, as the statement will lock them.  Within
  * one statement (several ALTER TABLE sub-commands) or one dry-run script,
  * an overlay remembers what earlier commands did to a column, so that
  * "ADD COLUMN c ... DEFAULT x NOT NULL, ALTER c DROP DEFAULT" is seen as
@@ -36,7 +37,6 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "compat.h"
 #include "compat.h"
 #include "rollguard.h"
 
@@ -308,6 +308,23 @@ check_notnull_columns(Node *expr)
 		}
 		return NIL;
 	}
+	/* NOT (c IS NULL) */
+	if (IsA(expr, BoolExpr) && ((BoolExpr *) expr)->boolop == NOT_EXPR)
+	{
+		Node	   *arg = linitial(((BoolExpr *) expr)->args);
+
+		if (IsA(arg, NullTest) && ((NullTest *) arg)->nulltesttype == IS_NULL)
+		{
+			NullTest	flipped = *(NullTest *) arg;
+
+			flipped.nulltesttype = IS_NOT_NULL;
+			return check_notnull_columns((Node *) &flipped);
+		}
+		return NIL;
+	}
+	/* (c IS NOT NULL) IS TRUE */
+	if (IsA(expr, BooleanTest) && ((BooleanTest *) expr)->booltesttype == IS_TRUE)
+		return check_notnull_columns((Node *) ((BooleanTest *) expr)->arg);
 	if (IsA(expr, BoolExpr) && ((BoolExpr *) expr)->boolop == AND_EXPR)
 	{
 		List	   *result = NIL;
@@ -690,6 +707,46 @@ not_null_inherited(List **overlay, Oid relid, AlterTableCmd *cmd)
 	return changes;
 }
 
+/*
+ * The typed tables (CREATE TABLE ... OF type) of the composite type that rv
+ * names: ALTER TYPE ... CASCADE changes their columns too.
+ */
+static List *
+typed_tables(RangeVar *rv)
+{
+	Oid			typrelid = RangeVarGetRelid(rv, NoLock, true);
+	Oid			typid;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	if (!OidIsValid(typrelid) || get_rel_relkind(typrelid) != RELKIND_COMPOSITE_TYPE)
+		return NIL;
+	if (analysis_lockmode != NoLock && !rg_class_ownercheck(typrelid, GetUserId()))
+		return NIL;				/* the statement fails on its own */
+	typid = get_rel_type_id(typrelid);
+	rel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+
+		if (cls->reloftype == typid && rg_relation_is_guarded(cls->oid, NULL))
+			result = lappend_oid(result, cls->oid);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (analysis_lockmode != NoLock)
+	{
+		ListCell   *lc;
+
+		foreach(lc, result)
+			LockRelationOid(lfirst_oid(lc), analysis_lockmode);
+	}
+	return result;
+}
+
 static List *
 analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 {
@@ -698,22 +755,29 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 	List	   *rels;
 	ListCell   *lc;
 
+	if (analysis_lockmode != NoLock)
+		analysis_lockmode = AlterTableGetLockLevel(stmt->cmds);
 	switch (stmt->objtype)
 	{
 		case OBJECT_TABLE:
 		case OBJECT_VIEW:
 		case OBJECT_MATVIEW:
 		case OBJECT_FOREIGN_TABLE:
+			relid = resolve_relation(stmt->relation);
+			if (!OidIsValid(relid))
+				return NIL;
+			rels = relation_and_children(relid, stmt->relation);
+			break;
+		case OBJECT_TYPE:
+			/* ALTER TYPE ... DROP / ALTER ATTRIBUTE: its typed tables */
+			rels = typed_tables(stmt->relation);
+			if (rels == NIL)
+				return NIL;
+			relid = linitial_oid(rels);
 			break;
 		default:
 			return NIL;
 	}
-	if (analysis_lockmode != NoLock)
-		analysis_lockmode = AlterTableGetLockLevel(stmt->cmds);
-	relid = resolve_relation(stmt->relation);
-	if (!OidIsValid(relid))
-		return NIL;
-	rels = relation_and_children(relid, stmt->relation);
 
 	foreach(lc, stmt->cmds)
 	{
@@ -729,7 +793,8 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 			{
 				case AT_DropColumn:
 					/* an inheriting table keeps a column it declares itself */
-					if (r != relid && !dropped_with_parent(r, cmd->name))
+					if (stmt->objtype != OBJECT_TYPE && r != relid &&
+						!dropped_with_parent(r, cmd->name))
 						break;
 					st = column_state(overlay, r, cmd->name);
 					if (st->exists)
@@ -890,10 +955,21 @@ analyze_rename(RenameStmt *stmt)
 			}
 			return changes;
 
+		case OBJECT_ATTRIBUTE:
+			/* ALTER TYPE ... RENAME ATTRIBUTE: the columns of its typed tables */
+			foreach(lc, typed_tables(stmt->relation))
+			{
+				ch = rg_make_change(RG_RENAME_COLUMN, lfirst_oid(lc), stmt->subname);
+				ch->target = stmt->newname;
+				changes = lappend(changes, ch);
+			}
+			return changes;
+
 		case OBJECT_TABLE:
 		case OBJECT_VIEW:
 		case OBJECT_MATVIEW:
 		case OBJECT_FOREIGN_TABLE:
+		case OBJECT_INDEX:		/* ALTER INDEX ... RENAME takes any relation */
 			relid = resolve_relation(stmt->relation);
 			if (!OidIsValid(relid))
 				return NIL;
@@ -1135,7 +1211,7 @@ rg_default_is_gone(RgChange *ch)
 	List	   *overlay = NIL;
 	ColState   *st;
 
-	if (!OidIsValid(get_rel_relkind(ch->relid)))
+	if (get_rel_relkind(ch->relid) == '\0')
 		return false;
 	st = column_state(&overlay, ch->relid, ch->attname);
 	return st->exists && st->notnull && !has_default(st);

@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_attrdef.h"
@@ -21,6 +22,8 @@
 /* One per utility statement being executed (they nest: DO, functions). */
 typedef struct GuardFrame
 {
+	int			active;			/* extension in this database: 1, 0, or -1
+								 * (not asked yet) */
 	List	   *covered;		/* changes checked before the statement ran */
 	List	   *pending;		/* cascade drops seen while it ran */
 	MemoryContext cxt;
@@ -64,12 +67,17 @@ rg_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
-	if (access != OAT_DROP || current_frame == NULL || rg_enforce == RG_ENFORCE_OFF)
+	if (access != OAT_DROP || current_frame == NULL)
 		return;
 	if (classId != RelationRelationId && classId != AttrDefaultRelationId)
 		return;
 	/* table rewrites, SET DEFAULT replacing a default, temp-table cleanup */
 	if (((ObjectAccessDrop *) arg)->dropflags & PERFORM_DELETION_INTERNAL)
+		return;
+	/* nothing to do in a database without the extension: ask once */
+	if (current_frame->active < 0)
+		current_frame->active = rg_extension_active() ? 1 : 0;
+	if (!current_frame->active)
 		return;
 
 	if (classId == AttrDefaultRelationId)
@@ -127,25 +135,36 @@ static void
 rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	GuardFrame	frame = {0};
+	GuardFrame	frame = {.active = -1};
 	List	   *overlay = NIL;
-	bool		checked = false;
 
-	if (rg_enforce != RG_ENFORCE_OFF && rg_is_candidate(parsetree) &&
-		rg_extension_active())
+	/*
+	 * A statement that names a breaking change is judged before it runs.
+	 * With rollguard.enforce = off nothing is refused, but what the
+	 * statement removes is still recorded for the forward check at deploy.
+	 * In a read-only transaction the statement fails on its own.
+	 */
+	if (rg_is_candidate(parsetree) && !XactReadOnly)
 	{
-		checked = true;
-		frame.covered = rg_analyze_statement(parsetree, &overlay, true);
-		rg_enforce_changes(frame.covered);
+		frame.active = rg_extension_active() ? 1 : 0;
+		if (frame.active)
+		{
+			frame.covered = rg_analyze_statement(parsetree, &overlay, true);
+			rg_enforce_changes(frame.covered);
+		}
 	}
 
 	run_in_frame(&frame, PROCESS_UTILITY_ARGS);
 
-	if (checked && frame.covered != NIL)
+	/* the statement may have dropped the extension itself */
+	if ((frame.covered == NIL && frame.pending == NIL) || !rg_extension_active())
+		return;
+
+	if (frame.covered != NIL)
 		rg_record_removals(frame.covered);
 
 	/* the backstop: what the statement dropped without naming it */
-	if (frame.pending != NIL && rg_extension_active())
+	if (frame.pending != NIL)
 	{
 		List	   *changes = NIL;
 		ListCell   *lc;

@@ -165,10 +165,10 @@ rg_fetch_usage(const char *nspname, const char *relname)
 			" WHERE c.nspname OPERATOR(pg_catalog.=) $1"
 			"   AND c.relname OPERATOR(pg_catalog.=) $2"
 			" ORDER BY rollguard.version_sort_key(d.deployment),"
-			"          d.deployment COLLATE \"C\","
+			"          d.deployment COLLATE pg_catalog.\"C\","
 			"          rollguard.version_sort_key(d.version),"
-			"          d.version COLLATE \"C\","
-			"          c.attname COLLATE \"C\"",
+			"          d.version COLLATE pg_catalog.\"C\","
+			"          c.attname COLLATE pg_catalog.\"C\"",
 			2, argtypes);
 	}
 

@@ -41,8 +41,7 @@ rg_install_deps() {
 rg_build_install() {
 	rg_log "building rollguard (-Wall -Wextra -Werror) and installing it"
 	make -s clean >/dev/null
-	make -s PG_CPPFLAGS="-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror" \
-		>/dev/null
+	make -s COPT="-Werror" >/dev/null
 	make -s install >/dev/null
 }
 
