@@ -1006,12 +1006,13 @@ def huge_cases(mem_gb):
 
 def slow_cases():
     """A valid 10 MB manifest (400,000 columns): registered, or refused
-    clearly, within the time limit."""
+    clearly, within the time limit (about 10 s on an idle 2-core machine;
+    the limit leaves room for a loaded one: speed is bench/'s business)."""
     cols = {f"c{i:06d}": {} for i in range(400000)}
     text = json.dumps({"relations": {"app.huge": cols}})
     return [Case(f"register_version(manifest: valid, 400000 columns, {len(text)} bytes)",
                  "SELECT rollguard.register_version('huge-1', %s::jsonb)", (text,), {"ok", "54000", "22023"},
-                 timeout_ms=15000)]
+                 timeout_ms=90000)]
 
 
 def c_locale_cases():
