@@ -224,8 +224,11 @@ is(try_ddl($drop_weight), 'allowed', 'terminated: the drop goes through');
 eval { $m2->quit };
 
 ($m2, $m2_pid) = session(options => '-c rollguard.deployment=mirror-2 -c rollguard.version=41');
+my $offset = -s $node->logfile;
 kill 'KILL', $m2_pid;
-$node->poll_query_until('postgres', 'SELECT 1', '1');
+$node->wait_for_log(
+	qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
+	$offset);
 eval { $m2->quit };
 is(sessions_view(), '', 'crashed (shared memory reinitialized): no tag left');
 
