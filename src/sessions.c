@@ -83,7 +83,9 @@ session_array_size(void)
 
 /*
  * What is wrong with a deployment name or version label (NULL if nothing),
- * with the SQLSTATE to report: the rules of rollguard._check_label().
+ * with the SQLSTATE to report.  These are the rules of the SQL function
+ * rollguard._check_label(), repeated because a check hook cannot run SQL
+ * (it runs at connection start, and in the postmaster): keep them in step.
  */
 static const char *
 label_problem(const char *what, const char *label, int *sqlstate)
