@@ -129,6 +129,14 @@ SET application_name = 'rollguard:mirror-3@43 ';
 SELECT * FROM my_tags WHERE source = 'application_name';
 RESET application_name;
 
+-- To find application_name tags, a checked statement reads the server's
+-- backend status; the session's own pg_stat_activity is not left frozen at
+-- that moment (it shows the query that reads it).
+BEGIN;
+ALTER TABLE person DROP COLUMN weight;
+SELECT query FROM pg_stat_activity WHERE pid = pg_backend_pid();
+ROLLBACK;
+
 ------------------------------------------------------------------------------
 -- Untagged again: nothing listed, and every other suite shows that
 -- untagged sessions change nothing.

@@ -427,6 +427,13 @@ rg_live_sessions(bool with_self)
 			result = lappend(result, make_session(deployment, version, be->st_procpid,
 												  "application_name"));
 	}
+
+	/*
+	 * The status snapshot would otherwise stay for the rest of the
+	 * transaction, and pg_stat_activity read later in it would show the
+	 * moment of our check rather than of its first use.
+	 */
+	pgstat_clear_backend_activity_snapshot();
 	return result;
 }
 
