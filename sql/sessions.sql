@@ -105,29 +105,34 @@ SET rollguard.version = '41';
 
 ------------------------------------------------------------------------------
 -- application_name 'rollguard:<deployment>@<version>', split at the last
--- '@'.  It counts beside the settings (source "application_name").
+-- '@'.  It counts beside the settings (source "application_name"); anything
+-- else is an ordinary application name, not a tag.
 ------------------------------------------------------------------------------
 SET application_name = 'rollguard:mirror-3@43';
 SELECT * FROM my_tags;
-SET application_name = 'rollguard:team@eu@2026.11.20-3';
-SELECT * FROM my_tags WHERE source = 'application_name';
-
--- Anything else is an ordinary application name, not a tag.
-SET application_name = 'mirror-3@43';
-SELECT * FROM my_tags WHERE source = 'application_name';
-SET application_name = 'Rollguard:mirror-3@43';
-SELECT * FROM my_tags WHERE source = 'application_name';
-SET application_name = 'rollguard:mirror-3';
-SELECT * FROM my_tags WHERE source = 'application_name';
-SET application_name = 'rollguard:@43';
-SELECT * FROM my_tags WHERE source = 'application_name';
-SET application_name = 'rollguard:mirror-3@';
-SELECT * FROM my_tags WHERE source = 'application_name';
-SET application_name = 'rollguard: mirror-3@43';
-SELECT * FROM my_tags WHERE source = 'application_name';
-SET application_name = 'rollguard:mirror-3@43 ';
-SELECT * FROM my_tags WHERE source = 'application_name';
 RESET application_name;
+
+-- What each application_name is: a tag (deployment, version), or an
+-- ordinary name (NULL).  tag_of() sets it for one statement and reads the
+-- view.
+CREATE FUNCTION pg_temp.tag_of(appname text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('application_name', appname, true);
+    RETURN (SELECT format('(%s, %s)', deployment, version) FROM rollguard.sessions
+             WHERE source = 'application_name' AND pid = pg_backend_pid());
+END
+$$;
+SELECT appname, pg_temp.tag_of(appname) AS tag
+  FROM (VALUES ('rollguard:mirror-3@43'),
+               ('rollguard:team@eu@2026.11.20-3'),    -- split at the last '@'
+               ('mirror-3@43'),                       -- no prefix
+               ('Rollguard:mirror-3@43'),             -- the prefix is case-sensitive
+               ('rollguard:mirror-3'),                -- no '@'
+               ('rollguard:@43'),                     -- empty parts
+               ('rollguard:mirror-3@'),
+               ('rollguard: mirror-3@43'),            -- white space around a part
+               ('rollguard:mirror-3@43 ')) AS t(appname);
 
 -- To find application_name tags, a checked statement reads the server's
 -- backend status; the session's own pg_stat_activity is not left frozen at

@@ -146,26 +146,22 @@ SELECT CASE WHEN r.rolsuper THEN '(superuser)' ELSE h.who::text END AS who,
 -- 1.1 to 1.2: adds the rollguard.sessions view (live tagged sessions); the
 -- registry and the history stay as they were.
 ------------------------------------------------------------------------------
-CREATE TEMP TABLE before_1_2 AS
-SELECT 'version_registry' AS tab, to_jsonb(t) AS row FROM rollguard.version_registry t
-UNION ALL SELECT 'contract', to_jsonb(t) FROM rollguard.contract t
-UNION ALL SELECT 'deployment_state', to_jsonb(t) FROM rollguard.deployment_state t
-UNION ALL SELECT 'declaration', to_jsonb(t) FROM rollguard.declaration t
-UNION ALL SELECT 'removed_column', to_jsonb(t) FROM rollguard.removed_column t
-UNION ALL SELECT 'history', to_jsonb(t) FROM rollguard.history t;
+CREATE TEMP VIEW registry_rows AS
+SELECT to_jsonb(t) AS row FROM rollguard.version_registry t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.contract t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.deployment_state t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.declaration t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.removed_column t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.history t;
+CREATE TEMP TABLE before_1_2 AS SELECT * FROM registry_rows;
 SELECT to_regclass('rollguard.sessions') AS sessions;
 ALTER EXTENSION rollguard UPDATE TO '1.2';
 SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
 SELECT (SELECT count(*) FROM before_1_2) AS rows,
-       (SELECT count(*) FROM (
-           SELECT row FROM before_1_2
-           EXCEPT ALL
-           (SELECT to_jsonb(t) FROM rollguard.version_registry t
-            UNION ALL SELECT to_jsonb(t) FROM rollguard.contract t
-            UNION ALL SELECT to_jsonb(t) FROM rollguard.deployment_state t
-            UNION ALL SELECT to_jsonb(t) FROM rollguard.declaration t
-            UNION ALL SELECT to_jsonb(t) FROM rollguard.removed_column t
-            UNION ALL SELECT to_jsonb(t) FROM rollguard.history t)) x) AS lost;
+       (SELECT count(*) FROM (SELECT row FROM before_1_2 EXCEPT ALL
+                              SELECT row FROM registry_rows) x) AS lost,
+       (SELECT count(*) FROM (SELECT row FROM registry_rows EXCEPT ALL
+                              SELECT row FROM before_1_2) x) AS gained;
 SET rollguard.deployment = 'mirror-2';
 SET rollguard.version = '41';
 SELECT deployment, version, pid = pg_backend_pid() AS mine, source, registered
@@ -176,6 +172,7 @@ RESET rollguard.version;
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;
 DROP TABLE person;
+DROP VIEW registry_rows;
 DROP TABLE before_upgrade, after_upgrade, before_1_2;
 DROP ROLE rg_deployer, rg_dba;
 DROP EXTENSION rollguard;
