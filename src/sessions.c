@@ -19,7 +19,6 @@
  */
 #include "postgres.h"
 
-#include "access/parallel.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -222,15 +221,17 @@ clear_slot(int code, Datum arg)
  * Publishes this backend's tags, or clears its slot unless both are set.
  * Called from the settings' assign hooks (which must not fail), with the
  * value about to be assigned and the other setting's current value.
- * Nothing to do outside a backend connected to a database: the postmaster
- * (postgresql.conf), parallel workers (they inherit their leader's tags).
+ * Only client backends connected to a database are tagged: not the
+ * postmaster (postgresql.conf), nor parallel workers (they inherit their
+ * leader's settings), autovacuum or other background processes.
  */
 static void
 publish(const char *deployment, const char *version)
 {
 	SessionSlot *slot;
 
-	if (!OidIsValid(MyDatabaseId) || IsParallelWorker() || (slot = my_slot()) == NULL)
+	if (MyBackendType != B_BACKEND || !OidIsValid(MyDatabaseId) ||
+		(slot = my_slot()) == NULL)
 		return;
 	if (deployment == NULL || version == NULL || *deployment == '\0' || *version == '\0')
 	{
@@ -421,7 +422,7 @@ rg_live_sessions(bool with_self)
 			continue;
 		be = &local->backendStatus;
 		if (be->st_procpid <= 0 || be->st_procpid == MyProcPid ||
-			be->st_databaseid != MyDatabaseId)
+			be->st_backendType != B_BACKEND || be->st_databaseid != MyDatabaseId)
 			continue;
 		if (parse_appname(be->st_appname, &deployment, &version))
 			result = lappend(result, make_session(deployment, version, be->st_procpid,
