@@ -75,6 +75,7 @@ INSERT INTO probe VALUES
  (201, 'deployments',       'SELECT',  $$SELECT * FROM rollguard.deployments$$),
  (202, 'versions',          'SELECT',  $$SELECT * FROM rollguard.versions$$),
  (203, 'declarations',      'SELECT',  $$SELECT * FROM rollguard.declarations$$),
+ (204, 'sessions',          'SELECT',  $$SELECT * FROM rollguard.sessions$$),
  -- the registry tables
  (301, 'version_registry',  'SELECT',   $$SELECT * FROM rollguard.version_registry$$),
  (302, 'version_registry',  'INSERT',   $$INSERT INTO rollguard.version_registry (version, declared) VALUES ('forged', false)$$),
@@ -111,6 +112,9 @@ INSERT INTO probe VALUES
  (402, 'rollguard.enforce', 'SET LOCAL',  $$SET LOCAL rollguard.enforce = warn$$),
  (403, 'rollguard.enforce', 'set_config', $$SELECT set_config('rollguard.enforce', 'off', false)$$),
  (404, 'rollguard.enforce', 'ALTER ROLE', $$ALTER ROLE CURRENT_USER SET rollguard.enforce = off$$),
+ -- the session tags: harmless, anyone's to set
+ (411, 'rollguard.deployment', 'SET',     $$SET rollguard.deployment = 'web'$$),
+ (412, 'rollguard.version',    'SET',     $$SET rollguard.version = '2'$$),
  -- membership cannot be passed on (granted without ADMIN OPTION)
  (501, 'rollguard_deploy',  'GRANT TO', $$GRANT rollguard_deploy TO rg_app$$),
  (502, 'rollguard_admin',   'GRANT TO', $$GRANT rollguard_admin TO rg_app$$);

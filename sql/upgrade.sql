@@ -2,7 +2,8 @@
 -- upgrade: ALTER EXTENSION rollguard UPDATE from 1.0 to 1.1 keeps the
 -- registry (versions, contracts, deployments, declarations, removals) and
 -- the history as they were, and the guard decides as before.  1.1 adds the
--- roles rollguard_deploy and rollguard_admin and rollguard.override().
+-- roles rollguard_deploy and rollguard_admin and rollguard.override(); 1.2
+-- the rollguard.sessions view.
 --
 CREATE EXTENSION rollguard VERSION '1.0';
 \set VERBOSITY default
@@ -141,9 +142,37 @@ SELECT CASE WHEN r.rolsuper THEN '(superuser)' ELSE h.who::text END AS who,
  WHERE h.id > (SELECT max((row ->> 'id')::bigint) FROM before_upgrade WHERE tab = 'history')
  ORDER BY h.id;
 
+------------------------------------------------------------------------------
+-- 1.1 to 1.2: adds the rollguard.sessions view (live tagged sessions); the
+-- registry and the history stay as they were.
+------------------------------------------------------------------------------
+CREATE TEMP VIEW registry_rows AS
+SELECT to_jsonb(t) AS row FROM rollguard.version_registry t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.contract t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.deployment_state t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.declaration t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.removed_column t
+UNION ALL SELECT to_jsonb(t) FROM rollguard.history t;
+CREATE TEMP TABLE before_1_2 AS SELECT * FROM registry_rows;
+SELECT to_regclass('rollguard.sessions') AS sessions;
+ALTER EXTENSION rollguard UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+SELECT (SELECT count(*) FROM before_1_2) AS rows,
+       (SELECT count(*) FROM (SELECT row FROM before_1_2 EXCEPT ALL
+                              SELECT row FROM registry_rows) x) AS lost,
+       (SELECT count(*) FROM (SELECT row FROM registry_rows EXCEPT ALL
+                              SELECT row FROM before_1_2) x) AS gained;
+SET rollguard.deployment = 'mirror-2';
+SET rollguard.version = '41';
+SELECT deployment, version, pid = pg_backend_pid() AS mine, source, registered
+  FROM rollguard.sessions;
+RESET rollguard.deployment;
+RESET rollguard.version;
+
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;
 DROP TABLE person;
-DROP TABLE before_upgrade, after_upgrade;
+DROP VIEW registry_rows;
+DROP TABLE before_upgrade, after_upgrade, before_1_2;
 DROP ROLE rg_deployer, rg_dba;
 DROP EXTENSION rollguard;

@@ -57,6 +57,7 @@ rollguard_check(PG_FUNCTION_ARGS)
 	List	   *stmts;
 	List	   *overlay = NIL;
 	ListCell   *lc;
+	List	   *sessions = NIL;
 	ErrorContextCallback errcallback;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -72,6 +73,8 @@ rollguard_check(PG_FUNCTION_ARGS)
 	error_context_stack = &errcallback;
 	stmts = raw_parser(script, RAW_PARSE_DEFAULT);
 	error_context_stack = errcallback.previous;
+	/* as the guard sees them, when another session runs the script */
+	sessions = rg_live_sessions(false);
 	foreach(lc, stmts)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
@@ -87,7 +90,7 @@ rollguard_check(PG_FUNCTION_ARGS)
 			RgChange   *ch = lfirst(cc);
 			ListCell   *bc;
 
-			foreach(bc, rg_evaluate(ch))
+			foreach(bc, rg_evaluate(ch, sessions))
 			{
 				RgBlocker  *b = lfirst(bc);
 				Datum		values[7];
@@ -104,7 +107,9 @@ rollguard_check(PG_FUNCTION_ARGS)
 					nulls[3] = true;
 				values[4] = CStringGetTextDatum(b->deployment);
 				values[5] = CStringGetTextDatum(b->version);
-				values[6] = CStringGetTextDatum(b->reason);
+				values[6] = CStringGetTextDatum(b->evidence
+												? psprintf("%s (%s)", b->reason, b->evidence)
+												: b->reason);
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
 		}

@@ -204,6 +204,39 @@ GetAttrDefaultColumnAddress(Oid attrdefoid)
 }
 #endif
 
+/*
+ * Backends, for the array of session tags (sessions.c).  MaxBackends is
+ * known when shmem_request_hook runs (15+); in 14 shared memory is
+ * requested from _PG_init, before MaxBackends is computed, so compute it as
+ * 14 does.  A backend's slot: its ProcNumber (17+, from 0), or its
+ * BackendId (from 1) before.
+ */
+#include "miscadmin.h"
+#if PG_VERSION_NUM >= 150000
+#define RG_MAX_BACKENDS() MaxBackends
+#else
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
+#define RG_MAX_BACKENDS() \
+	(MaxConnections + autovacuum_max_workers + 1 + max_worker_processes + max_wal_senders)
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#include "storage/procnumber.h"
+#define RG_MY_SLOT_INDEX() ((int) MyProcNumber)
+#else
+#include "storage/backendid.h"
+#define RG_MY_SLOT_INDEX() ((int) MyBackendId - 1)
+#endif
+
+/* The i-th entry (from 1) of the backend status snapshot. */
+#include "utils/backend_status.h"
+#if PG_VERSION_NUM >= 160000
+#define rg_local_beentry_by_index(i) pgstat_get_local_beentry_by_index(i)
+#else
+#define rg_local_beentry_by_index(i) pgstat_fetch_stat_local_beentry(i)
+#endif
+
 /* Ownership checks (object_ownercheck since 16). */
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_class_d.h"

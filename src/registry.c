@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -140,40 +141,83 @@ rg_lock_registry(void)
 
 /*
  * Every row of every live version's effective contract for one relation,
- * ordered by deployment and version.  Allocated in the caller's context.
+ * ordered by deployment and version.  Live are the versions the registry
+ * says deployments run, and those that tagged sessions connected now say
+ * they run (sessions: a list of RgSession).  A session's version the
+ * registry has no contract for (unknown, or registered without a manifest
+ * and never deployed) yields one row with attname NULL.  Allocated in the
+ * caller's context.
  */
 List *
-rg_fetch_usage(const char *nspname, const char *relname)
+rg_fetch_usage(const char *nspname, const char *relname, List *sessions)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	RegistryAccess access;
-	Datum		values[2];
+	Datum		values[4];
+	Datum	   *deployments;
+	Datum	   *versions;
+	int			nsessions = list_length(sessions);
 	List	   *result = NIL;
 	int			ret;
+
+	deployments = palloc(sizeof(Datum) * (nsessions + 1));
+	versions = palloc(sizeof(Datum) * (nsessions + 1));
+	for (int i = 0; i < nsessions; i++)
+	{
+		RgSession  *sess = list_nth(sessions, i);
+
+		deployments[i] = CStringGetTextDatum(sess->deployment);
+		versions[i] = CStringGetTextDatum(sess->version);
+	}
+	values[0] = CStringGetTextDatum(nspname);
+	values[1] = CStringGetTextDatum(relname);
+	values[2] = PointerGetDatum(construct_array(deployments, nsessions, TEXTOID,
+												-1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(versions, nsessions, TEXTOID,
+												-1, false, TYPALIGN_INT));
 
 	registry_begin(&access);
 	if (usage_plan == NULL)
 	{
-		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
 
 		usage_plan = prepare_saved(
-			"SELECT d.deployment, d.version, d.state OPERATOR(pg_catalog.=) 'rolling out',"
-			"       c.attname, c.writes, c.nullable"
-			"  FROM rollguard.deployment_state d"
-			"  JOIN rollguard.effective_contract c"
-			"    ON c.version OPERATOR(pg_catalog.=) d.version"
-			" WHERE c.nspname OPERATOR(pg_catalog.=) $1"
-			"   AND c.relname OPERATOR(pg_catalog.=) $2"
-			" ORDER BY rollguard.version_sort_key(d.deployment),"
-			"          d.deployment COLLATE pg_catalog.\"C\","
-			"          rollguard.version_sort_key(d.version),"
-			"          d.version COLLATE pg_catalog.\"C\","
-			"          c.attname COLLATE pg_catalog.\"C\"",
-			2, argtypes);
+			"WITH session AS ("
+			"  SELECT DISTINCT s.deployment, s.version"
+			"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4))"
+			"         AS s(deployment, version)"
+			"   WHERE NOT EXISTS (SELECT 1 FROM rollguard.deployment_state d"
+			"                      WHERE d.deployment OPERATOR(pg_catalog.=) s.deployment"
+			"                        AND d.version OPERATOR(pg_catalog.=) s.version)),"
+			" live AS ("
+			"  SELECT d.deployment, d.version,"
+			"         d.state OPERATOR(pg_catalog.=) 'rolling out' AS rolling_out,"
+			"         false AS connected"
+			"    FROM rollguard.deployment_state d"
+			"  UNION ALL"
+			"  SELECT s.deployment, s.version, false, true FROM session s)"
+			" SELECT u.* FROM ("
+			"  SELECT l.deployment, l.version, l.rolling_out, l.connected,"
+			"         c.attname, c.writes, c.nullable"
+			"    FROM live l"
+			"    JOIN rollguard.effective_contract c"
+			"      ON c.version OPERATOR(pg_catalog.=) l.version"
+			"   WHERE c.nspname OPERATOR(pg_catalog.=) $1"
+			"     AND c.relname OPERATOR(pg_catalog.=) $2"
+			"  UNION ALL"
+			"  SELECT s.deployment, s.version, false, true, NULL, NULL, NULL"
+			"    FROM session s"
+			"   WHERE NOT EXISTS (SELECT 1 FROM rollguard.version_registry v"
+			"                      WHERE v.version OPERATOR(pg_catalog.=) s.version"
+			"                        AND (v.declared OR v.contract_taken_at IS NOT NULL))) u"
+			" ORDER BY rollguard.version_sort_key(u.deployment),"
+			"          u.deployment COLLATE pg_catalog.\"C\","
+			"          rollguard.version_sort_key(u.version),"
+			"          u.version COLLATE pg_catalog.\"C\","
+			"          u.attname COLLATE pg_catalog.\"C\"",
+			4, argtypes);
 	}
 
-	values[0] = CStringGetTextDatum(nspname);
-	values[1] = CStringGetTextDatum(relname);
 	/* the latest committed registry, whatever the isolation level */
 	ret = SPI_execute_snapshot(usage_plan, values, NULL, GetLatestSnapshot(),
 							   InvalidSnapshot, true, false, 0);
@@ -192,9 +236,10 @@ rg_fetch_usage(const char *nspname, const char *relname)
 		u->deployment = SPI_getvalue(tup, desc, 1);
 		u->version = SPI_getvalue(tup, desc, 2);
 		u->rolling_out = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		u->attname = SPI_getvalue(tup, desc, 4);
-		u->writes = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-		u->nullable = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		u->connected = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		u->attname = SPI_getvalue(tup, desc, 5);
+		u->writes = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		u->nullable = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 		result = lappend(result, u);
 		MemoryContextSwitchTo(spi);
 	}

@@ -49,6 +49,9 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	/* rollguard.deployment, rollguard.version: the session tags */
+	rg_sessions_define_settings();
+
 	MarkGUCPrefixReserved("rollguard");
 
 	/*
@@ -61,6 +64,7 @@ _PG_init(void)
 
 	rg_preloaded = true;
 	rg_install_hooks();
+	rg_sessions_install_hooks();
 }
 
 /*

@@ -68,18 +68,34 @@ typedef struct RgBlocker
 	char	   *version;
 	bool		rolling_out;
 	char	   *reason;			/* "uses public.person.weight" */
+	char	   *evidence;		/* "connected now, pid 1234", or NULL if the
+								 * registry says it is live */
 } RgBlocker;
 
-/* One row of a live version's contract for one relation (registry.c). */
+/*
+ * One row of a live version's contract for one relation (registry.c).  A
+ * version live only by a connected session (connected) and without a
+ * contract has one row, with attname NULL.
+ */
 typedef struct RgUsage
 {
 	char	   *deployment;
 	char	   *version;
 	bool		rolling_out;
+	bool		connected;
 	char	   *attname;
 	bool		writes;
 	bool		nullable;
 } RgUsage;
+
+/* A tagged session connected now (sessions.c). */
+typedef struct RgSession
+{
+	char	   *deployment;
+	char	   *version;
+	int			pid;
+	const char *source;			/* "setting" or "application_name" */
+} RgSession;
 
 /* analyze.c */
 extern bool rg_is_candidate(Node *parsetree);
@@ -89,14 +105,15 @@ extern RgChange *rg_make_change(RgChangeKind kind, Oid relid, const char *attnam
 extern bool rg_default_is_gone(RgChange *change);
 
 /* rules.c */
-extern List *rg_evaluate(RgChange *change);
+extern List *rg_evaluate(RgChange *change, List *sessions);
 extern const char *rg_change_label(RgChangeKind kind);
 extern void rg_enforce_changes(List *changes);
 
 /* registry.c */
 extern bool rg_extension_active(void);
 extern void rg_lock_registry(void);
-extern List *rg_fetch_usage(const char *nspname, const char *relname);
+extern List *rg_fetch_usage(const char *nspname, const char *relname,
+							List *sessions);
 extern void rg_record_removals(List *changes);
 extern void rg_log_history(const char *action, const char *nspname,
 						   const char *relname, const char *attname,
@@ -107,6 +124,11 @@ extern const char *rg_override_reason(RgChange *change);
 
 /* version_order.c */
 extern int	rg_version_cmp(const char *a, int alen, const char *b, int blen);
+
+/* sessions.c */
+extern void rg_sessions_define_settings(void);
+extern void rg_sessions_install_hooks(void);
+extern List *rg_live_sessions(bool with_self);
 
 /* guard.c */
 extern void rg_install_hooks(void);

@@ -157,11 +157,78 @@ judge(RgChange *ch, List *rows, int first, int last)
 	return NULL;
 }
 
-/* The live versions a change breaks: a list of RgBlocker. */
-List *
-rg_evaluate(RgChange *ch)
+/*
+ * Judge a version that only a connected session says is live, and that has
+ * no contract: its code is unknown, so it counts as using every column of
+ * every relation in every way a rule asks about.  Every breaking change
+ * breaks it.
+ */
+static char *
+judge_unknown(RgChange *ch)
 {
-	List	   *rows = rg_fetch_usage(ch->nspname, ch->relname);
+	const char *qualified = psprintf("%s.%s", ch->nspname, ch->relname);
+
+	switch (ch->kind)
+	{
+		case RG_DROP_RELATION:
+		case RG_RENAME_RELATION:
+		case RG_MOVE_RELATION:
+		case RG_RENAME_SCHEMA:
+		case RG_CASCADE_DROP_RELATION:
+			return psprintf("uses %s", qualified);
+		case RG_SET_NOT_NULL:
+		case RG_CHECK_NOT_NULL:
+			return psprintf("may write NULL to %s.%s", qualified, ch->attname);
+		case RG_DROP_DEFAULT:
+		case RG_DROP_IDENTITY:
+		case RG_ADD_NOT_NULL_COLUMN:
+			return psprintf("may insert into %s without writing %s", qualified, ch->attname);
+		case RG_GENERATED_ALWAYS:
+			return psprintf("may write %s.%s on INSERT", qualified, ch->attname);
+		default:
+			return psprintf("uses %s.%s", qualified, ch->attname);
+	}
+}
+
+/*
+ * What shows that a version is live when only tagged sessions say so:
+ * "connected now, pid 1234" (the lowest pid, and how many more sessions).
+ */
+static char *
+session_evidence(List *sessions, const char *deployment, const char *version,
+				 bool unknown)
+{
+	List	   *pids = NIL;
+	ListCell   *lc;
+	int			lowest = 0;
+
+	foreach(lc, sessions)
+	{
+		RgSession  *s = lfirst(lc);
+
+		if (strcmp(s->deployment, deployment) != 0 || strcmp(s->version, version) != 0)
+			continue;
+		/* a session tagged both ways counts once */
+		pids = list_append_unique_int(pids, s->pid);
+		if (lowest == 0 || s->pid < lowest)
+			lowest = s->pid;
+	}
+	return psprintf("connected now, pid %d%s%s", lowest,
+					list_length(pids) > 1
+					? psprintf(" and %d more %s", list_length(pids) - 1,
+							   list_length(pids) > 2 ? "sessions" : "session")
+					: "",
+					unknown ? "; not registered, so it counts as using every column" : "");
+}
+
+/*
+ * The live versions a change breaks: a list of RgBlocker.  sessions: the
+ * tagged sessions connected now (rg_live_sessions()).
+ */
+List *
+rg_evaluate(RgChange *ch, List *sessions)
+{
+	List	   *rows = rg_fetch_usage(ch->nspname, ch->relname, sessions);
 	List	   *blockers = NIL;
 	int			n = list_length(rows);
 	int			first = 0;
@@ -171,6 +238,7 @@ rg_evaluate(RgChange *ch)
 	{
 		RgUsage    *head = list_nth(rows, first);
 		int			last = first + 1;
+		bool		unknown = head->attname == NULL;
 		char	   *reason;
 
 		while (last < n &&
@@ -178,7 +246,7 @@ rg_evaluate(RgChange *ch)
 			   strcmp(((RgUsage *) list_nth(rows, last))->version, head->version) == 0)
 			last++;
 
-		reason = judge(ch, rows, first, last);
+		reason = unknown ? judge_unknown(ch) : judge(ch, rows, first, last);
 		if (reason)
 		{
 			RgBlocker  *b = palloc(sizeof(RgBlocker));
@@ -187,6 +255,9 @@ rg_evaluate(RgChange *ch)
 			b->version = head->version;
 			b->rolling_out = head->rolling_out;
 			b->reason = reason;
+			b->evidence = head->connected
+				? session_evidence(sessions, head->deployment, head->version, unknown)
+				: NULL;
 			blockers = lappend(blockers, b);
 		}
 		first = last;
@@ -282,10 +353,12 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	{
 		RgBlocker  *b = lfirst(lc);
 
-		appendStringInfo(&detail, "%sDeployment \"%s\" %s version \"%s\", which %s.",
+		appendStringInfo(&detail, "%sDeployment \"%s\" %s version \"%s\"%s%s%s, which %s.",
 						 foreach_current_index(lc) > 0 ? "\n" : "",
 						 b->deployment, b->rolling_out ? "is rolling out" : "runs",
-						 b->version, b->reason);
+						 b->version, b->evidence ? " (" : "",
+						 b->evidence ? b->evidence : "", b->evidence ? ")" : "",
+						 b->reason);
 	}
 	if (more_changes > 0)
 		appendStringInfo(&detail, "\nThe statement makes %d more breaking %s; rollguard.check() lists %s.",
@@ -360,6 +433,11 @@ apply_override(RgChange *ch, List *blockers, const char *reason)
 		escape_json(&json, b->version);
 		appendStringInfoString(&json, ", \"reason\": ");
 		escape_json(&json, b->reason);
+		if (b->evidence)
+		{
+			appendStringInfoString(&json, ", \"evidence\": ");
+			escape_json(&json, b->evidence);
+		}
 		appendStringInfoChar(&json, '}');
 	}
 	appendStringInfoString(&json, "]}");
@@ -385,6 +463,7 @@ rg_enforce_changes(List *changes)
 {
 	List	   *blocked = NIL;
 	List	   *blockers_of = NIL;
+	List	   *sessions;
 	ListCell   *lc;
 	ListCell   *bc;
 
@@ -392,10 +471,12 @@ rg_enforce_changes(List *changes)
 		return;
 
 	rg_lock_registry();
+	/* a session is not evidence against its own statements */
+	sessions = rg_live_sessions(false);
 	foreach(lc, changes)
 	{
 		RgChange   *ch = lfirst(lc);
-		List	   *blockers = rg_evaluate(ch);
+		List	   *blockers = rg_evaluate(ch, sessions);
 		const char *override_reason;
 
 		if (blockers == NIL)

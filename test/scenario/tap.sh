@@ -1,7 +1,8 @@
 #!/bin/sh
 # TAP tests (test/t/*.pl, PostgreSQL::Test::Cluster): the registry and its
 # decisions survive a restart, a crash, pg_dump/pg_restore and an extension
-# upgrade; refusals reach the server log; an override stays in its session.
+# upgrade; refusals reach the server log; an override stays in its session;
+# tagged sessions count as live while connected.
 #     sh test/scenario/tap.sh                       # every test/t/*.pl
 #     sh test/scenario/tap.sh t/003_upgrade.pl      # some (relative to test/)
 # As root, with rollguard installed.  Runs prove as the postgres OS user

@@ -1,0 +1,465 @@
+/*-------------------------------------------------------------------------
+ * sessions.c
+ *		Live tagged sessions: application connections that say which
+ *		deployment and version they run count as live evidence.
+ *
+ * A session tags itself in one of two ways:
+ *
+ *	- the settings rollguard.deployment and rollguard.version (connection
+ *	  options, ALTER ROLE ... SET, or SET).  When both are set, the backend
+ *	  publishes them in its own slot of a shared-memory array (one slot per
+ *	  backend), and clears the slot when either is reset or the backend
+ *	  exits.  Setting them costs one spinlock; statements cost nothing.
+ *	- application_name = 'rollguard:<deployment>@<version>' (split at the
+ *	  last '@'), which connection poolers pass through.  It is not stored:
+ *	  it is read from the backend status array when a statement is checked.
+ *
+ * Only DDL checks and the rollguard.sessions view read the tags.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "compat.h"
+#include "rollguard.h"
+
+/* Labels: what rollguard._check_label() accepts, at most this many bytes. */
+#define RG_LABEL_MAX 200
+
+/* The application_name form of the tag. */
+#define APPNAME_PREFIX "rollguard:"
+
+/* One backend's tags; pid 0 when the slot is free. */
+typedef struct SessionSlot
+{
+	slock_t		mutex;
+	int			pid;
+	Oid			dboid;
+	char		deployment[RG_LABEL_MAX + 1];
+	char		version[RG_LABEL_MAX + 1];
+} SessionSlot;
+
+typedef struct SessionArray
+{
+	int			nslots;
+	SessionSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} SessionArray;
+
+static SessionArray *session_array = NULL;
+
+/* The settings. */
+static char *rg_deployment = NULL;
+static char *rg_version = NULL;
+
+/* Our slot, once we have published tags in it. */
+static SessionSlot *published_slot = NULL;
+static bool exit_callback_registered = false;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+PG_FUNCTION_INFO_V1(rollguard_sessions);
+
+static Size
+session_array_size(void)
+{
+	return add_size(offsetof(SessionArray, slots),
+					mul_size(RG_MAX_BACKENDS(), sizeof(SessionSlot)));
+}
+
+/*
+ * What is wrong with a deployment name or version label (NULL if nothing),
+ * with the SQLSTATE to report.  These are the rules of the SQL function
+ * rollguard._check_label(), repeated because a check hook cannot run SQL
+ * (it runs at connection start, and in the postmaster): keep them in step.
+ */
+static const char *
+label_problem(const char *what, const char *label, int *sqlstate)
+{
+	int			len = strlen(label);
+	const char *utf8;
+	int			utf8len;
+	int			pos = 0;
+	pg_wchar	first = 0;
+	pg_wchar	last = 0;
+
+	*sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
+	if (len == 0)
+		return psprintf("A %s must not be empty.", what);
+	if (len > RG_LABEL_MAX)
+	{
+		*sqlstate = ERRCODE_NAME_TOO_LONG;
+		return psprintf("It is %d bytes long; the limit is %d bytes.", len, RG_LABEL_MAX);
+	}
+	if (!pg_verifymbstr(label, len, true))
+	{
+		*sqlstate = ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
+		return psprintf("It is not valid in encoding \"%s\".", GetDatabaseEncodingName());
+	}
+
+	/*
+	 * Judged by Unicode code point, whatever the database encoding (SQL_ASCII
+	 * has none: its bytes are taken as UTF-8 where they are, else one by one).
+	 */
+	if (GetDatabaseEncoding() == PG_SQL_ASCII)
+		utf8 = label;
+	else
+		utf8 = pg_server_to_any(label, len, PG_UTF8);
+	utf8len = strlen(utf8);
+	for (int i = 0; i < utf8len;)
+	{
+		const unsigned char *p = (const unsigned char *) utf8 + i;
+		int			clen = pg_utf_mblen(p);
+		pg_wchar	c;
+
+		if (i + clen > utf8len || !pg_utf8_islegal(p, clen))
+		{
+			c = *p;
+			clen = 1;
+		}
+		else
+			c = utf8_to_unicode(p);
+		pos++;
+
+		/* C0 and C1 controls, and bidirectional formatting characters */
+		if ((c >= 0x01 && c <= 0x1f) || (c >= 0x7f && c <= 0x9f) ||
+			c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e) ||
+			(c >= 0x2066 && c <= 0x2069))
+			return psprintf("It contains a control character: U+%04X at position %d.",
+							(unsigned int) c, pos);
+		if (pos == 1)
+			first = c;
+		last = c;
+		i += clen;
+	}
+
+	/* Unicode White_Space, the zero-width space and the BOM, at either end */
+	for (int end = 0; end < 2; end++)
+	{
+		pg_wchar	c = end == 0 ? first : last;
+
+		if ((c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 ||
+			c == 0x1680 || (c >= 0x2000 && c <= 0x200b) || c == 0x2028 ||
+			c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff)
+			return psprintf("A %s must not begin or end with white space.", what);
+	}
+	return NULL;
+}
+
+/* Check hook of both settings (the boot value, '', means untagged). */
+static bool
+check_tag(char **newval, const char *name, const char *what)
+{
+	const char *problem;
+	int			sqlstate;
+
+	problem = label_problem(what, *newval, &sqlstate);
+	if (problem == NULL)
+		return true;
+	GUC_check_errcode(sqlstate);
+	GUC_check_errmsg("invalid value for parameter \"%s\"", name);
+	GUC_check_errdetail("%s", problem);
+	if (**newval == '\0')
+		GUC_check_errhint("To remove the tag, use RESET %s.", name);
+	return false;
+}
+
+static bool
+check_deployment(char **newval, void **extra, GucSource source)
+{
+	if (source == PGC_S_DEFAULT)
+		return true;
+	return check_tag(newval, "rollguard.deployment", "deployment name");
+}
+
+static bool
+check_version(char **newval, void **extra, GucSource source)
+{
+	if (source == PGC_S_DEFAULT)
+		return true;
+	return check_tag(newval, "rollguard.version", "version label");
+}
+
+static SessionSlot *
+my_slot(void)
+{
+	int			index = RG_MY_SLOT_INDEX();
+
+	if (session_array == NULL || index < 0 || index >= session_array->nslots)
+		return NULL;
+	return &session_array->slots[index];
+}
+
+static void
+clear_slot(int code, Datum arg)
+{
+	SessionSlot *slot = published_slot;
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	if (slot->pid == MyProcPid)
+		slot->pid = 0;
+	SpinLockRelease(&slot->mutex);
+	published_slot = NULL;
+}
+
+/*
+ * Publishes this backend's tags, or clears its slot unless both are set.
+ * Called from the settings' assign hooks (which must not fail), with the
+ * value about to be assigned and the other setting's current value.
+ * Only client backends connected to a database are tagged: not the
+ * postmaster (postgresql.conf), nor parallel workers (they inherit their
+ * leader's settings), autovacuum or other background processes.
+ */
+static void
+publish(const char *deployment, const char *version)
+{
+	SessionSlot *slot;
+
+	if (MyBackendType != B_BACKEND || !OidIsValid(MyDatabaseId) ||
+		(slot = my_slot()) == NULL)
+		return;
+	if (deployment == NULL || version == NULL || *deployment == '\0' || *version == '\0')
+	{
+		clear_slot(0, 0);
+		return;
+	}
+	if (!exit_callback_registered)
+	{
+		on_shmem_exit(clear_slot, 0);
+		exit_callback_registered = true;
+	}
+	SpinLockAcquire(&slot->mutex);
+	slot->pid = MyProcPid;
+	slot->dboid = MyDatabaseId;
+	strlcpy(slot->deployment, deployment, sizeof(slot->deployment));
+	strlcpy(slot->version, version, sizeof(slot->version));
+	SpinLockRelease(&slot->mutex);
+	published_slot = slot;
+}
+
+static void
+assign_deployment(const char *newval, void *extra)
+{
+	publish(newval, rg_version);
+}
+
+static void
+assign_version(const char *newval, void *extra)
+{
+	publish(rg_deployment, newval);
+}
+
+void
+rg_sessions_define_settings(void)
+{
+	/* Harmless per-session tags: anyone may set them (PGC_USERSET). */
+	DefineCustomStringVariable("rollguard.deployment",
+							   "The deployment this session's application code belongs to.",
+							   "With rollguard.version set too, a connected session counts as live evidence that the deployment runs that version.",
+							   &rg_deployment,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_deployment, assign_deployment, NULL);
+	DefineCustomStringVariable("rollguard.version",
+							   "The version of the application code this session runs.",
+							   "With rollguard.deployment set too, a connected session counts as live evidence that the deployment runs this version.",
+							   &rg_version,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_version, assign_version, NULL);
+}
+
+#if PG_VERSION_NUM >= 150000
+static void
+sessions_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(session_array_size());
+}
+#endif
+
+static void
+sessions_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	session_array = ShmemInitStruct("rollguard sessions", session_array_size(), &found);
+	if (!found)
+	{
+		session_array->nslots = RG_MAX_BACKENDS();
+		for (int i = 0; i < session_array->nslots; i++)
+		{
+			SpinLockInit(&session_array->slots[i].mutex);
+			session_array->slots[i].pid = 0;
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* From _PG_init, when preloaded. */
+void
+rg_sessions_install_hooks(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = sessions_shmem_request;
+#else
+	RequestAddinShmemSpace(session_array_size());
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = sessions_shmem_startup;
+}
+
+/* 'rollguard:<deployment>@<version>' (split at the last '@'), or false. */
+static bool
+parse_appname(const char *appname, char **deployment, char **version)
+{
+	const char *rest;
+	const char *at;
+	int			sqlstate;
+
+	if (appname == NULL || strncmp(appname, APPNAME_PREFIX, strlen(APPNAME_PREFIX)) != 0)
+		return false;
+	rest = appname + strlen(APPNAME_PREFIX);
+	at = strrchr(rest, '@');
+	if (at == NULL)
+		return false;
+	*deployment = pnstrdup(rest, at - rest);
+	*version = pstrdup(at + 1);
+	return label_problem("deployment name", *deployment, &sqlstate) == NULL &&
+		label_problem("version label", *version, &sqlstate) == NULL;
+}
+
+static RgSession *
+make_session(const char *deployment, const char *version, int pid, const char *source)
+{
+	RgSession  *s = palloc(sizeof(RgSession));
+
+	s->deployment = pstrdup(deployment);
+	s->version = pstrdup(version);
+	s->pid = pid;
+	s->source = source;
+	return s;
+}
+
+/*
+ * The tagged sessions connected to this database now (with_self: this one
+ * too), in the caller's memory context: those tagged by the settings
+ * (source "setting") and those tagged by application_name.  A session
+ * tagged both ways appears twice.
+ */
+List *
+rg_live_sessions(bool with_self)
+{
+	List	   *result = NIL;
+	int			nbackends;
+
+	if (session_array != NULL)
+	{
+		for (int i = 0; i < session_array->nslots; i++)
+		{
+			SessionSlot *slot = &session_array->slots[i];
+			SessionSlot copy;
+
+			SpinLockAcquire(&slot->mutex);
+			copy.pid = slot->pid;
+			copy.dboid = slot->dboid;
+			if (copy.pid != 0 && copy.dboid == MyDatabaseId)
+			{
+				memcpy(copy.deployment, slot->deployment, sizeof(copy.deployment));
+				memcpy(copy.version, slot->version, sizeof(copy.version));
+			}
+			SpinLockRelease(&slot->mutex);
+			if (copy.pid == 0 || copy.dboid != MyDatabaseId ||
+				(copy.pid == MyProcPid && !with_self))
+				continue;
+			result = lappend(result, make_session(copy.deployment, copy.version,
+												  copy.pid, "setting"));
+		}
+	}
+
+	/* this session's own name as it is now, not as of the status snapshot */
+	if (with_self)
+	{
+		char	   *deployment;
+		char	   *version;
+
+		if (parse_appname(application_name, &deployment, &version))
+			result = lappend(result, make_session(deployment, version, MyProcPid,
+												  "application_name"));
+	}
+	nbackends = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= nbackends; i++)
+	{
+		LocalPgBackendStatus *local = rg_local_beentry_by_index(i);
+		PgBackendStatus *be;
+		char	   *deployment;
+		char	   *version;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_procpid <= 0 || be->st_procpid == MyProcPid ||
+			be->st_backendType != B_BACKEND || be->st_databaseid != MyDatabaseId)
+			continue;
+		if (parse_appname(be->st_appname, &deployment, &version))
+			result = lappend(result, make_session(deployment, version, be->st_procpid,
+												  "application_name"));
+	}
+
+	/*
+	 * The status snapshot would otherwise stay for the rest of the
+	 * transaction, and pg_stat_activity read later in it would show the
+	 * moment of our check rather than of its first use.
+	 */
+	pgstat_clear_backend_activity_snapshot();
+	return result;
+}
+
+/*
+ * rollguard._sessions(): every tagged session connected to this database,
+ * this one included (the rollguard.sessions view).
+ */
+Datum
+rollguard_sessions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, rg_live_sessions(true))
+	{
+		RgSession  *s = lfirst(lc);
+		Datum		values[4];
+		bool		nulls[4] = {0};
+
+		values[0] = CStringGetTextDatum(s->deployment);
+		values[1] = CStringGetTextDatum(s->version);
+		values[2] = Int32GetDatum(s->pid);
+		values[3] = CStringGetTextDatum(s->source);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
