@@ -65,6 +65,8 @@ CREATE TABLE rollguard.contract (
     PRIMARY KEY (nspname, relname, attname, version)
 );
 CREATE INDEX contract_version_idx ON rollguard.contract (version);
+-- "does this version insert into the relation?" in one probe (NOT NULL rules)
+CREATE INDEX contract_writers_idx ON rollguard.contract (nspname, relname, version) WHERE writes;
 
 -- What runs now: one row per (deployment, live version).
 CREATE TABLE rollguard.deployment_state (

@@ -34,6 +34,8 @@
 static Oid	ext_owner = InvalidOid;
 
 static SPIPlanPtr usage_plan = NULL;
+static SPIPlanPtr column_usage_plan = NULL;
+static SPIPlanPtr not_null_usage_plan = NULL;
 static SPIPlanPtr removal_plan = NULL;
 static SPIPlanPtr history_plan = NULL;
 
@@ -139,6 +141,81 @@ rg_lock_registry(void)
 	LockRelationOid(relid, ShareLock);
 }
 
+/* The live (deployment, version) pairs: the registry's, and tagged
+ * sessions' ($3, $4) that the registry does not list. */
+#define LIVE_CTE \
+	"WITH session AS (" \
+	"  SELECT DISTINCT s.deployment, s.version" \
+	"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4))" \
+	"         AS s(deployment, version)" \
+	"   WHERE NOT EXISTS (SELECT 1 FROM rollguard.deployment_state d" \
+	"                      WHERE d.deployment OPERATOR(pg_catalog.=) s.deployment" \
+	"                        AND d.version OPERATOR(pg_catalog.=) s.version))," \
+	" live AS (" \
+	"  SELECT d.deployment, d.version," \
+	"         d.state OPERATOR(pg_catalog.=) 'rolling out' AS rolling_out," \
+	"         false AS connected" \
+	"    FROM rollguard.deployment_state d" \
+	"  UNION ALL" \
+	"  SELECT s.deployment, s.version, false, true FROM session s)"
+
+/* sessions of versions without any contract: they count as using everything */
+#define UNKNOWN_AND_ORDER \
+	"  UNION ALL" \
+	"  SELECT s.deployment, s.version, false, true, NULL, NULL, NULL" \
+	"    FROM session s" \
+	"   WHERE NOT EXISTS (SELECT 1 FROM rollguard.version_registry v" \
+	"                      WHERE v.version OPERATOR(pg_catalog.=) s.version" \
+	"                        AND (v.declared OR v.contract_taken_at IS NOT NULL))) u" \
+	" ORDER BY rollguard.version_sort_key(u.deployment)," \
+	"          u.deployment COLLATE pg_catalog.\"C\"," \
+	"          rollguard.version_sort_key(u.version)," \
+	"          u.version COLLATE pg_catalog.\"C\"," \
+	"          u.attname COLLATE pg_catalog.\"C\""
+
+/*
+ * Live (deployment, version) pairs and their contract rows for one relation;
+ * %s is an extra condition on the contract (one column, or none).
+ */
+#define USAGE_SQL LIVE_CTE \
+	" SELECT u.* FROM (" \
+	"  SELECT l.deployment, l.version, l.rolling_out, l.connected," \
+	"         c.attname, c.writes, c.nullable" \
+	"    FROM live l" \
+	"    JOIN rollguard.effective_contract c" \
+	"      ON c.version OPERATOR(pg_catalog.=) l.version" \
+	"   WHERE c.nspname OPERATOR(pg_catalog.=) $1" \
+	"     AND c.relname OPERATOR(pg_catalog.=) $2" \
+	"%s" \
+	UNKNOWN_AND_ORDER
+
+/*
+ * For the NOT NULL rules: per live pair, its row for column $5 (if any) and
+ * one other column it writes (if any: then it inserts into the relation).
+ * Two index probes a pair, however many columns the contracts list.
+ */
+#define NOT_NULL_USAGE_SQL LIVE_CTE \
+	" SELECT u.* FROM (" \
+	"  SELECT l.deployment, l.version, l.rolling_out, l.connected," \
+	"         x.attname, x.writes, x.nullable" \
+	"    FROM live l" \
+	"   CROSS JOIN LATERAL (" \
+	"     (SELECT c.attname, c.writes, c.nullable" \
+	"        FROM rollguard.effective_contract c" \
+	"       WHERE c.version OPERATOR(pg_catalog.=) l.version" \
+	"         AND c.nspname OPERATOR(pg_catalog.=) $1" \
+	"         AND c.relname OPERATOR(pg_catalog.=) $2" \
+	"         AND c.attname OPERATOR(pg_catalog.=) $5)" \
+	"     UNION ALL" \
+	"     (SELECT w.attname, true, false" \
+	"        FROM rollguard.contract w" \
+	"       WHERE w.nspname OPERATOR(pg_catalog.=) $1" \
+	"         AND w.relname OPERATOR(pg_catalog.=) $2" \
+	"         AND w.version OPERATOR(pg_catalog.=) l.version" \
+	"         AND w.writes AND w.attname OPERATOR(pg_catalog.<>) $5" \
+	"       LIMIT 1)) x" \
+	UNKNOWN_AND_ORDER
+
 /*
  * Every row of every live version's effective contract for one relation,
  * ordered by deployment and version.  Live are the versions the registry
@@ -149,15 +226,18 @@ rg_lock_registry(void)
  * caller's context.
  */
 List *
-rg_fetch_usage(const char *nspname, const char *relname, List *sessions)
+rg_fetch_usage(const char *nspname, const char *relname, const char *attname,
+			   bool for_not_null, List *sessions)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	RegistryAccess access;
-	Datum		values[4];
+	Datum		values[5];
 	Datum	   *deployments;
 	Datum	   *versions;
 	int			nsessions = list_length(sessions);
 	List	   *result = NIL;
+	SPIPlanPtr *plan = for_not_null ? &not_null_usage_plan :
+		attname ? &column_usage_plan : &usage_plan;
 	int			ret;
 
 	deployments = palloc(sizeof(Datum) * (nsessions + 1));
@@ -175,51 +255,28 @@ rg_fetch_usage(const char *nspname, const char *relname, List *sessions)
 												-1, false, TYPALIGN_INT));
 	values[3] = PointerGetDatum(construct_array(versions, nsessions, TEXTOID,
 												-1, false, TYPALIGN_INT));
+	if (attname)
+		values[4] = CStringGetTextDatum(attname);
 
 	registry_begin(&access);
-	if (usage_plan == NULL)
+	if (*plan == NULL)
 	{
-		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
 
-		usage_plan = prepare_saved(
-			"WITH session AS ("
-			"  SELECT DISTINCT s.deployment, s.version"
-			"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4))"
-			"         AS s(deployment, version)"
-			"   WHERE NOT EXISTS (SELECT 1 FROM rollguard.deployment_state d"
-			"                      WHERE d.deployment OPERATOR(pg_catalog.=) s.deployment"
-			"                        AND d.version OPERATOR(pg_catalog.=) s.version)),"
-			" live AS ("
-			"  SELECT d.deployment, d.version,"
-			"         d.state OPERATOR(pg_catalog.=) 'rolling out' AS rolling_out,"
-			"         false AS connected"
-			"    FROM rollguard.deployment_state d"
-			"  UNION ALL"
-			"  SELECT s.deployment, s.version, false, true FROM session s)"
-			" SELECT u.* FROM ("
-			"  SELECT l.deployment, l.version, l.rolling_out, l.connected,"
-			"         c.attname, c.writes, c.nullable"
-			"    FROM live l"
-			"    JOIN rollguard.effective_contract c"
-			"      ON c.version OPERATOR(pg_catalog.=) l.version"
-			"   WHERE c.nspname OPERATOR(pg_catalog.=) $1"
-			"     AND c.relname OPERATOR(pg_catalog.=) $2"
-			"  UNION ALL"
-			"  SELECT s.deployment, s.version, false, true, NULL, NULL, NULL"
-			"    FROM session s"
-			"   WHERE NOT EXISTS (SELECT 1 FROM rollguard.version_registry v"
-			"                      WHERE v.version OPERATOR(pg_catalog.=) s.version"
-			"                        AND (v.declared OR v.contract_taken_at IS NOT NULL))) u"
-			" ORDER BY rollguard.version_sort_key(u.deployment),"
-			"          u.deployment COLLATE pg_catalog.\"C\","
-			"          rollguard.version_sort_key(u.version),"
-			"          u.version COLLATE pg_catalog.\"C\","
-			"          u.attname COLLATE pg_catalog.\"C\"",
-			4, argtypes);
+		/*
+		 * Two plans: every column of the relation (relation-level changes,
+		 * NOT NULL rules), or one column (drop, rename, retype), where the
+		 * contract's primary key finds just the versions that use it.
+		 */
+		if (for_not_null)
+			*plan = prepare_saved(NOT_NULL_USAGE_SQL, 5, argtypes);
+		else
+			*plan = prepare_saved(psprintf(USAGE_SQL,
+										   attname ? "     AND c.attname OPERATOR(pg_catalog.=) $5" : ""),
+								  attname ? 5 : 4, argtypes);
 	}
-
 	/* the latest committed registry, whatever the isolation level */
-	ret = SPI_execute_snapshot(usage_plan, values, NULL, GetLatestSnapshot(),
+	ret = SPI_execute_snapshot(*plan, values, NULL, GetLatestSnapshot(),
 							   InvalidSnapshot, true, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "rollguard: registry query failed: %s",

@@ -113,7 +113,8 @@ extern void rg_enforce_changes(List *changes);
 extern bool rg_extension_active(void);
 extern void rg_lock_registry(void);
 extern List *rg_fetch_usage(const char *nspname, const char *relname,
-							List *sessions);
+							 const char *attname, bool for_not_null,
+							 List *sessions);
 extern void rg_record_removals(List *changes);
 extern void rg_log_history(const char *action, const char *nspname,
 						   const char *relname, const char *attname,

@@ -228,10 +228,34 @@ session_evidence(List *sessions, const char *deployment, const char *version,
 List *
 rg_evaluate(RgChange *ch, List *sessions)
 {
-	List	   *rows = rg_fetch_usage(ch->nspname, ch->relname, sessions);
+	List	   *rows;
 	List	   *blockers = NIL;
-	int			n = list_length(rows);
+	int			n;
 	int			first = 0;
+
+	/* drop, rename, retype a column: only the versions that use it matter */
+	switch (ch->kind)
+	{
+		case RG_DROP_COLUMN:
+		case RG_RENAME_COLUMN:
+		case RG_ALTER_TYPE:
+		case RG_CASCADE_DROP_COLUMN:
+		case RG_GENERATED_ALWAYS:
+			rows = rg_fetch_usage(ch->nspname, ch->relname, ch->attname, false, sessions);
+			break;
+		case RG_SET_NOT_NULL:
+		case RG_CHECK_NOT_NULL:
+		case RG_DROP_DEFAULT:
+		case RG_DROP_IDENTITY:
+		case RG_ADD_NOT_NULL_COLUMN:
+			/* the column's row, and whether the version inserts at all */
+			rows = rg_fetch_usage(ch->nspname, ch->relname, ch->attname, true, sessions);
+			break;
+		default:
+			rows = rg_fetch_usage(ch->nspname, ch->relname, NULL, false, sessions);
+			break;
+	}
+	n = list_length(rows);
 
 	/* rows come grouped by (deployment, version) */
 	while (first < n)
