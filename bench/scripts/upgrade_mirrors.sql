@@ -1,0 +1,2 @@
+-- every mirror moves to v201 (run with -c 50 -t 20: 1,000 mirrors at once)
+SELECT rollguard.deploy('mirror-' || n, 'v201') FROM pg_catalog.nextval('public.bench_upgrade_seq') n;
