@@ -316,6 +316,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	const char *kind = relkind_word(ch->relkind);
 	char	   *rel = psprintf("%s.%s", ch->nspname, ch->relname);
 	char	   *msg;
+	const char *still;
 	StringInfoData detail;
 	ListCell   *lc;
 
@@ -389,48 +390,31 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 						 more_changes, more_changes == 1 ? "change" : "changes",
 						 more_changes == 1 ? "it" : "them");
 
+	/* what the blocking deployments still do */
 	switch (ch->kind)
 	{
 		case RG_SET_NOT_NULL:
 		case RG_CHECK_NOT_NULL:
-			ereport(elevel,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg_plural("%s: %d deployment may still write NULL to it",
-								   "%s: %d deployments may still write NULL to it",
-								   n, msg, n),
-					 errdetail_internal("%s", detail.data),
-					 errhint("%s", change_text[ch->kind].hint)));
+			still = "may still write NULL to it";
 			break;
 		case RG_GENERATED_ALWAYS:
-			ereport(elevel,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg_plural("%s: %d deployment still writes it",
-								   "%s: %d deployments still write it",
-								   n, msg, n),
-					 errdetail_internal("%s", detail.data),
-					 errhint("%s", change_text[ch->kind].hint)));
+			still = n == 1 ? "still writes it" : "still write it";
 			break;
 		case RG_DROP_DEFAULT:
 		case RG_DROP_IDENTITY:
 		case RG_ADD_NOT_NULL_COLUMN:
-			ereport(elevel,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg_plural("%s: %d deployment still inserts rows without it",
-								   "%s: %d deployments still insert rows without it",
-								   n, msg, n),
-					 errdetail_internal("%s", detail.data),
-					 errhint("%s", change_text[ch->kind].hint)));
+			still = n == 1 ? "still inserts rows without it" : "still insert rows without it";
 			break;
 		default:
-			ereport(elevel,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg_plural("%s: %d deployment still uses it",
-								   "%s: %d deployments still use it",
-								   n, msg, n),
-					 errdetail_internal("%s", detail.data),
-					 errhint("%s", change_text[ch->kind].hint)));
+			still = n == 1 ? "still uses it" : "still use it";
 			break;
 	}
+	ereport(elevel,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg_internal("%s: %d %s %s", msg, n,
+							 n == 1 ? "deployment" : "deployments", still),
+			 errdetail_internal("%s", detail.data),
+			 errhint("%s", change_text[ch->kind].hint)));
 }
 
 /* An administrator's override lets a breaking change through: say so, and
