@@ -7,6 +7,394 @@
 -- Counters of live use (the guard's fast verdict)
 ------------------------------------------------------------------------------
 
+-- The guard's common answer is "nothing live breaks".  Rather than read the
+-- contracts of every live deployment for that, it reads two rows kept here:
+-- per column and per relation, how many live versions use it, may write
+-- NULL to it, write it, insert into the relation.  Two primary-key probes,
+-- however many deployments and versions there are.  Only a change that the
+-- counters say may break something is then judged deployment by deployment,
+-- which also words the refusal.
+--
+-- Derived data, kept by triggers on everything they derive from
+-- (deployment_state, contract, declaration), so that deploy steps, direct
+-- edits by a superuser and pg_restore (in any table order) keep them right.
+-- rollguard._rebuild_live() recomputes them from scratch.
+
+-- Versions at least one deployment runs (or is rolling out), and how many.
+CREATE TABLE rollguard.live_version (
+    version     text PRIMARY KEY,
+    deployments integer NOT NULL CHECK (deployments > 0)
+);
+
+-- Per column: live versions whose effective contract lists it (users), of
+-- those the ones that may write NULL to it (nullable_users) and the ones
+-- that write it on INSERT (writers).
+CREATE TABLE rollguard.live_column (
+    nspname        text NOT NULL,
+    relname        text NOT NULL,
+    attname        text NOT NULL,
+    users          integer NOT NULL CHECK (users > 0),
+    nullable_users integer NOT NULL CHECK (nullable_users BETWEEN 0 AND users),
+    writers        integer NOT NULL CHECK (writers BETWEEN 0 AND users),
+    PRIMARY KEY (nspname, relname, attname)
+);
+
+-- Per relation: live versions that use any of its columns (users), and
+-- those that write any of them, i.e. insert into it (inserters).
+CREATE TABLE rollguard.live_relation (
+    nspname   text NOT NULL,
+    relname   text NOT NULL,
+    users     integer NOT NULL CHECK (users > 0),
+    inserters integer NOT NULL CHECK (inserters BETWEEN 0 AND users),
+    PRIMARY KEY (nspname, relname)
+);
+
+REVOKE ALL ON rollguard.live_version, rollguard.live_column, rollguard.live_relation FROM PUBLIC;
+
+-- Whoever changes the counters holds this lock until commit: deploy steps
+-- take it first thing (rollguard._lock_deployment), the triggers below
+-- take it for direct edits.  One order for everyone, so no deadlocks, and
+-- each recount sees the previous one committed.
+CREATE FUNCTION rollguard._lock_live()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A recount from an old snapshot would be wrong for good.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'deploy steps must run at isolation level READ COMMITTED'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('At isolation level %s, the registry''s counters of live use could be computed from an outdated snapshot.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'Run it in a transaction of its own, or begin the transaction with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('rollguard.live'));
+END
+$$;
+
+-- Recounts the counters of the given relations from scratch.
+CREATE FUNCTION rollguard._recount_relations(nspnames text[], relnames text[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM rollguard.live_column l
+     USING unnest(nspnames, relnames) AS r(nspname, relname)
+     WHERE (l.nspname, l.relname) = (r.nspname, r.relname);
+    DELETE FROM rollguard.live_relation l
+     USING unnest(nspnames, relnames) AS r(nspname, relname)
+     WHERE (l.nspname, l.relname) = (r.nspname, r.relname);
+    INSERT INTO rollguard.live_column (nspname, relname, attname, users, nullable_users, writers)
+    SELECT e.nspname, e.relname, e.attname, count(*),
+           count(*) FILTER (WHERE e.nullable), count(*) FILTER (WHERE e.writes)
+      FROM (SELECT DISTINCT * FROM unnest(nspnames, relnames)) AS r(nspname, relname)
+      JOIN rollguard.effective_contract e ON (e.nspname, e.relname) = (r.nspname, r.relname)
+      JOIN rollguard.live_version lv ON lv.version = e.version
+     GROUP BY 1, 2, 3;
+    INSERT INTO rollguard.live_relation (nspname, relname, users, inserters)
+    SELECT e.nspname, e.relname, count(DISTINCT e.version),
+           count(DISTINCT e.version) FILTER (WHERE e.writes)
+      FROM (SELECT DISTINCT * FROM unnest(nspnames, relnames)) AS r(nspname, relname)
+      JOIN rollguard.effective_contract e ON (e.nspname, e.relname) = (r.nspname, r.relname)
+      JOIN rollguard.live_version lv ON lv.version = e.version
+     GROUP BY 1, 2;
+$$;
+
+-- A version became live (sign 1) or stopped being live (sign -1): add its
+-- effective contract to the counters, or take it away.
+CREATE FUNCTION rollguard._count_version(v text, sign integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO rollguard.live_column AS l (nspname, relname, attname, users, nullable_users, writers)
+    SELECT e.nspname, e.relname, e.attname, 1, e.nullable::integer, e.writes::integer
+      FROM rollguard.effective_contract e
+     WHERE e.version = v AND sign > 0
+    ON CONFLICT (nspname, relname, attname) DO UPDATE
+       SET users = l.users + 1,
+           nullable_users = l.nullable_users + EXCLUDED.nullable_users,
+           writers = l.writers + EXCLUDED.writers;
+    INSERT INTO rollguard.live_relation AS l (nspname, relname, users, inserters)
+    SELECT e.nspname, e.relname, 1, bool_or(e.writes)::integer
+      FROM rollguard.effective_contract e
+     WHERE e.version = v AND sign > 0
+     GROUP BY 1, 2
+    ON CONFLICT (nspname, relname) DO UPDATE
+       SET users = l.users + 1, inserters = l.inserters + EXCLUDED.inserters;
+    IF sign > 0 THEN
+        RETURN;
+    END IF;
+    -- the last user of a column or relation takes its row with it
+    DELETE FROM rollguard.live_column l
+     USING rollguard.effective_contract e
+     WHERE e.version = v AND l.users = 1
+       AND (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
+    UPDATE rollguard.live_column l
+       SET users = l.users - 1,
+           nullable_users = l.nullable_users - e.nullable::integer,
+           writers = l.writers - e.writes::integer
+      FROM rollguard.effective_contract e
+     WHERE e.version = v
+       AND (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
+    DELETE FROM rollguard.live_relation l
+     USING (SELECT DISTINCT e.nspname, e.relname FROM rollguard.effective_contract e
+             WHERE e.version = v) r
+     WHERE l.users = 1 AND (l.nspname, l.relname) = (r.nspname, r.relname);
+    UPDATE rollguard.live_relation l
+       SET users = l.users - 1, inserters = l.inserters - r.writes::integer
+      FROM (SELECT e.nspname, e.relname, bool_or(e.writes) AS writes
+              FROM rollguard.effective_contract e
+             WHERE e.version = v GROUP BY 1, 2) r
+     WHERE (l.nspname, l.relname) = (r.nspname, r.relname);
+END
+$$;
+
+-- deployment_state changed by (version, +/- deployments): versions that
+-- gained their first deployment or lost their last one move in or out of
+-- the counters.
+CREATE FUNCTION rollguard._apply_deployment_delta(versions text[], deltas integer[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    PERFORM rollguard._lock_live();
+    FOR t IN
+        SELECT d.version, coalesce(lv.deployments, 0) AS before, d.n
+          FROM (SELECT x.version, sum(x.n)::integer AS n
+                  FROM unnest(versions, deltas) AS x(version, n)
+                 GROUP BY 1 HAVING sum(x.n) <> 0) d
+          LEFT JOIN rollguard.live_version lv ON lv.version = d.version
+         ORDER BY d.version COLLATE "C"
+    LOOP
+        IF t.before + t.n < 0 THEN
+            RAISE EXCEPTION 'counters of live use are out of step with deployment_state for version "%"', t.version
+                USING ERRCODE = 'data_corrupted',
+                      HINT = 'Run SELECT rollguard._rebuild_live(); as a superuser.';
+        ELSIF t.before + t.n = 0 THEN
+            DELETE FROM rollguard.live_version WHERE version = t.version;
+            PERFORM rollguard._count_version(t.version, -1);
+        ELSIF t.before = 0 THEN
+            INSERT INTO rollguard.live_version (version, deployments) VALUES (t.version, t.n);
+            PERFORM rollguard._count_version(t.version, 1);
+        ELSE
+            UPDATE rollguard.live_version SET deployments = deployments + t.n
+             WHERE version = t.version;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- (Transition tables exist only for the event a trigger names, so each
+-- event has its trigger, and each branch reads only its own tables.)
+CREATE FUNCTION rollguard._deployment_state_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    versions text[];
+    deltas   integer[];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM rollguard._rebuild_live();
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT array_agg(s.version), array_agg(1) INTO versions, deltas FROM new_rows s;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(s.version), array_agg(-1) INTO versions, deltas FROM old_rows s;
+    ELSE
+        SELECT array_agg(x.version), array_agg(x.n) INTO versions, deltas
+          FROM (SELECT s.version, 1 AS n FROM new_rows s
+                UNION ALL SELECT s.version, -1 FROM old_rows s) x;
+    END IF;
+    IF versions IS NOT NULL THEN
+        PERFORM rollguard._apply_deployment_delta(versions, deltas);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER live_insert AFTER INSERT ON rollguard.deployment_state
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._deployment_state_changed();
+CREATE TRIGGER live_update AFTER UPDATE ON rollguard.deployment_state
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._deployment_state_changed();
+CREATE TRIGGER live_delete AFTER DELETE ON rollguard.deployment_state
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._deployment_state_changed();
+CREATE TRIGGER live_truncate AFTER TRUNCATE ON rollguard.deployment_state
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._deployment_state_changed();
+
+-- contract or declaration rows changed: recount the relations they name,
+-- if that can concern a live version.  Rare: deploy steps change only the
+-- contracts of versions not yet live; pg_restore may load contracts after
+-- deployment_state; declarations amend the contracts of live versions.
+CREATE FUNCTION rollguard._contract_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsps     text[];
+    rels     text[];
+    versions text[];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM rollguard._rebuild_live();
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT array_agg(c.nspname), array_agg(c.relname) INTO nsps, rels
+          FROM (SELECT DISTINCT x.nspname, x.relname FROM new_rows x) c;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(c.nspname), array_agg(c.relname) INTO nsps, rels
+          FROM (SELECT DISTINCT x.nspname, x.relname FROM old_rows x) c;
+    ELSE
+        SELECT array_agg(c.nspname), array_agg(c.relname) INTO nsps, rels
+          FROM (SELECT x.nspname, x.relname FROM new_rows x
+                UNION SELECT x.nspname, x.relname FROM old_rows x) c;
+    END IF;
+    IF nsps IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'contract' THEN
+        IF TG_OP = 'INSERT' THEN
+            SELECT array_agg(DISTINCT x.version) INTO versions FROM new_rows x;
+        ELSIF TG_OP = 'DELETE' THEN
+            SELECT array_agg(DISTINCT x.version) INTO versions FROM old_rows x;
+        ELSE
+            SELECT array_agg(DISTINCT x.version) INTO versions
+              FROM (SELECT y.version FROM new_rows y UNION ALL SELECT y.version FROM old_rows y) x;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM rollguard.live_version lv WHERE lv.version = ANY (versions)) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    PERFORM rollguard._lock_live();
+    PERFORM rollguard._recount_relations(nsps, rels);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER live_insert AFTER INSERT ON rollguard.contract
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+CREATE TRIGGER live_update AFTER UPDATE ON rollguard.contract
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+CREATE TRIGGER live_delete AFTER DELETE ON rollguard.contract
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+CREATE TRIGGER live_truncate AFTER TRUNCATE ON rollguard.contract
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+CREATE TRIGGER live_insert AFTER INSERT ON rollguard.declaration
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+CREATE TRIGGER live_update AFTER UPDATE ON rollguard.declaration
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+CREATE TRIGGER live_delete AFTER DELETE ON rollguard.declaration
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+CREATE TRIGGER live_truncate AFTER TRUNCATE ON rollguard.declaration
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+
+-- Recomputes every counter from scratch (after a data-only restore with
+-- --disable-triggers, say).  Superuser only, like every function here
+-- not granted otherwise.
+CREATE FUNCTION rollguard._rebuild_live()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsps text[];
+    rels text[];
+BEGIN
+    PERFORM rollguard._lock_live();
+    DELETE FROM rollguard.live_version;
+    INSERT INTO rollguard.live_version (version, deployments)
+    SELECT s.version, count(*) FROM rollguard.deployment_state s GROUP BY 1;
+    DELETE FROM rollguard.live_column;
+    DELETE FROM rollguard.live_relation;
+    SELECT array_agg(c.nspname), array_agg(c.relname) INTO nsps, rels
+      FROM (SELECT DISTINCT x.nspname, x.relname FROM rollguard.contract x
+              JOIN rollguard.live_version lv ON lv.version = x.version) c;
+    IF nsps IS NOT NULL THEN
+        PERFORM rollguard._recount_relations(nsps, rels);
+    END IF;
+END
+$$;
+
+-- The counters that differ from a recount from scratch: none, always
+-- (the test suites check it after every scenario).
+CREATE FUNCTION rollguard._live_drift()
+RETURNS TABLE (counter text, key text, stored text, recounted text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH lv AS (SELECT s.version, count(*)::integer AS deployments
+                  FROM rollguard.deployment_state s GROUP BY 1),
+    lc AS (SELECT e.nspname, e.relname, e.attname, count(*)::integer AS users,
+                  (count(*) FILTER (WHERE e.nullable))::integer AS nullable_users,
+                  (count(*) FILTER (WHERE e.writes))::integer AS writers
+             FROM rollguard.effective_contract e JOIN lv ON lv.version = e.version
+            GROUP BY 1, 2, 3),
+    lr AS (SELECT e.nspname, e.relname, count(DISTINCT e.version)::integer AS users,
+                  (count(DISTINCT e.version) FILTER (WHERE e.writes))::integer AS inserters
+             FROM rollguard.effective_contract e JOIN lv ON lv.version = e.version
+            GROUP BY 1, 2)
+    SELECT 'live_version', coalesce(a.version, b.version),
+           a.deployments::text, b.deployments::text
+      FROM rollguard.live_version a FULL JOIN lv b ON a.version = b.version
+     WHERE a.deployments IS DISTINCT FROM b.deployments
+    UNION ALL
+    SELECT 'live_column', format('%s.%s.%s', coalesce(a.nspname, b.nspname),
+                                 coalesce(a.relname, b.relname), coalesce(a.attname, b.attname)),
+           format('%s/%s/%s', a.users, a.nullable_users, a.writers),
+           format('%s/%s/%s', b.users, b.nullable_users, b.writers)
+      FROM rollguard.live_column a
+      FULL JOIN lc b ON (a.nspname, a.relname, a.attname) = (b.nspname, b.relname, b.attname)
+     WHERE (a.users, a.nullable_users, a.writers) IS DISTINCT FROM (b.users, b.nullable_users, b.writers)
+    UNION ALL
+    SELECT 'live_relation', format('%s.%s', coalesce(a.nspname, b.nspname), coalesce(a.relname, b.relname)),
+           format('%s/%s', a.users, a.inserters), format('%s/%s', b.users, b.inserters)
+      FROM rollguard.live_relation a
+      FULL JOIN lr b ON (a.nspname, a.relname) = (b.nspname, b.relname)
+     WHERE (a.users, a.inserters) IS DISTINCT FROM (b.users, b.inserters)
+     ORDER BY 1, 2
+$$;
+
+-- Deploy steps take the counters' lock first: see rollguard._lock_live().
+CREATE OR REPLACE FUNCTION rollguard._lock_deployment(deployment text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    LOCK TABLE rollguard.deployment_state IN ROW EXCLUSIVE MODE;
+    PERFORM rollguard._lock_live();
+    PERFORM pg_advisory_xact_lock(hashtext('rollguard.deployment:' || deployment));
+END
+$$;
+
+-- Installs from 1.0 files older than this index lack it.
+CREATE INDEX IF NOT EXISTS contract_writers_idx ON rollguard.contract (nspname, relname, version) WHERE writes;
+
+REVOKE ALL ON FUNCTION rollguard._lock_live(), rollguard._recount_relations(text[], text[]),
+                       rollguard._count_version(text, integer),
+                       rollguard._apply_deployment_delta(text[], integer[]),
+                       rollguard._deployment_state_changed(), rollguard._contract_changed(),
+                       rollguard._rebuild_live(), rollguard._live_drift() FROM PUBLIC;
+
+SELECT rollguard._rebuild_live();
+
 ------------------------------------------------------------------------------
 -- Observed usage
 ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 -- registry (versions, contracts, deployments, declarations, removals) and
 -- the history as they were, and the guard decides as before.  1.1 adds the
 -- roles rollguard_deploy and rollguard_admin and rollguard.override(); 1.2
--- the rollguard.sessions view.
+-- the rollguard.sessions view; 1.3 the counters of live use the guard
+-- reads first.
 --
 CREATE EXTENSION rollguard VERSION '1.0';
 \set VERBOSITY default
@@ -169,10 +170,39 @@ SELECT deployment, version, pid = pg_backend_pid() AS mine, source, registered
 RESET rollguard.deployment;
 RESET rollguard.version;
 
+------------------------------------------------------------------------------
+-- 1.2 to 1.3: adds the counters of live use that the guard reads before
+-- anything else (rollguard.live_version, live_column, live_relation),
+-- computed from the registry by the update.  Until the update, the guard
+-- (the new library) reads the registry as 1.2 did, and decides the same.
+------------------------------------------------------------------------------
+ALTER TABLE person RENAME COLUMN name TO full_name;
+CREATE TEMP TABLE before_1_3 AS SELECT * FROM registry_rows;
+ALTER EXTENSION rollguard UPDATE TO '1.3';
+SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+SELECT (SELECT count(*) FROM before_1_3) AS rows,
+       (SELECT count(*) FROM (SELECT row FROM before_1_3 EXCEPT ALL
+                              SELECT row FROM registry_rows) x) AS lost,
+       (SELECT count(*) FROM (SELECT row FROM registry_rows EXCEPT ALL
+                              SELECT row FROM before_1_3) x) AS gained;
+-- Live are 41 (mirror-2), 42 (original, mirror-3) and the inferred
+-- 2026.11.20-3 (batch), which no longer uses weight.
+SELECT * FROM rollguard.live_version ORDER BY rollguard.version_sort_key(version);
+SELECT * FROM rollguard.live_relation WHERE nspname = 'public';
+SELECT * FROM rollguard.live_column WHERE nspname = 'public' ORDER BY attname;
+-- They agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+-- The same decision as before the update.
+ALTER TABLE person RENAME COLUMN name TO full_name;
+-- The counters follow the deploy steps from now on.
+SELECT rollguard.deploy('mirror-2', '42');
+SELECT * FROM rollguard.live_version ORDER BY rollguard.version_sort_key(version);
+SELECT * FROM rollguard._live_drift();
+
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;
 DROP TABLE person;
 DROP VIEW registry_rows;
-DROP TABLE before_upgrade, after_upgrade, before_1_2;
+DROP TABLE before_upgrade, after_upgrade, before_1_2, before_1_3;
 DROP ROLE rg_deployer, rg_dba;
 DROP EXTENSION rollguard;

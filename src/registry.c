@@ -33,10 +33,12 @@
 /* Set by rg_extension_active(): whom the registry is read as. */
 static Oid	ext_owner = InvalidOid;
 
+static SPIPlanPtr counts_plan = NULL;
 static SPIPlanPtr usage_plan = NULL;
 static SPIPlanPtr column_usage_plan = NULL;
 static SPIPlanPtr not_null_usage_plan = NULL;
-static SPIPlanPtr removal_plan = NULL;
+static SPIPlanPtr column_removal_plan = NULL;
+static SPIPlanPtr relation_removal_plan = NULL;
 static SPIPlanPtr history_plan = NULL;
 
 typedef struct RegistryAccess
@@ -64,10 +66,15 @@ registry_end(RegistryAccess *access)
 	SetUserIdAndSecContext(access->save_userid, access->save_sec_context);
 }
 
+/*
+ * Every lookup is by parameter and the registry's shape does not change
+ * with them: plan once (a generic plan), rather than on every check.
+ */
 static SPIPlanPtr
 prepare_saved(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "rollguard: SPI_prepare failed: %s",
@@ -141,8 +148,8 @@ rg_lock_registry(void)
 	LockRelationOid(relid, ShareLock);
 }
 
-/* The live (deployment, version) pairs: the registry's, and tagged
- * sessions' ($3, $4) that the registry does not list. */
+/* The live (deployment, version) pairs: the registry's (unless $6 is
+ * false), and tagged sessions' ($3, $4) that the registry does not list. */
 #define LIVE_CTE \
 	"WITH session AS (" \
 	"  SELECT DISTINCT s.deployment, s.version" \
@@ -156,6 +163,7 @@ rg_lock_registry(void)
 	"         d.state OPERATOR(pg_catalog.=) 'rolling out' AS rolling_out," \
 	"         false AS connected" \
 	"    FROM rollguard.deployment_state d" \
+	"   WHERE $6" \
 	"  UNION ALL" \
 	"  SELECT s.deployment, s.version, false, true FROM session s)"
 
@@ -208,7 +216,7 @@ rg_lock_registry(void)
 	"         AND c.attname OPERATOR(pg_catalog.=) $5)" \
 	"     UNION ALL" \
 	"     (SELECT w.attname, true, false" \
-	"        FROM rollguard.contract w" \
+	"        FROM rollguard.effective_contract w" \
 	"       WHERE w.nspname OPERATOR(pg_catalog.=) $1" \
 	"         AND w.relname OPERATOR(pg_catalog.=) $2" \
 	"         AND w.version OPERATOR(pg_catalog.=) l.version" \
@@ -217,21 +225,103 @@ rg_lock_registry(void)
 	UNKNOWN_AND_ORDER
 
 /*
+ * The counters of live use for a column (attname may be NULL) and its
+ * relation (false if the installed extension predates them: 1.0 to 1.2,
+ * before ALTER EXTENSION rollguard UPDATE), and whether any of the tagged sessions' versions (sessions: a
+ * list of RgSession) is not live by the registry.  Two primary-key probes
+ * of rollguard.live_column / live_relation, and one of live_version per
+ * session: the cost does not depend on how many deployments or versions
+ * the registry holds.
+ */
+bool
+rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
+				List *sessions, RgLiveCounts *counts)
+{
+	RegistryAccess access;
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum	   *versions;
+	int			nsessions = list_length(sessions);
+	int			ret;
+	bool		isnull;
+	HeapTuple	tup;
+	TupleDesc	desc;
+
+	if (!OidIsValid(get_relname_relid("live_column",
+									   get_namespace_oid("rollguard", false))))
+		return false;
+
+	versions = palloc(sizeof(Datum) * (nsessions + 1));
+	for (int i = 0; i < nsessions; i++)
+		versions[i] = CStringGetTextDatum(((RgSession *) list_nth(sessions, i))->version);
+	values[0] = CStringGetTextDatum(nspname);
+	values[1] = CStringGetTextDatum(relname);
+	if (attname)
+		values[2] = CStringGetTextDatum(attname);
+	else
+		nulls[2] = 'n';
+	values[3] = PointerGetDatum(construct_array(versions, nsessions, TEXTOID,
+												-1, false, TYPALIGN_INT));
+
+	registry_begin(&access);
+	if (counts_plan == NULL)
+	{
+		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
+
+		counts_plan = prepare_saved(
+			"SELECT coalesce(c.users, 0), coalesce(c.nullable_users, 0),"
+			"       coalesce(c.writers, 0), coalesce(r.users, 0),"
+			"       coalesce(r.inserters, 0),"
+			"       EXISTS (SELECT 1 FROM pg_catalog.unnest($4) s(version)"
+			"                WHERE NOT EXISTS (SELECT 1 FROM rollguard.live_version v"
+			"                                   WHERE v.version OPERATOR(pg_catalog.=) s.version))"
+			"  FROM (SELECT) one"
+			"  LEFT JOIN rollguard.live_column c"
+			"    ON c.nspname OPERATOR(pg_catalog.=) $1"
+			"   AND c.relname OPERATOR(pg_catalog.=) $2"
+			"   AND c.attname OPERATOR(pg_catalog.=) $3"
+			"  LEFT JOIN rollguard.live_relation r"
+			"    ON r.nspname OPERATOR(pg_catalog.=) $1"
+			"   AND r.relname OPERATOR(pg_catalog.=) $2",
+			4, argtypes);
+	}
+	/* the latest committed registry, whatever the isolation level */
+	ret = SPI_execute_snapshot(counts_plan, values, nulls, GetLatestSnapshot(),
+							   InvalidSnapshot, true, false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "rollguard: registry query failed: %s",
+			 SPI_result_code_string(ret));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	counts->column_users = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	counts->column_nullable = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	counts->column_writers = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	counts->relation_users = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	counts->relation_inserters = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	counts->other_sessions = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+	registry_end(&access);
+	return true;
+}
+
+/*
  * Every row of every live version's effective contract for one relation,
  * ordered by deployment and version.  Live are the versions the registry
- * says deployments run, and those that tagged sessions connected now say
- * they run (sessions: a list of RgSession).  A session's version the
- * registry has no contract for (unknown, or registered without a manifest
- * and never deployed) yields one row with attname NULL.  Allocated in the
- * caller's context.
+ * says deployments run (unless registry is false: then only the others),
+ * and those that tagged sessions connected now say they run (sessions: a
+ * list of RgSession).  A session's version the registry has no contract
+ * for (unknown, or registered without a manifest and never deployed)
+ * yields one row with attname NULL.  Allocated in the caller's context.
+ * Reads every live deployment: only for a change the counters say may
+ * break something, to tell which deployments and why.
  */
 List *
 rg_fetch_usage(const char *nspname, const char *relname, const char *attname,
-			   bool for_not_null, List *sessions)
+			   bool for_not_null, List *sessions, bool registry)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	RegistryAccess access;
-	Datum		values[5];
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	Datum	   *deployments;
 	Datum	   *versions;
 	int			nsessions = list_length(sessions);
@@ -257,26 +347,31 @@ rg_fetch_usage(const char *nspname, const char *relname, const char *attname,
 												-1, false, TYPALIGN_INT));
 	if (attname)
 		values[4] = CStringGetTextDatum(attname);
+	else
+		nulls[4] = 'n';
+	values[5] = BoolGetDatum(registry);
 
 	registry_begin(&access);
 	if (*plan == NULL)
 	{
-		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+		Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
+		TEXTOID, BOOLOID};
 
 		/*
-		 * Two plans: every column of the relation (relation-level changes,
-		 * NOT NULL rules), or one column (drop, rename, retype), where the
-		 * contract's primary key finds just the versions that use it.
+		 * Three plans: every column of the relation (relation-level
+		 * changes), one column (drop, rename, retype), where the contract's
+		 * primary key finds just the versions that use it, and the NOT NULL
+		 * rules' two probes per live pair.
 		 */
 		if (for_not_null)
-			*plan = prepare_saved(NOT_NULL_USAGE_SQL, 5, argtypes);
+			*plan = prepare_saved(NOT_NULL_USAGE_SQL, 6, argtypes);
 		else
 			*plan = prepare_saved(psprintf(USAGE_SQL,
 										   attname ? "     AND c.attname OPERATOR(pg_catalog.=) $5" : ""),
-								  attname ? 5 : 4, argtypes);
+								  6, argtypes);
 	}
 	/* the latest committed registry, whatever the isolation level */
-	ret = SPI_execute_snapshot(*plan, values, NULL, GetLatestSnapshot(),
+	ret = SPI_execute_snapshot(*plan, values, nulls, GetLatestSnapshot(),
 							   InvalidSnapshot, true, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "rollguard: registry query failed: %s",
@@ -324,6 +419,7 @@ rg_record_removals(List *changes)
 		RgChange   *ch = lfirst(lc);
 		Datum		values[4];
 		const char *label = rg_change_label(ch->kind);
+		SPIPlanPtr *plan;
 		int			ret;
 
 		switch (ch->kind)
@@ -345,20 +441,24 @@ rg_record_removals(List *changes)
 			registry_begin(&access);
 			connected = true;
 		}
-		if (removal_plan == NULL)
+		/*
+		 * Two plans, so that each probes the contract's primary key on its
+		 * full prefix: the column's, or the relation's.
+		 */
+		plan = ch->attname ? &column_removal_plan : &relation_removal_plan;
+		if (*plan == NULL)
 		{
 			Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-			removal_plan = prepare_saved(
+			*plan = prepare_saved(psprintf(
 				"INSERT INTO rollguard.removed_column (nspname, relname, attname, change)"
 				" SELECT $1, $2, $3, $4"
 				"  WHERE EXISTS (SELECT 1 FROM rollguard.contract c"
 				"                 WHERE c.nspname OPERATOR(pg_catalog.=) $1"
-				"                   AND c.relname OPERATOR(pg_catalog.=) $2"
-				"                   AND ($3 OPERATOR(pg_catalog.=) ''"
-				"                        OR c.attname OPERATOR(pg_catalog.=) $3))"
+				"                   AND c.relname OPERATOR(pg_catalog.=) $2%s)"
 				" ON CONFLICT (nspname, relname, attname) DO UPDATE"
 				" SET change = EXCLUDED.change, removed_at = EXCLUDED.removed_at",
+				ch->attname ? " AND c.attname OPERATOR(pg_catalog.=) $3" : ""),
 				4, argtypes);
 		}
 		values[0] = CStringGetTextDatum(ch->nspname);
@@ -367,7 +467,7 @@ rg_record_removals(List *changes)
 		values[3] = CStringGetTextDatum(ch->target
 										? psprintf("%s to \"%s\"", label, ch->target)
 										: label);
-		ret = SPI_execute_plan(removal_plan, values, NULL, false, 0);
+		ret = SPI_execute_plan(*plan, values, NULL, false, 0);
 		if (ret != SPI_OK_INSERT && ret != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "rollguard: could not record a removal: %s",
 				 SPI_result_code_string(ret));

@@ -88,6 +88,18 @@ typedef struct RgUsage
 	bool		nullable;
 } RgUsage;
 
+/* Counters of live use for a column and its relation (registry.c). */
+typedef struct RgLiveCounts
+{
+	int			column_users;	/* live versions that use the column */
+	int			column_nullable;	/* ... that may write NULL to it */
+	int			column_writers; /* ... that write it on INSERT */
+	int			relation_users; /* live versions that use the relation */
+	int			relation_inserters; /* ... that insert into it */
+	bool		other_sessions; /* a tagged session runs a version no
+								 * deployment runs */
+} RgLiveCounts;
+
 /* A tagged session connected now (sessions.c). */
 typedef struct RgSession
 {
@@ -112,9 +124,12 @@ extern void rg_enforce_changes(List *changes);
 /* registry.c */
 extern bool rg_extension_active(void);
 extern void rg_lock_registry(void);
+extern bool rg_fetch_counts(const char *nspname, const char *relname,
+							const char *attname, List *sessions,
+							RgLiveCounts *counts);
 extern List *rg_fetch_usage(const char *nspname, const char *relname,
 							 const char *attname, bool for_not_null,
-							 List *sessions);
+							 List *sessions, bool registry);
 extern void rg_record_removals(List *changes);
 extern void rg_log_history(const char *action, const char *nspname,
 						   const char *relname, const char *attname,

@@ -222,8 +222,48 @@ session_evidence(List *sessions, const char *deployment, const char *version,
 }
 
 /*
+ * Could the change break a version that the registry says is live?  The
+ * counters answer exactly what judge() would find over all of them.
+ */
+static bool
+counters_may_break(RgChange *ch, RgLiveCounts *c)
+{
+	switch (ch->kind)
+	{
+		case RG_DROP_COLUMN:
+		case RG_RENAME_COLUMN:
+		case RG_ALTER_TYPE:
+		case RG_CASCADE_DROP_COLUMN:
+			return c->column_users > 0;
+		case RG_DROP_RELATION:
+		case RG_RENAME_RELATION:
+		case RG_MOVE_RELATION:
+		case RG_RENAME_SCHEMA:
+		case RG_CASCADE_DROP_RELATION:
+			return c->relation_users > 0;
+		case RG_SET_NOT_NULL:
+		case RG_CHECK_NOT_NULL:
+			/* may write NULL, or inserts without writing it (no default) */
+			return c->column_nullable > 0 ||
+				(!ch->has_default && c->relation_inserters > c->column_writers);
+		case RG_DROP_DEFAULT:
+		case RG_DROP_IDENTITY:
+		case RG_ADD_NOT_NULL_COLUMN:
+			/* every version writing the column inserts into the relation */
+			return c->relation_inserters > c->column_writers;
+		case RG_GENERATED_ALWAYS:
+			return c->column_writers > 0;
+	}
+	return true;
+}
+
+/*
  * The live versions a change breaks: a list of RgBlocker.  sessions: the
  * tagged sessions connected now (rg_live_sessions()).
+ *
+ * First the counters of live use: for most changes they say that nothing
+ * live breaks, at the cost of two index probes.  Only otherwise are the
+ * live deployments read one by one, to tell which break and why.
  */
 List *
 rg_evaluate(RgChange *ch, List *sessions)
@@ -232,8 +272,11 @@ rg_evaluate(RgChange *ch, List *sessions)
 	List	   *blockers = NIL;
 	int			n;
 	int			first = 0;
+	RgLiveCounts counts;
+	bool		registry;
+	const char *attname = NULL;
+	bool		for_not_null = false;
 
-	/* drop, rename, retype a column: only the versions that use it matter */
 	switch (ch->kind)
 	{
 		case RG_DROP_COLUMN:
@@ -241,7 +284,8 @@ rg_evaluate(RgChange *ch, List *sessions)
 		case RG_ALTER_TYPE:
 		case RG_CASCADE_DROP_COLUMN:
 		case RG_GENERATED_ALWAYS:
-			rows = rg_fetch_usage(ch->nspname, ch->relname, ch->attname, false, sessions);
+			/* only the versions that use the column matter */
+			attname = ch->attname;
 			break;
 		case RG_SET_NOT_NULL:
 		case RG_CHECK_NOT_NULL:
@@ -249,12 +293,23 @@ rg_evaluate(RgChange *ch, List *sessions)
 		case RG_DROP_IDENTITY:
 		case RG_ADD_NOT_NULL_COLUMN:
 			/* the column's row, and whether the version inserts at all */
-			rows = rg_fetch_usage(ch->nspname, ch->relname, ch->attname, true, sessions);
+			attname = ch->attname;
+			for_not_null = true;
 			break;
 		default:
-			rows = rg_fetch_usage(ch->nspname, ch->relname, NULL, false, sessions);
 			break;
 	}
+
+	if (rg_fetch_counts(ch->nspname, ch->relname, attname, sessions, &counts))
+	{
+		registry = counters_may_break(ch, &counts);
+		if (!registry && !counts.other_sessions)
+			return NIL;
+	}
+	else
+		registry = true;		/* no counters before 1.3: read everything */
+	rows = rg_fetch_usage(ch->nspname, ch->relname, attname, for_not_null,
+						  sessions, registry);
 	n = list_length(rows);
 
 	/* rows come grouped by (deployment, version) */
