@@ -11,7 +11,7 @@ DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \
 PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
 REGRESS = install version_order registry manifest deploy rules_columns \
-          rules_not_null rules_relations statement_forms cascade check \
+          rules_not_null rules_relations live_counters statement_forms cascade check \
           enforce seed_scenario privileges override history sessions upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
 

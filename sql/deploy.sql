@@ -340,6 +340,9 @@ SELECT 'after',
        (SELECT count(*) FROM rollguard.deployments),
        (SELECT count(*) FROM rollguard.declarations);
 
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 DROP EXTENSION rollguard;
 DROP TABLE person, site_settings, audit_log;
 DROP SEQUENCE person_seq;

@@ -163,6 +163,9 @@ DELETE FROM rollguard.history WHERE action LIKE 'override%';
 ROLLBACK;
 SELECT action, count(*) FROM rollguard.history GROUP BY action ORDER BY action;
 
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['canary', 'web']) d;
 DROP TABLE item;

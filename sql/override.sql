@@ -192,6 +192,9 @@ RESET ROLE;
 SELECT attname FROM pg_attribute
  WHERE attrelid = 'item'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
 
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 -- Clean up.
 SELECT rollguard.remove_deployment('web');
 DROP TABLE item;

@@ -192,6 +192,9 @@ ALTER TABLE measure ALTER COLUMN tag TYPE varchar(10);
 ALTER TABLE measure ALTER COLUMN tag TYPE text USING tag::varchar(2);
 SELECT * FROM columns_of('measure');
 
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 SELECT rollguard.remove_deployment('mirror-2');
 SELECT rollguard.remove_deployment('mirror-10');
 DROP TABLE measure;

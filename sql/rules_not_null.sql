@@ -566,6 +566,9 @@ ALTER DOMAIN phone_number SET NOT NULL;
 ALTER DOMAIN country_code DROP DEFAULT;
 SELECT * FROM domains();
 
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 SELECT rollguard.remove_deployment('original');
 SELECT rollguard.remove_deployment('mirror-2');
 DROP TABLE person, audit_log, contact, article, invoice, subscriber, shop, tag,

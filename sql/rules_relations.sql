@@ -234,6 +234,9 @@ SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull
  WHERE attrelid = 'person'::regclass AND attnum > 0 AND NOT attisdropped
  ORDER BY attnum;
 
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 SELECT rollguard.remove_deployment('original');
 SELECT rollguard.remove_deployment('mirror-2');
 DROP VIEW billing.open_invoices, customer_owners;

@@ -93,6 +93,9 @@ SELECT name, gdpr_accepted FROM person ORDER BY id;
 SELECT rollguard.deploy('mirror-2', '41');
 SELECT deployment, version FROM rollguard.deployments WHERE deployment = 'mirror-2';
 
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 -- Decommissioned deployments stop counting; with none left, nothing blocks.
 SELECT rollguard.remove_deployment(d)
   FROM unnest(ARRAY['original', 'mirror-2', 'mirror-3']) d;

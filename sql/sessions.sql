@@ -161,6 +161,9 @@ RESET rollguard.deployment;
 RESET rollguard.version;
 RESET ROLE;
 
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 -- Clean up.
 SELECT rollguard.remove_deployment('original');
 DROP ROLE rg_app;

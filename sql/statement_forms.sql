@@ -254,6 +254,9 @@ ALTER TYPE point_pair DROP ATTRIBUTE b CASCADE;
 ALTER TYPE point_pair ALTER ATTRIBUTE b TYPE varchar(20) CASCADE;
 SELECT relname FROM pg_class WHERE relname IN ('badge', 'badges') ORDER BY 1;
 SELECT * FROM columns_of('pair');
+-- The counters of live use agree with a recount from scratch.
+SELECT * FROM rollguard._live_drift();
+
 -- the dry run sees them as well
 SELECT change, relation, "column", deployment FROM rollguard.check(
     'ALTER INDEX badge RENAME TO badges; ALTER TYPE point_pair RENAME ATTRIBUTE a TO first CASCADE');
