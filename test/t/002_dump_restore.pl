@@ -104,6 +104,33 @@ $node->command_ok(
 
 is(registry($node, 'restored'), $source,
 	'restored: every registry row, history included, is as in the source');
+# the counters of live use are not dumped: the triggers recounted them as
+# the registry's tables were loaded, in whatever order pg_restore chose
+is($node->safe_psql('restored', q{
+SELECT string_agg(version || ':' || deployments, ' ' ORDER BY version COLLATE "C")
+  FROM rollguard.live_version}),
+	'41:2 42:1 43:1', 'restored: the live versions are counted');
+is($node->safe_psql('restored', 'SELECT count(*) FROM rollguard._live_drift()'),
+	'0', 'restored: the counters of live use agree with a recount from scratch');
+is($node->safe_psql('restored', 'SELECT count(*) > 0 FROM rollguard.live_column'),
+	't', 'restored: there are counters of live use');
+
+# a data-only restore with --disable-triggers leaves them to _rebuild_live()
+$node->safe_psql('postgres', 'CREATE DATABASE data_only');
+$node->command_ok(
+	[ 'pg_restore', '--exit-on-error', '--schema-only',
+	  '-d', $node->connstr('data_only'), $dump ],
+	'data-only restore: the schema (and the extension) first');
+$node->command_ok(
+	[ 'pg_restore', '--exit-on-error', '--data-only', '--disable-triggers',
+	  '-d', $node->connstr('data_only'), $dump ],
+	'data-only restore of everything, the registry included, with --disable-triggers');
+isnt($node->safe_psql('data_only', 'SELECT count(*) FROM rollguard._live_drift()'),
+	'0', 'data-only restore with --disable-triggers: the counters are not kept');
+$node->safe_psql('data_only', 'SELECT rollguard._rebuild_live()');
+is($node->safe_psql('data_only', 'SELECT count(*) FROM rollguard._live_drift()'),
+	'0', 'after rollguard._rebuild_live(): the counters agree with a recount');
+
 is($node->safe_psql('restored', q{
 SELECT string_agg(format('%s=%s (%s)', deployment, version, state), ', '
                   ORDER BY deployment COLLATE "C", version COLLATE "C")
