@@ -252,4 +252,29 @@ GetAttrDefaultColumnAddress(Oid attrdefoid)
 #define rg_namespace_ownercheck(nspid, roleid) pg_namespace_ownercheck((nspid), (roleid))
 #endif
 
+/*
+ * ExecutorCheckPerms_hook (observed.c): 16 moved the permission data of
+ * range table entries (relid, requiredPerms and the column bitmaps
+ * selectedCols, insertedCols, updatedCols) into a separate list of
+ * RTEPermissionInfo, passed to the hook beside the range table.
+ * RgPermInfo is whichever node carries them; RG_PERM_INFOS the list of
+ * them among the hook's parameters.
+ */
+#include "executor/executor.h"
+#include "parser/parsetree.h"
+#if PG_VERSION_NUM >= 160000
+#define EXECUTOR_CHECK_PERMS_PARAMS \
+	List *rangeTable, List *rtePermInfos, bool ereport_on_violation
+#define EXECUTOR_CHECK_PERMS_ARGS rangeTable, rtePermInfos, ereport_on_violation
+#define RG_PERM_INFOS rtePermInfos
+typedef RTEPermissionInfo RgPermInfo;
+#define RG_PERM_INFO_IS_RELATION(p) true
+#else
+#define EXECUTOR_CHECK_PERMS_PARAMS List *rangeTable, bool ereport_on_violation
+#define EXECUTOR_CHECK_PERMS_ARGS rangeTable, ereport_on_violation
+#define RG_PERM_INFOS rangeTable
+typedef RangeTblEntry RgPermInfo;
+#define RG_PERM_INFO_IS_RELATION(p) ((p)->rtekind == RTE_RELATION)
+#endif
+
 #endif							/* ROLLGUARD_COMPAT_H */

@@ -52,6 +52,9 @@ _PG_init(void)
 	/* rollguard.deployment, rollguard.version: the session tags */
 	rg_sessions_define_settings();
 
+	/* rollguard.observe, rollguard.max_observed, ..._save_interval */
+	rg_observed_define_settings();
+
 	MarkGUCPrefixReserved("rollguard");
 
 	/*
@@ -65,6 +68,7 @@ _PG_init(void)
 	rg_preloaded = true;
 	rg_install_hooks();
 	rg_sessions_install_hooks();
+	rg_observed_install_hooks();
 }
 
 /*

@@ -14,7 +14,11 @@
 #include "postgres.h"
 
 #include "access/attnum.h"
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+
+/* Labels (versions, deployments): at most this many bytes. */
+#define RG_LABEL_MAX 200
 
 /* rollguard.enforce */
 typedef enum RgEnforce
@@ -109,6 +113,31 @@ typedef struct RgSession
 	const char *source;			/* "setting" or "application_name" */
 } RgSession;
 
+/*
+ * This session's own tags (sessions.c): by the settings, by
+ * application_name, or both (two entries only if the versions differ).
+ */
+typedef struct RgSessionTags
+{
+	int			ntags;
+	const char *deployment[2];
+	const char *version[2];
+	uint32		generation;		/* changes whenever the tags may have */
+} RgSessionTags;
+
+/*
+ * A use of a column that tagged sessions of a version were seen making
+ * (observed.c).
+ */
+typedef struct RgObserved
+{
+	char	   *version;
+	char	   *attname;
+	bool		reads;
+	bool		writes;
+	TimestampTz last_seen;
+} RgObserved;
+
 /* analyze.c */
 extern bool rg_is_candidate(Node *parsetree);
 extern List *rg_analyze_statement(Node *parsetree, List **overlay, bool lock);
@@ -145,6 +174,13 @@ extern int	rg_version_cmp(const char *a, int alen, const char *b, int blen);
 extern void rg_sessions_define_settings(void);
 extern void rg_sessions_install_hooks(void);
 extern List *rg_live_sessions(bool with_self);
+extern const RgSessionTags *rg_session_tags(void);
+
+/* observed.c */
+extern void rg_observed_define_settings(void);
+extern void rg_observed_install_hooks(void);
+extern List *rg_observed_for(const char *nspname, const char *relname,
+							 const char *attname);
 
 /* guard.c */
 extern void rg_install_hooks(void);

@@ -14,7 +14,9 @@
  *	  last '@'), which connection poolers pass through.  It is not stored:
  *	  it is read from the backend status array when a statement is checked.
  *
- * Only DDL checks and the rollguard.sessions view read the tags.
+ * DDL checks and the rollguard.sessions view read every session's tags;
+ * observed usage (observed.c) reads this session's own, through
+ * rg_session_tags(), on every statement: that is cached.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -30,12 +32,10 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "compat.h"
 #include "rollguard.h"
-
-/* Labels: what rollguard._check_label() accepts, at most this many bytes. */
-#define RG_LABEL_MAX 200
 
 /* The application_name form of the tag. */
 #define APPNAME_PREFIX "rollguard:"
@@ -65,6 +65,16 @@ static char *rg_version = NULL;
 /* Our slot, once we have published tags in it. */
 static SessionSlot *published_slot = NULL;
 static bool exit_callback_registered = false;
+
+/*
+ * This session's own tags, as rg_session_tags() last computed them: valid
+ * until a tag setting is assigned or application_name differs from
+ * tags_appname.  Strings live in tags_cxt, reset at each recomputation.
+ */
+static RgSessionTags own_tags;
+static bool own_tags_valid = false;
+static char *tags_appname = NULL;
+static MemoryContext tags_cxt = NULL;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -256,12 +266,14 @@ static void
 assign_deployment(const char *newval, void *extra)
 {
 	publish(newval, rg_version);
+	own_tags_valid = false;
 }
 
 static void
 assign_version(const char *newval, void *extra)
 {
 	publish(rg_deployment, newval);
+	own_tags_valid = false;
 }
 
 void
@@ -350,6 +362,53 @@ parse_appname(const char *appname, char **deployment, char **version)
 	*version = pstrdup(at + 1);
 	return label_problem("deployment name", *deployment, &sqlstate) == NULL &&
 		label_problem("version label", *version, &sqlstate) == NULL;
+}
+
+/*
+ * This session's tags now, or NULL if it has none: the settings' tag if it
+ * is published (the tag rollguard.sessions shows), then the
+ * application_name form; one entry if both name the same version.  Cheap
+ * enough for every statement: recomputed only after a tag setting was
+ * assigned or application_name changed (one strcmp otherwise).  generation
+ * changes with every recomputation.  Valid until the next call.
+ */
+const RgSessionTags *
+rg_session_tags(void)
+{
+	const char *appname = application_name ? application_name : "";
+	MemoryContext old;
+	char	   *deployment;
+	char	   *version;
+
+	if (MyBackendType != B_BACKEND || !OidIsValid(MyDatabaseId))
+		return NULL;
+	if (own_tags_valid && strcmp(appname, tags_appname) == 0)
+		return own_tags.ntags > 0 ? &own_tags : NULL;
+
+	if (tags_cxt == NULL)
+		tags_cxt = AllocSetContextCreate(TopMemoryContext, "rollguard session tags",
+										 ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(tags_cxt);
+	old = MemoryContextSwitchTo(tags_cxt);
+	own_tags.ntags = 0;
+	own_tags.generation++;
+	if (published_slot != NULL && rg_deployment != NULL && rg_version != NULL)
+	{
+		own_tags.deployment[0] = pstrdup(rg_deployment);
+		own_tags.version[0] = pstrdup(rg_version);
+		own_tags.ntags = 1;
+	}
+	if (parse_appname(appname, &deployment, &version) &&
+		(own_tags.ntags == 0 || strcmp(own_tags.version[0], version) != 0))
+	{
+		own_tags.deployment[own_tags.ntags] = deployment;
+		own_tags.version[own_tags.ntags] = version;
+		own_tags.ntags++;
+	}
+	tags_appname = pstrdup(appname);
+	own_tags_valid = true;
+	MemoryContextSwitchTo(old);
+	return own_tags.ntags > 0 ? &own_tags : NULL;
 }
 
 static RgSession *
