@@ -12,7 +12,7 @@ PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
 REGRESS = install version_order registry manifest deploy rules_columns \
           rules_not_null rules_relations live_counters statement_forms cascade check \
-          enforce seed_scenario privileges override history sessions observed upgrade
+          enforce seed_scenario privileges override history sessions observed observed_rules upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
 
 PG_CONFIG ?= pg_config

@@ -34,6 +34,7 @@
 static Oid	ext_owner = InvalidOid;
 
 static SPIPlanPtr counts_plan = NULL;
+static SPIPlanPtr pairs_plan = NULL;
 static SPIPlanPtr usage_plan = NULL;
 static SPIPlanPtr column_usage_plan = NULL;
 static SPIPlanPtr not_null_usage_plan = NULL;
@@ -227,21 +228,25 @@ rg_lock_registry(void)
 /*
  * The counters of live use for a column (attname may be NULL) and its
  * relation (false if the installed extension predates them: 1.0 to 1.2,
- * before ALTER EXTENSION rollguard UPDATE), and whether any of the tagged sessions' versions (sessions: a
- * list of RgSession) is not live by the registry.  Two primary-key probes
+ * before ALTER EXTENSION rollguard UPDATE); whether any of the tagged
+ * sessions' versions (sessions: a list of RgSession) is not live by the
+ * registry; and whether any of observed_versions (C strings) is live, by
+ * the registry or by a tagged session.  Two primary-key probes
  * of rollguard.live_column / live_relation, and one of live_version per
  * session: the cost does not depend on how many deployments or versions
  * the registry holds.
  */
 bool
 rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
-				List *sessions, RgLiveCounts *counts)
+				List *sessions, List *observed_versions, RgLiveCounts *counts)
 {
 	RegistryAccess access;
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	Datum	   *versions;
+	Datum	   *seen;
 	int			nsessions = list_length(sessions);
+	int			nseen = list_length(observed_versions);
 	int			ret;
 	bool		isnull;
 	HeapTuple	tup;
@@ -262,11 +267,17 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 		nulls[2] = 'n';
 	values[3] = PointerGetDatum(construct_array(versions, nsessions, TEXTOID,
 												-1, false, TYPALIGN_INT));
+	seen = palloc(sizeof(Datum) * (nseen + 1));
+	for (int i = 0; i < nseen; i++)
+		seen[i] = CStringGetTextDatum((char *) list_nth(observed_versions, i));
+	values[4] = PointerGetDatum(construct_array(seen, nseen, TEXTOID,
+												-1, false, TYPALIGN_INT));
 
 	registry_begin(&access);
 	if (counts_plan == NULL)
 	{
-		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID};
+		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
+		TEXTARRAYOID};
 
 		counts_plan = prepare_saved(
 			"SELECT coalesce(c.users, 0), coalesce(c.nullable_users, 0),"
@@ -274,7 +285,11 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 			"       coalesce(r.inserters, 0),"
 			"       EXISTS (SELECT 1 FROM pg_catalog.unnest($4) s(version)"
 			"                WHERE NOT EXISTS (SELECT 1 FROM rollguard.live_version v"
-			"                                   WHERE v.version OPERATOR(pg_catalog.=) s.version))"
+			"                                   WHERE v.version OPERATOR(pg_catalog.=) s.version)),"
+			"       EXISTS (SELECT 1 FROM pg_catalog.unnest($5) o(version)"
+			"                WHERE o.version OPERATOR(pg_catalog.=) ANY ($4)"
+			"                   OR EXISTS (SELECT 1 FROM rollguard.live_version v"
+			"                               WHERE v.version OPERATOR(pg_catalog.=) o.version))"
 			"  FROM (SELECT) one"
 			"  LEFT JOIN rollguard.live_column c"
 			"    ON c.nspname OPERATOR(pg_catalog.=) $1"
@@ -283,7 +298,7 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 			"  LEFT JOIN rollguard.live_relation r"
 			"    ON r.nspname OPERATOR(pg_catalog.=) $1"
 			"   AND r.relname OPERATOR(pg_catalog.=) $2",
-			4, argtypes);
+			5, argtypes);
 	}
 	/* the latest committed registry, whatever the isolation level */
 	ret = SPI_execute_snapshot(counts_plan, values, nulls, GetLatestSnapshot(),
@@ -299,8 +314,65 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 	counts->relation_users = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 	counts->relation_inserters = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 	counts->other_sessions = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+	counts->observed_live = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 	registry_end(&access);
 	return true;
+}
+
+/*
+ * The (deployment, version) pairs the registry says are live for the given
+ * versions (C strings): RgUsage heads without a contract row.  Allocated
+ * in the caller's context.
+ */
+List *
+rg_fetch_live_pairs(List *versions)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	RegistryAccess access;
+	Datum		values[1];
+	Datum	   *elems;
+	int			n = list_length(versions);
+	List	   *result = NIL;
+	int			ret;
+
+	elems = palloc(sizeof(Datum) * (n + 1));
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum((char *) list_nth(versions, i));
+	values[0] = PointerGetDatum(construct_array(elems, n, TEXTOID,
+												-1, false, TYPALIGN_INT));
+	registry_begin(&access);
+	if (pairs_plan == NULL)
+	{
+		Oid			argtypes[1] = {TEXTARRAYOID};
+
+		pairs_plan = prepare_saved(
+			"SELECT d.deployment, d.version,"
+			"       d.state OPERATOR(pg_catalog.=) 'rolling out'"
+			"  FROM rollguard.deployment_state d"
+			" WHERE d.version OPERATOR(pg_catalog.=) ANY ($1)",
+			1, argtypes);
+	}
+	ret = SPI_execute_snapshot(pairs_plan, values, NULL, GetLatestSnapshot(),
+							   InvalidSnapshot, true, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "rollguard: registry query failed: %s",
+			 SPI_result_code_string(ret));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+		RgUsage    *u = palloc0(sizeof(RgUsage));
+
+		u->deployment = SPI_getvalue(tup, desc, 1);
+		u->version = SPI_getvalue(tup, desc, 2);
+		u->rolling_out = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		result = lappend(result, u);
+		MemoryContextSwitchTo(spi);
+	}
+	registry_end(&access);
+	return result;
 }
 
 /*

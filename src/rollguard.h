@@ -90,6 +90,9 @@ typedef struct RgUsage
 	char	   *attname;
 	bool		writes;
 	bool		nullable;
+	bool		observed;		/* a use tagged sessions were seen making,
+								 * not (necessarily) in the contract */
+	TimestampTz observed_at;	/* ... last seen then */
 } RgUsage;
 
 /* Counters of live use for a column and its relation (registry.c). */
@@ -102,6 +105,8 @@ typedef struct RgLiveCounts
 	int			relation_inserters; /* ... that insert into it */
 	bool		other_sessions; /* a tagged session runs a version no
 								 * deployment runs */
+	bool		observed_live;	/* a version seen using the relation is
+								 * live */
 } RgLiveCounts;
 
 /* A tagged session connected now (sessions.c). */
@@ -155,7 +160,8 @@ extern bool rg_extension_active(void);
 extern void rg_lock_registry(void);
 extern bool rg_fetch_counts(const char *nspname, const char *relname,
 							const char *attname, List *sessions,
-							RgLiveCounts *counts);
+							List *observed_versions, RgLiveCounts *counts);
+extern List *rg_fetch_live_pairs(List *versions);
 extern List *rg_fetch_usage(const char *nspname, const char *relname,
 							 const char *attname, bool for_not_null,
 							 List *sessions, bool registry);

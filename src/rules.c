@@ -20,8 +20,10 @@
 
 #include "catalog/pg_class.h"
 #include "lib/stringinfo.h"
+#include "nodes/value.h"
 #include "utils/elog.h"
 #include "utils/json.h"
+#include "utils/timestamp.h"
 
 #include "rollguard.h"
 
@@ -86,27 +88,60 @@ relkind_word(char relkind)
 	}
 }
 
+/* " (observed, last at 2026-11-21 15:04:05+00)" */
+static char *
+observed_note(const char *what, TimestampTz at)
+{
+	return psprintf(" (%s, last at %s)", what, timestamptz_to_str(at));
+}
+
 /*
  * Judge one live (deployment, version) on its rows for the relation
- * (rows[first .. last-1]).  Returns the reason it breaks, or NULL.
+ * (rows[first .. last-1]): its contract's, and the uses its tagged
+ * sessions were seen making.  A use seen but not in the contract counts
+ * as a use; a write seen counts as a write that may be NULL (the values
+ * are unknown), unless the contract lists the column.  Returns the reason
+ * it breaks, or NULL.
  */
 static char *
 judge(RgChange *ch, List *rows, int first, int last)
 {
-	RgUsage    *col = NULL;
+	RgUsage    *col = NULL;		/* the column's contract row */
+	RgUsage    *seen = NULL;	/* the column's observed use */
 	bool		inserts = false;
+	TimestampTz inserts_seen = 0;	/* inserts only by observation: when */
+	TimestampTz seen_at = 0;
+	bool		contract_rows = false;
 	StringInfoData buf;
 	const char *qualified = psprintf("%s.%s", ch->nspname, ch->relname);
 
 	for (int i = first; i < last; i++)
 	{
 		RgUsage    *u = list_nth(rows, i);
+		bool		is_col = ch->attname && strcmp(u->attname, ch->attname) == 0;
 
-		if (u->writes)
-			inserts = true;
-		if (ch->attname && strcmp(u->attname, ch->attname) == 0)
-			col = u;
+		if (u->observed)
+		{
+			if (u->observed_at > seen_at)
+				seen_at = u->observed_at;
+			if (u->writes && u->observed_at > inserts_seen)
+				inserts_seen = u->observed_at;
+			if (is_col)
+				seen = u;
+		}
+		else
+		{
+			contract_rows = true;
+			if (u->writes)
+				inserts = true;
+			if (is_col)
+				col = u;
+		}
 	}
+	if (inserts)
+		inserts_seen = 0;		/* the contract says so already */
+	else if (inserts_seen != 0)
+		inserts = true;
 
 	switch (ch->kind)
 	{
@@ -116,6 +151,9 @@ judge(RgChange *ch, List *rows, int first, int last)
 		case RG_CASCADE_DROP_COLUMN:
 			if (col)
 				return psprintf("uses %s.%s", qualified, ch->attname);
+			if (seen)
+				return psprintf("uses %s.%s%s", qualified, ch->attname,
+								observed_note("observed", seen->observed_at));
 			return NULL;
 
 		case RG_DROP_RELATION:
@@ -123,35 +161,53 @@ judge(RgChange *ch, List *rows, int first, int last)
 		case RG_MOVE_RELATION:
 		case RG_RENAME_SCHEMA:
 		case RG_CASCADE_DROP_RELATION:
-			initStringInfo(&buf);
-			appendStringInfo(&buf, "uses %s (", qualified);
-			for (int i = first; i < last && i < first + 5; i++)
-				appendStringInfo(&buf, "%s%s", i > first ? ", " : "",
-								 ((RgUsage *) list_nth(rows, i))->attname);
-			if (last - first > 5)
-				appendStringInfo(&buf, " and %d more", last - first - 5);
-			appendStringInfoChar(&buf, ')');
-			return buf.data;
+			{
+				List	   *names = NIL;
+
+				for (int i = first; i < last; i++)
+					names = list_append_unique(names,
+											   makeString(((RgUsage *) list_nth(rows, i))->attname));
+				initStringInfo(&buf);
+				appendStringInfo(&buf, "uses %s (", qualified);
+				for (int i = 0; i < list_length(names) && i < 5; i++)
+					appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "",
+									 strVal(list_nth(names, i)));
+				if (list_length(names) > 5)
+					appendStringInfo(&buf, " and %d more", list_length(names) - 5);
+				if (!contract_rows)
+					appendStringInfo(&buf, "; observed, last at %s", timestamptz_to_str(seen_at));
+				appendStringInfoChar(&buf, ')');
+				return buf.data;
+			}
 
 		case RG_SET_NOT_NULL:
 		case RG_CHECK_NOT_NULL:
 			if (col && col->nullable)
 				return psprintf("may write NULL to %s.%s", qualified, ch->attname);
-			if (inserts && !(col && col->writes) && !ch->has_default)
-				return psprintf("inserts into %s without writing %s, which has no default",
-								qualified, ch->attname);
+			if (!col && seen && seen->writes)
+				return psprintf("may write NULL to %s.%s%s", qualified, ch->attname,
+								observed_note("observed writing it", seen->observed_at));
+			if (inserts && !(col && col->writes) && !(seen && seen->writes) &&
+				!ch->has_default)
+				return psprintf("inserts into %s without writing %s, which has no default%s",
+								qualified, ch->attname,
+								inserts_seen ? observed_note("observed writing the table", inserts_seen) : "");
 			return NULL;
 
 		case RG_DROP_DEFAULT:
 		case RG_DROP_IDENTITY:
 		case RG_ADD_NOT_NULL_COLUMN:
-			if (inserts && !(col && col->writes))
-				return psprintf("inserts into %s without writing %s", qualified, ch->attname);
+			if (inserts && !(col && col->writes) && !(seen && seen->writes))
+				return psprintf("inserts into %s without writing %s%s", qualified, ch->attname,
+								inserts_seen ? observed_note("observed writing the table", inserts_seen) : "");
 			return NULL;
 
 		case RG_GENERATED_ALWAYS:
 			if (col && col->writes)
 				return psprintf("writes %s.%s on INSERT", qualified, ch->attname);
+			if (seen && seen->writes)
+				return psprintf("writes %s.%s%s", qualified, ch->attname,
+								observed_note("observed", seen->observed_at));
 			return NULL;
 	}
 	return NULL;
@@ -257,6 +313,104 @@ counters_may_break(RgChange *ch, RgLiveCounts *c)
 	return true;
 }
 
+static bool
+string_member(List *strings, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		if (strcmp(lfirst(lc), s) == 0)
+			return true;
+	return false;
+}
+
+/* Rows in the order the registry query gives them: by deployment, then
+ * version (in version order), a version without contract first. */
+static int
+usage_cmp(const ListCell *a, const ListCell *b)
+{
+	RgUsage    *x = lfirst(a);
+	RgUsage    *y = lfirst(b);
+	int			r;
+
+	r = rg_version_cmp(x->deployment, strlen(x->deployment),
+					   y->deployment, strlen(y->deployment));
+	if (r == 0)
+		r = strcmp(x->deployment, y->deployment);
+	if (r == 0)
+		r = rg_version_cmp(x->version, strlen(x->version),
+						   y->version, strlen(y->version));
+	if (r == 0)
+		r = strcmp(x->version, y->version);
+	if (r == 0)
+		r = (x->attname != NULL) - (y->attname != NULL);
+	return r;
+}
+
+/*
+ * Adds, for every live (deployment, version) of the observed uses'
+ * versions, a row per use, and orders the whole as the registry query does.
+ * Live: by the registry, or by a tagged session connected now.
+ */
+static List *
+add_observed_rows(List *rows, List *observed, List *versions, List *sessions)
+{
+	List	   *pairs = rg_fetch_live_pairs(versions);
+	ListCell   *lc;
+	ListCell   *oc;
+
+	foreach(lc, sessions)
+	{
+		RgSession  *s = lfirst(lc);
+		bool		listed = false;
+		ListCell   *pc;
+
+		if (!string_member(versions, s->version))
+			continue;
+		foreach(pc, pairs)
+		{
+			RgUsage    *p = lfirst(pc);
+
+			if (strcmp(p->deployment, s->deployment) == 0 &&
+				strcmp(p->version, s->version) == 0)
+				listed = true;
+		}
+		if (!listed)
+		{
+			RgUsage    *p = palloc0(sizeof(RgUsage));
+
+			p->deployment = s->deployment;
+			p->version = s->version;
+			p->connected = true;
+			pairs = lappend(pairs, p);
+		}
+	}
+
+	foreach(lc, pairs)
+	{
+		RgUsage    *p = lfirst(lc);
+
+		foreach(oc, observed)
+		{
+			RgObserved *o = lfirst(oc);
+			RgUsage    *u;
+
+			if (strcmp(o->version, p->version) != 0)
+				continue;
+			u = palloc0(sizeof(RgUsage));
+			*u = *p;
+			u->attname = o->attname;
+			u->writes = o->writes;
+			u->nullable = o->writes;
+			u->observed = true;
+			u->observed_at = o->last_seen;
+			rows = lappend(rows, u);
+		}
+	}
+	list_sort(rows, usage_cmp);
+	return rows;
+}
+
 /*
  * The live versions a change breaks: a list of RgBlocker.  sessions: the
  * tagged sessions connected now (rg_live_sessions()).
@@ -276,6 +430,9 @@ rg_evaluate(RgChange *ch, List *sessions)
 	bool		registry;
 	const char *attname = NULL;
 	bool		for_not_null = false;
+	List	   *observed = NIL;
+	List	   *observed_versions = NIL;
+	ListCell   *lc;
 
 	switch (ch->kind)
 	{
@@ -300,9 +457,28 @@ rg_evaluate(RgChange *ch, List *sessions)
 			break;
 	}
 
-	if (rg_fetch_counts(ch->nspname, ch->relname, attname, sessions, &counts))
+	/*
+	 * Uses tagged sessions were seen making that bear on the change: of the
+	 * column for drop / rename / retype, writes for the NOT NULL rules and
+	 * GENERATED ALWAYS, any for relation-level changes.
+	 */
+	foreach(lc, rg_observed_for(ch->nspname, ch->relname,
+								for_not_null ? NULL : attname))
 	{
-		registry = counters_may_break(ch, &counts);
+		RgObserved *o = lfirst(lc);
+
+		if ((for_not_null || ch->kind == RG_GENERATED_ALWAYS) && !o->writes)
+			continue;
+		observed = lappend(observed, o);
+		observed_versions = list_append_unique(observed_versions, makeString(o->version));
+	}
+	foreach(lc, observed_versions)
+		lfirst(lc) = strVal(lfirst(lc));
+
+	if (rg_fetch_counts(ch->nspname, ch->relname, attname, sessions,
+						observed_versions, &counts))
+	{
+		registry = counters_may_break(ch, &counts) || counts.observed_live;
 		if (!registry && !counts.other_sessions)
 			return NIL;
 	}
@@ -310,6 +486,8 @@ rg_evaluate(RgChange *ch, List *sessions)
 		registry = true;		/* no counters before 1.3: read everything */
 	rows = rg_fetch_usage(ch->nspname, ch->relname, attname, for_not_null,
 						  sessions, registry);
+	if (observed != NIL && registry)
+		rows = add_observed_rows(rows, observed, observed_versions, sessions);
 	n = list_length(rows);
 
 	/* rows come grouped by (deployment, version) */
