@@ -546,6 +546,8 @@ relations_in_schema(Oid nspoid)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	/* in creation order, not pg_class's physical order (messages name the first) */
+	list_sort(result, list_oid_cmp);
 	return result;
 }
 

@@ -193,6 +193,13 @@ typedef struct LocalCol
 	TimestampTz recorded_at;
 } LocalCol;
 
+/*
+ * A statement that uses a relation but none of its columns (SELECT count(*),
+ * DELETE without WHERE, SELECT ctid) is recorded with the empty column name,
+ * under this attnum in the local cache (system columns are never cached).
+ */
+#define RELATION_ITSELF (-1)
+
 #define LOCAL_CACHE_MAX 100000	/* entries, before the cache starts over */
 
 static MemoryContext local_cxt = NULL;
@@ -555,7 +562,8 @@ relation_is_observed(Oid relid, LocalRel *rel)
 
 /*
  * Records the use of column attnum of rel (0: the whole row, that is every
- * column) under every version of tags.
+ * column; RELATION_ITSELF: the relation, with no column) under every
+ * version of tags.
  */
 static void
 record_column(LocalRel *rel, AttrNumber attnum, bool reads, bool writes,
@@ -563,7 +571,16 @@ record_column(LocalRel *rel, AttrNumber attnum, bool reads, bool writes,
 {
 	ObservedKey key;
 
-	if (attnum == 0)
+	if (attnum == RELATION_ITSELF)
+	{
+		for (int t = 0; t < tags->ntags; t++)
+		{
+			make_key(&key, MyDatabaseId, NameStr(rel->nspname), NameStr(rel->relname),
+					 "", tags->version[t]);
+			record_use(&key, reads, writes, now);
+		}
+	}
+	else if (attnum == 0)
 	{
 		Relation	r = RelationIdGetRelation(rel->relid);
 
@@ -637,12 +654,16 @@ observe_column(LocalRel *rel, AttrNumber attnum, bool reads, bool writes,
 	col->recorded_at = now;
 }
 
-/* Every column of a bitmap (offset by FirstLowInvalidHeapAttributeNumber). */
-static void
+/*
+ * Every column of a bitmap (offset by FirstLowInvalidHeapAttributeNumber);
+ * false if it has none but system columns.
+ */
+static bool
 observe_columns(LocalRel *rel, Bitmapset *cols, bool reads, bool writes,
 				const RgSessionTags *tags, TimestampTz now, uint32 clear_generation)
 {
 	int			i = -1;
+	bool		any = false;
 
 	while ((i = bms_next_member(cols, i)) >= 0)
 	{
@@ -651,7 +672,9 @@ observe_columns(LocalRel *rel, Bitmapset *cols, bool reads, bool writes,
 		if (attnum < 0)			/* system columns */
 			continue;
 		observe_column(rel, attnum, reads, writes, tags, now, clear_generation);
+		any = true;
 	}
+	return any;
 }
 
 static void
@@ -692,6 +715,7 @@ observe_statement(List *perminfos)
 		RgPermInfo *perm = (RgPermInfo *) lfirst(lc);
 		LocalRel   *rel;
 		bool		found;
+		bool		any;
 
 		/*
 		 * Relations the statement names (and views' base relations, checked
@@ -708,9 +732,14 @@ observe_statement(List *perminfos)
 		}
 		if (!rel->observed)
 			continue;
-		observe_columns(rel, perm->selectedCols, true, false, tags, now, clear_generation);
-		observe_columns(rel, perm->insertedCols, false, true, tags, now, clear_generation);
-		observe_columns(rel, perm->updatedCols, false, true, tags, now, clear_generation);
+		any = observe_columns(rel, perm->selectedCols, true, false, tags, now, clear_generation);
+		any |= observe_columns(rel, perm->insertedCols, false, true, tags, now, clear_generation);
+		any |= observe_columns(rel, perm->updatedCols, false, true, tags, now, clear_generation);
+		if (!any)
+			observe_column(rel, RELATION_ITSELF,
+						   (perm->requiredPerms & ACL_SELECT) != 0,
+						   (perm->requiredPerms & ~ACL_SELECT) != 0,
+						   tags, now, clear_generation);
 	}
 }
 
@@ -897,7 +926,7 @@ load_observed(void)
 				COMP_CRC32C(crc, &record, sizeof(record));
 				if (!string_is_sound(NameStr(record.key.nspname), NAMEDATALEN) ||
 					!string_is_sound(NameStr(record.key.relname), NAMEDATALEN) ||
-					!string_is_sound(NameStr(record.key.attname), NAMEDATALEN) ||
+					memchr(NameStr(record.key.attname), '\0', NAMEDATALEN) == NULL ||
 					!string_is_sound(record.key.version, sizeof(record.key.version)))
 					problem = "An entry has a malformed name.";
 			}
@@ -1033,8 +1062,10 @@ rg_observed_install_hooks(void)
  */
 
 /*
- * Observed uses of (nspname, relname, attname) in this database (attname
- * NULL: of every column of the relation), in the caller's memory context.
+ * Observed uses of (nspname, relname, attname) in this database, in the
+ * caller's memory context.  attname NULL: of every column of the relation,
+ * and of the relation itself by statements that named none of its columns
+ * (those have attname NULL in the result).
  * One probe of the small per-relation table under LW_SHARED when nothing
  * was observed on the relation; else a scan of every entry under LW_SHARED.
  */
@@ -1090,7 +1121,8 @@ rg_observed_for(const char *nspname, const char *relname, const char *attname)
 		RgObserved *o = palloc(sizeof(RgObserved));
 
 		o->version = pstrdup(found[i].key.version);
-		o->attname = pstrdup(NameStr(found[i].key.attname));
+		o->attname = NameStr(found[i].key.attname)[0] == '\0' ? NULL :
+			pstrdup(NameStr(found[i].key.attname));
 		o->reads = found[i].reads;
 		o->writes = found[i].writes;
 		o->last_seen = found[i].last_seen;
@@ -1136,7 +1168,10 @@ rollguard_observed(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(entry->key.version);
 		values[1] = CStringGetTextDatum(psprintf("%s.%s", NameStr(entry->key.nspname),
 												 NameStr(entry->key.relname)));
-		values[2] = NameGetDatum(&entry->key.attname);
+		if (NameStr(entry->key.attname)[0] != '\0')
+			values[2] = NameGetDatum(&entry->key.attname);
+		else
+			nulls[2] = true;	/* the relation itself */
 		SpinLockAcquire(&entry->mutex);
 		values[3] = BoolGetDatum(entry->reads);
 		values[4] = BoolGetDatum(entry->writes);

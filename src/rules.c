@@ -165,9 +165,16 @@ judge(RgChange *ch, List *rows, int first, int last)
 				List	   *names = NIL;
 
 				for (int i = first; i < last; i++)
-					names = list_append_unique(names,
-											   makeString(((RgUsage *) list_nth(rows, i))->attname));
+				{
+					RgUsage    *u = list_nth(rows, i);
+
+					if (u->attname[0] != '\0')
+						names = list_append_unique(names, makeString(u->attname));
+				}
 				initStringInfo(&buf);
+				if (names == NIL)
+					return psprintf("uses %s%s", qualified,
+									observed_note("observed", seen_at));
 				appendStringInfo(&buf, "uses %s (", qualified);
 				for (int i = 0; i < list_length(names) && i < 5; i++)
 					appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "",
@@ -399,7 +406,8 @@ add_observed_rows(List *rows, List *observed, List *versions, List *sessions)
 				continue;
 			u = palloc0(sizeof(RgUsage));
 			*u = *p;
-			u->attname = o->attname;
+			/* "" for a use of the relation without any of its columns */
+			u->attname = o->attname ? o->attname : "";
 			u->writes = o->writes;
 			u->nullable = o->writes;
 			u->observed = true;
@@ -467,7 +475,9 @@ rg_evaluate(RgChange *ch, List *sessions)
 	{
 		RgObserved *o = lfirst(lc);
 
-		if ((for_not_null || ch->kind == RG_GENERATED_ALWAYS) && !o->writes)
+		/* the NOT NULL rules are about columns written (on INSERT) */
+		if ((for_not_null || ch->kind == RG_GENERATED_ALWAYS) &&
+			(!o->writes || o->attname == NULL))
 			continue;
 		observed = lappend(observed, o);
 		observed_versions = list_append_unique(observed_versions, makeString(o->version));

@@ -1,0 +1,175 @@
+# Observed usage across restarts and crashes: the columns tagged sessions
+# used are kept in shared memory, saved to pg_stat/rollguard_observed.dat
+# by a background worker (every rollguard.observed_save_interval seconds,
+# when they changed) and by the postmaster at shutdown, and read back when
+# the server starts.
+# (a) uses recorded by a tagged session are listed in rollguard.observed;
+# (b) a clean restart keeps them, timestamps and all;
+# (c) a crash (a backend killed, shared memory reinitialized) after the
+#     save interval keeps them; so does an immediate stop;
+# (d) a corrupt or truncated file is logged and ignored: the server starts
+#     with none, and the next save replaces the file;
+# (e) rollguard.max_observed reached: new uses are not recorded, counted in
+#     rollguard.observed_stats, logged once per backend; nothing crashes;
+#     a file with more entries than the limit loads what fits.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('observed');
+$node->init;
+$node->append_conf('postgresql.conf', qq(
+shared_preload_libraries = 'rollguard'
+lc_messages = 'C'
+restart_after_crash = on
+rollguard.observed_save_interval = 1
+));
+$node->start;
+
+my $file = $node->data_dir . '/pg_stat/rollguard_observed.dat';
+my $tag = "SET rollguard.deployment = 'mirror-2'; SET rollguard.version = '41';";
+
+$node->safe_psql('postgres', q{
+CREATE EXTENSION rollguard;
+CREATE TABLE person (id serial PRIMARY KEY, name text NOT NULL, weight integer, nickname text);
+});
+
+sub uses
+{
+	return $node->safe_psql('postgres', q{
+SELECT string_agg(format('%s %s.%s %s%s', version, relation, "column",
+                         CASE WHEN reads THEN 'r' ELSE '' END,
+                         CASE WHEN writes THEN 'w' ELSE '' END), ', '
+                  ORDER BY version, relation, "column")
+  FROM rollguard.observed});
+}
+
+sub stamps
+{
+	return $node->safe_psql('postgres', q{
+SELECT string_agg(format('%s %s %s', "column", first_seen, last_seen), ', ' ORDER BY "column")
+  FROM rollguard.observed});
+}
+
+# Waits until the background worker has saved everything seen so far.
+sub wait_saved
+{
+	$node->poll_query_until('postgres', q{
+SELECT s.saved_at >= (SELECT max(last_seen) FROM rollguard.observed)
+  FROM rollguard.observed_stats s})
+	  or die 'observed uses were not saved';
+}
+
+# (a) A tagged session's statements are recorded.
+$node->safe_psql('postgres', "$tag
+INSERT INTO person (name, weight) VALUES ('Ada', 60);
+SELECT name FROM person WHERE weight > 50;");
+my $recorded = '41 public.person.name rw, 41 public.person.weight rw';
+is(uses(), $recorded, 'a tagged session\'s uses are recorded');
+
+# (b) A clean restart keeps them, with their timestamps.
+my $before = stamps();
+$node->restart;
+is(uses(), $recorded, 'clean restart: uses kept');
+is(stamps(), $before, 'clean restart: first_seen and last_seen kept');
+
+# (c) A crash after the save interval keeps them.
+$node->safe_psql('postgres', "$tag SELECT nickname FROM person");
+wait_saved();
+my $bg = $node->background_psql('postgres', on_error_stop => 0);
+my $pid = $bg->query_safe('SELECT pg_backend_pid()');
+my $offset = -s $node->logfile;
+kill 'KILL', $pid;
+$node->wait_for_log(
+	qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
+	$offset);
+eval { $bg->quit };
+$recorded = '41 public.person.name rw, 41 public.person.nickname r, 41 public.person.weight rw';
+is(uses(), $recorded, 'crash: uses saved before it are kept');
+
+$node->safe_psql('postgres', "SET application_name = 'rollguard:mirror-3\@42'; SELECT id FROM person");
+wait_saved();
+$node->stop('immediate');
+$node->start;
+$recorded = '41 public.person.name rw, 41 public.person.nickname r, 41 public.person.weight rw, 42 public.person.id r';
+is(uses(), $recorded, 'immediate stop: uses kept');
+
+# (d) A corrupt file is logged and ignored; so is a truncated one.
+$node->stop;
+my $size = -s $file;
+ok($size > 0, 'the file exists after a clean stop');
+{
+	open(my $fh, '+<', $file) or die "open $file: $!";
+	binmode $fh;
+	seek($fh, 40, 0);
+	print $fh 'garbage';
+	close $fh;
+}
+$offset = -s $node->logfile;
+$node->start;
+like(slurp_file($node->logfile, $offset),
+	qr/LOG:  ignoring corrupt file "pg_stat\/rollguard_observed.dat"\n[^\n]*DETAIL:  Its checksum does not match its contents./,
+	'corrupt file: logged');
+is(uses(), '', 'corrupt file: ignored, no uses');
+$node->safe_psql('postgres', "$tag SELECT weight FROM person");
+wait_saved();
+$node->restart;
+is(uses(), '41 public.person.weight r', 'the next save replaced the corrupt file');
+
+$node->stop;
+truncate($file, 30) or die "truncate $file: $!";
+$offset = -s $node->logfile;
+$node->start;
+like(slurp_file($node->logfile, $offset),
+	qr/LOG:  ignoring corrupt file "pg_stat\/rollguard_observed.dat"\n[^\n]*DETAIL:  Its size does not match/,
+	'truncated file: logged');
+is(uses(), '', 'truncated file: ignored');
+
+$node->stop;
+truncate($file, 0) or die "truncate $file: $!";
+$node->start;
+is(uses(), '', 'empty file: ignored');
+is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server runs');
+
+# (e) rollguard.max_observed reached.  A table of 150 columns, read whole
+# by one tagged statement: 100 fit, 50 are not recorded.
+$node->append_conf('postgresql.conf', 'rollguard.max_observed = 100');
+$node->restart;
+$node->safe_psql('postgres',
+	'CREATE TABLE wide (' . join(', ', map { "c$_ integer" } 1 .. 150) . ')');
+$offset = -s $node->logfile;
+$node->safe_psql('postgres', "$tag SELECT w FROM wide w");
+is($node->safe_psql('postgres', 'SELECT entries, max_entries, dropped FROM rollguard.observed_stats'),
+	'100|100|50', 'full: 100 entries kept, 50 uses not recorded and counted');
+my $log = slurp_file($node->logfile, $offset);
+like($log, qr/LOG:  rollguard cannot record more observed uses: "rollguard.max_observed" is 100/,
+	'full: logged');
+is(scalar(() = $log =~ /cannot record more observed uses/g), 1, 'full: logged once per backend');
+is($node->safe_psql('postgres', "$tag SELECT count(*) FROM wide"), '0', 'full: statements still run');
+
+# Nothing was evicted: clearing makes room, and new uses are recorded again.
+$node->safe_psql('postgres', q{SELECT rollguard.clear_observed(relation => 'wide')});
+$node->safe_psql('postgres', "$tag SELECT c150 FROM wide");
+is($node->safe_psql('postgres', q{SELECT "column" FROM rollguard.observed WHERE relation = 'public.wide'}),
+	'c150', 'cleared: room again');
+
+# A file with more entries than the limit: what fits is loaded.
+$node->safe_psql('postgres', q{SELECT rollguard.clear_observed()});
+$node->append_conf('postgresql.conf', 'rollguard.max_observed = 200');
+$node->restart;
+$node->safe_psql('postgres', "$tag SELECT w FROM wide w");
+is($node->safe_psql('postgres', 'SELECT entries FROM rollguard.observed_stats'), '150', '150 recorded');
+$node->append_conf('postgresql.conf', 'rollguard.max_observed = 100');
+$offset = -s $node->logfile;
+$node->restart;
+like(slurp_file($node->logfile, $offset),
+	qr/could not load 50 of 150 observed uses from file "pg_stat\/rollguard_observed.dat": "rollguard.max_observed" is 100/,
+	'a bigger file than the limit: logged');
+is($node->safe_psql('postgres', 'SELECT entries, dropped FROM rollguard.observed_stats'),
+	'100|50', 'a bigger file than the limit: what fits is loaded, the rest counted');
+
+$node->stop;
+done_testing();
