@@ -97,6 +97,24 @@ $node->start;
 $recorded = '41 public.person.name rw, 41 public.person.nickname r, 41 public.person.weight rw, 42 public.person.id r';
 is(uses(), $recorded, 'immediate stop: uses kept');
 
+# The uses kept count as used: 41's manifest lists only id and name, yet
+# weight, seen used by its sessions before the restart and the crash,
+# blocks its drop while a deployment runs 41; the refusal says so.
+$node->safe_psql('postgres', q{
+SELECT rollguard.register_version('41', '{"relations": {"public.person": {"id": {"writes": false}, "name": {"nullable": false}}}}');
+SELECT rollguard.register_version('43', '{"relations": {"public.person": {"id": {"writes": false}, "name": {"nullable": false}}}}');
+SELECT rollguard.deploy('mirror-2', '41');
+});
+my ($ret, $out, $err) = $node->psql('postgres', 'ALTER TABLE person DROP COLUMN weight');
+like($err,
+	qr/ERROR:  cannot drop column "weight" of table "public.person": 1 deployment still uses it\nDETAIL:  Deployment "mirror-2" runs version "41", which uses public.person.weight \(observed, last at \d{4}-\d\d-\d\d [^)]+\)\./,
+	'after restart and crash: a use the manifest missed blocks the drop, and the refusal says it was observed');
+# once mirror-2 runs 43, which no session was seen with, nothing blocks
+$node->safe_psql('postgres', q{SELECT rollguard.deploy('mirror-2', '43')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM rollguard.check('ALTER TABLE person DROP COLUMN weight')}),
+	'0', 'when the observing version is no longer live, its uses no longer block');
+$node->safe_psql('postgres', q{SELECT rollguard.remove_deployment('mirror-2')});
+
 # (d) A corrupt file is logged and ignored; so is a truncated one.
 $node->stop;
 my $size = -s $file;
