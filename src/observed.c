@@ -240,6 +240,13 @@ rg_observed_define_settings(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	/*
+	 * Shared memory is sized when the server starts: a library loaded later
+	 * (LOAD, a function call; then it observes nothing) may not define a
+	 * PGC_POSTMASTER setting.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
 	DefineCustomIntVariable("rollguard.max_observed",
 							"How many observed uses (column and version) shared memory holds.",
 							"When it is full, new uses are not recorded.",
