@@ -220,18 +220,6 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER live_insert AFTER INSERT ON rollguard.deployment_state
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._deployment_state_changed();
-CREATE TRIGGER live_update AFTER UPDATE ON rollguard.deployment_state
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._deployment_state_changed();
-CREATE TRIGGER live_delete AFTER DELETE ON rollguard.deployment_state
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._deployment_state_changed();
-CREATE TRIGGER live_truncate AFTER TRUNCATE ON rollguard.deployment_state
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._deployment_state_changed();
-
 -- contract or declaration rows changed: recount the relations they name,
 -- if that can concern a live version.  Rare: deploy steps change only the
 -- contracts of versions not yet live; pg_restore may load contracts after
@@ -282,28 +270,30 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER live_insert AFTER INSERT ON rollguard.contract
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
-CREATE TRIGGER live_update AFTER UPDATE ON rollguard.contract
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
-CREATE TRIGGER live_delete AFTER DELETE ON rollguard.contract
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
-CREATE TRIGGER live_truncate AFTER TRUNCATE ON rollguard.contract
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
-CREATE TRIGGER live_insert AFTER INSERT ON rollguard.declaration
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
-CREATE TRIGGER live_update AFTER UPDATE ON rollguard.declaration
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
-CREATE TRIGGER live_delete AFTER DELETE ON rollguard.declaration
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
-CREATE TRIGGER live_truncate AFTER TRUNCATE ON rollguard.declaration
-    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._contract_changed();
+-- The triggers: one per event (a trigger with transition tables serves
+-- one event), all per statement.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('deployment_state', '_deployment_state_changed'),
+                                   ('contract', '_contract_changed'),
+                                   ('declaration', '_contract_changed')) AS x(tab, fn)
+    LOOP
+        EXECUTE format('CREATE TRIGGER live_insert AFTER INSERT ON rollguard.%I'
+                       ' REFERENCING NEW TABLE AS new_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard.%I()', t.tab, t.fn);
+        EXECUTE format('CREATE TRIGGER live_update AFTER UPDATE ON rollguard.%I'
+                       ' REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard.%I()', t.tab, t.fn);
+        EXECUTE format('CREATE TRIGGER live_delete AFTER DELETE ON rollguard.%I'
+                       ' REFERENCING OLD TABLE AS old_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard.%I()', t.tab, t.fn);
+        EXECUTE format('CREATE TRIGGER live_truncate AFTER TRUNCATE ON rollguard.%I'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard.%I()', t.tab, t.fn);
+    END LOOP;
+END
+$$;
 
 -- Recomputes every counter from scratch (after a data-only restore with
 -- --disable-triggers, say).  Superuser only, like every function here

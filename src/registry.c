@@ -226,6 +226,40 @@ rg_lock_registry(void)
 	UNKNOWN_AND_ORDER
 
 /*
+ * SPI's result rows as RgUsage, in the caller's context (outer): deployment,
+ * version, rolling_out, then (if full) connected, attname, writes,
+ * nullable.
+ */
+static List *
+usage_rows(MemoryContext outer, bool full)
+{
+	List	   *result = NIL;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+		RgUsage    *u = palloc0(sizeof(RgUsage));
+
+		u->deployment = SPI_getvalue(tup, desc, 1);
+		u->version = SPI_getvalue(tup, desc, 2);
+		u->rolling_out = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		if (full)
+		{
+			u->connected = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+			u->attname = SPI_getvalue(tup, desc, 5);
+			u->writes = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+			u->nullable = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		}
+		result = lappend(result, u);
+		MemoryContextSwitchTo(spi);
+	}
+	return result;
+}
+
+/*
  * The counters of live use for a column (attname may be NULL) and its
  * relation (false if the installed extension predates them: 1.0 to 1.2,
  * before ALTER EXTENSION rollguard UPDATE); whether any of the tagged
@@ -357,20 +391,7 @@ rg_fetch_live_pairs(List *versions)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "rollguard: registry query failed: %s",
 			 SPI_result_code_string(ret));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-		RgUsage    *u = palloc0(sizeof(RgUsage));
-
-		u->deployment = SPI_getvalue(tup, desc, 1);
-		u->version = SPI_getvalue(tup, desc, 2);
-		u->rolling_out = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		result = lappend(result, u);
-		MemoryContextSwitchTo(spi);
-	}
+	result = usage_rows(outer, false);
 	registry_end(&access);
 	return result;
 }
@@ -449,24 +470,7 @@ rg_fetch_usage(const char *nspname, const char *relname, const char *attname,
 		elog(ERROR, "rollguard: registry query failed: %s",
 			 SPI_result_code_string(ret));
 
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-		RgUsage    *u = palloc0(sizeof(RgUsage));
-
-		u->deployment = SPI_getvalue(tup, desc, 1);
-		u->version = SPI_getvalue(tup, desc, 2);
-		u->rolling_out = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		u->connected = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		u->attname = SPI_getvalue(tup, desc, 5);
-		u->writes = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
-		u->nullable = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
-		result = lappend(result, u);
-		MemoryContextSwitchTo(spi);
-	}
+	result = usage_rows(outer, true);
 
 	registry_end(&access);
 	return result;
