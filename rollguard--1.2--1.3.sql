@@ -52,24 +52,28 @@ CREATE TABLE rollguard.live_relation (
 REVOKE ALL ON rollguard.live_version, rollguard.live_column, rollguard.live_relation FROM PUBLIC;
 
 -- Whoever changes the counters holds this lock until commit: deploy steps
--- take it first thing (rollguard._lock_deployment), the triggers below
--- take it for direct edits.  One order for everyone, so no deadlocks, and
--- each recount sees the previous one committed.
-CREATE FUNCTION rollguard._lock_live()
+-- and registrations take it first thing (rollguard._lock_deployment,
+-- rollguard._register_version), the triggers below take it for direct
+-- edits.  One order for everyone, so no deadlocks, and each recount sees
+-- the previous one committed.  A table lock, not an advisory one: only
+-- rollguard's own functions (and superusers) may take it, so no other
+-- role can hold deploy steps up.  Reading the counters (the guard) does not
+-- wait for it.
+CREATE FUNCTION rollguard._lock_live(read_committed boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- A recount from an old snapshot would be wrong for good.
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
+    IF read_committed AND current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'deploy steps must run at isolation level READ COMMITTED'
             USING ERRCODE = 'invalid_transaction_state',
                   DETAIL = format('At isolation level %s, the registry''s counters of live use could be computed from an outdated snapshot.',
                                   upper(current_setting('transaction_isolation'))),
                   HINT = 'Run it in a transaction of its own, or begin the transaction with BEGIN ISOLATION LEVEL READ COMMITTED.';
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('rollguard.live'));
+    LOCK TABLE rollguard.live_version IN EXCLUSIVE MODE;
 END
 $$;
 
@@ -251,6 +255,9 @@ BEGIN
     IF nsps IS NULL THEN
         RETURN NULL;
     END IF;
+    -- the lock first: a deploy step committing meanwhile would count the
+    -- version without these rows
+    PERFORM rollguard._lock_live(false);
     IF TG_TABLE_NAME = 'contract' THEN
         IF TG_OP = 'INSERT' THEN
             SELECT array_agg(DISTINCT x.version) INTO versions FROM new_rows x;
@@ -374,10 +381,29 @@ BEGIN
 END
 $$;
 
+-- Registrations take the counters' lock before the version's own (as
+-- deploy steps do): a deploy script registers and deploys in one
+-- transaction while other mirrors deploy the same version.
+ALTER FUNCTION rollguard._register_version(text, jsonb) RENAME TO _store_version;
+REVOKE ALL ON FUNCTION rollguard._store_version(text, jsonb) FROM PUBLIC, rollguard_deploy;
+CREATE FUNCTION rollguard._register_version(version text, manifest jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM rollguard._lock_live(false);
+    PERFORM rollguard._store_version(version, manifest);
+END
+$$;
+REVOKE ALL ON FUNCTION rollguard._register_version(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard._register_version(text, jsonb) TO rollguard_deploy;
+
 -- Installs from 1.0 files older than this index lack it.
 CREATE INDEX IF NOT EXISTS contract_writers_idx ON rollguard.contract (nspname, relname, version) WHERE writes;
 
-REVOKE ALL ON FUNCTION rollguard._lock_live(), rollguard._recount_relations(text[], text[]),
+REVOKE ALL ON FUNCTION rollguard._lock_live(boolean), rollguard._recount_relations(text[], text[]),
                        rollguard._count_version(text, integer),
                        rollguard._apply_deployment_delta(text[], integer[]),
                        rollguard._deployment_state_changed(), rollguard._contract_changed(),

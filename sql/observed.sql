@@ -5,6 +5,9 @@
 --   reads:  the statement selects the column (SELECT list, WHERE, RETURNING,
 --           the right-hand side of SET, a view's definition);
 --   writes: the statement inserts or updates it.
+-- The relation itself (column NULL) is recorded when a statement uses it
+-- without naming any column, and when it inserts into it: then writes
+-- means "inserts rows", which the NOT NULL rules ask about.
 -- Only tagged sessions (rollguard.deployment + rollguard.version, or
 -- application_name 'rollguard:<deployment>@<version>') are recorded, only
 -- with rollguard.observe on (the default), only user relations.
@@ -40,7 +43,8 @@ SET rollguard.deployment = 'mirror-2';
 SET rollguard.version = '41';
 
 -- INSERT writes the columns it names (id comes from its default: not
--- written); SELECT reads what it names, in the list and in WHERE.
+-- written), and inserts into the relation; SELECT reads what it names, in
+-- the list and in WHERE.
 INSERT INTO person (name, weight) VALUES ('Bob', 80);
 SELECT name FROM person WHERE id = 1;
 SELECT * FROM uses;
@@ -59,8 +63,9 @@ SELECT n FROM note n;
 SELECT relation, "column", reads, writes FROM uses WHERE relation = 'public.note';
 
 -- A statement that names no column still uses the relation: recorded with
--- column NULL, shown here as (relation) (reads for SELECT, writes for
--- DELETE/INSERT/UPDATE).
+-- column NULL, shown here as (relation) (reads for SELECT; writes only for
+-- an INSERT, e.g. INSERT ... DEFAULT VALUES; DELETE neither reads nor
+-- writes a column, but uses the relation).
 \pset null '(relation)'
 CREATE TABLE audit (at timestamptz, what text);
 SELECT count(*) FROM audit;

@@ -167,6 +167,9 @@ SET rollguard.deployment = 'mirror-2';
 SET rollguard.version = '41';
 SELECT deployment, version, pid = pg_backend_pid() AS mine, source, registered
   FROM rollguard.sessions;
+-- (before 1.3, what tagged sessions use is not recorded: there would be no
+-- rollguard.observed to show it, nor clear_observed() to forget it)
+SELECT count(*) FROM person WHERE name IS NOT NULL;
 RESET rollguard.deployment;
 RESET rollguard.version;
 
@@ -192,6 +195,8 @@ SELECT * FROM rollguard.live_relation WHERE nspname = 'public';
 SELECT * FROM rollguard.live_column WHERE nspname = 'public' ORDER BY attname;
 -- They agree with a recount from scratch.
 SELECT * FROM rollguard._live_drift();
+-- Nothing was recorded under 1.2.
+SELECT count(*) FROM rollguard.observed;
 -- The same decision as before the update.
 ALTER TABLE person RENAME COLUMN name TO full_name;
 -- The counters follow the deploy steps from now on.

@@ -706,10 +706,17 @@ observe_statement(List *perminfos)
 		local_generation++;
 	}
 
-	/* in a database without the extension, nothing is recorded */
+	/*
+	 * In a database without the extension, or with one older than 1.3 (no
+	 * rollguard.observed to show the uses, nor clear_observed()), nothing
+	 * is recorded.
+	 */
 	if (extension_generation != local_generation)
 	{
-		extension_here = OidIsValid(get_extension_oid("rollguard", true));
+		Oid			nsp = get_namespace_oid("rollguard", true);
+
+		extension_here = OidIsValid(get_extension_oid("rollguard", true)) &&
+			OidIsValid(nsp) && OidIsValid(get_relname_relid("observed", nsp));
 		extension_generation = local_generation;
 	}
 	if (!extension_here)
@@ -742,10 +749,16 @@ observe_statement(List *perminfos)
 		any = observe_columns(rel, perm->selectedCols, true, false, tags, now, clear_generation);
 		any |= observe_columns(rel, perm->insertedCols, false, true, tags, now, clear_generation);
 		any |= observe_columns(rel, perm->updatedCols, false, true, tags, now, clear_generation);
-		if (!any)
+		/*
+		 * The relation itself: used without any of its columns (count(*),
+		 * DELETE), or inserted into -- "writes" on the relation means it
+		 * inserts rows (INSERT ... DEFAULT VALUES too), which the NOT NULL
+		 * rules ask about.
+		 */
+		if (!any || (perm->requiredPerms & ACL_INSERT) != 0)
 			observe_column(rel, RELATION_ITSELF,
-						   (perm->requiredPerms & ACL_SELECT) != 0,
-						   (perm->requiredPerms & ~ACL_SELECT) != 0,
+						   !any && (perm->requiredPerms & ACL_SELECT) != 0,
+						   (perm->requiredPerms & ACL_INSERT) != 0,
 						   tags, now, clear_generation);
 	}
 }

@@ -259,6 +259,14 @@ usage_rows(MemoryContext outer, bool full)
 	return result;
 }
 
+/* Is the installed extension 1.3 or later (counters, observed uses)? */
+bool
+rg_counters_installed(void)
+{
+	return OidIsValid(get_relname_relid("live_column",
+										get_namespace_oid("rollguard", false)));
+}
+
 /*
  * The counters of live use for a column (attname may be NULL) and its
  * relation (false if the installed extension predates them: 1.0 to 1.2,
@@ -282,12 +290,12 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 	int			nsessions = list_length(sessions);
 	int			nseen = list_length(observed_versions);
 	int			ret;
+	bool		ok;
 	bool		isnull;
 	HeapTuple	tup;
 	TupleDesc	desc;
 
-	if (!OidIsValid(get_relname_relid("live_column",
-									   get_namespace_oid("rollguard", false))))
+	if (!rg_counters_installed())
 		return false;
 
 	versions = palloc(sizeof(Datum) * (nsessions + 1));
@@ -323,7 +331,9 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 			"       EXISTS (SELECT 1 FROM pg_catalog.unnest($5) o(version)"
 			"                WHERE o.version OPERATOR(pg_catalog.=) ANY ($4)"
 			"                   OR EXISTS (SELECT 1 FROM rollguard.live_version v"
-			"                               WHERE v.version OPERATOR(pg_catalog.=) o.version))"
+			"                               WHERE v.version OPERATOR(pg_catalog.=) o.version)),"
+			"       EXISTS (SELECT 1 FROM rollguard.live_version)"
+			"        OR NOT EXISTS (SELECT 1 FROM rollguard.deployment_state)"
 			"  FROM (SELECT) one"
 			"  LEFT JOIN rollguard.live_column c"
 			"    ON c.nspname OPERATOR(pg_catalog.=) $1"
@@ -349,8 +359,11 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 	counts->relation_inserters = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 	counts->other_sessions = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 	counts->observed_live = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	/* deployments but no live versions: the counters were not kept (a
+	 * restore with --disable-triggers); do not trust them */
+	ok = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 	registry_end(&access);
-	return true;
+	return ok;
 }
 
 /*

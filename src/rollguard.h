@@ -158,6 +158,7 @@ extern void rg_enforce_changes(List *changes);
 /* registry.c */
 extern bool rg_extension_active(void);
 extern void rg_lock_registry(void);
+extern bool rg_counters_installed(void);
 extern bool rg_fetch_counts(const char *nspname, const char *relname,
 							const char *attname, List *sessions,
 							List *observed_versions, RgLiveCounts *counts);

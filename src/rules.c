@@ -98,10 +98,12 @@ observed_note(const char *what, TimestampTz at)
 /*
  * Judge one live (deployment, version) on its rows for the relation
  * (rows[first .. last-1]): its contract's, and the uses its tagged
- * sessions were seen making.  A use seen but not in the contract counts
- * as a use; a write seen counts as a write that may be NULL (the values
- * are unknown), unless the contract lists the column.  Returns the reason
- * it breaks, or NULL.
+ * sessions were seen making.  A use seen counts as a use; a write of a
+ * column seen counts as one that may be NULL (the values are unknown),
+ * unless the contract lists the column; an insert into the relation seen
+ * (a write of the relation itself, attname "") counts as inserting.  What
+ * was seen only ever adds reasons: it never cancels one the contract gives.
+ * Returns the reason it breaks, or NULL.
  */
 static char *
 judge(RgChange *ch, List *rows, int first, int last)
@@ -124,7 +126,8 @@ judge(RgChange *ch, List *rows, int first, int last)
 		{
 			if (u->observed_at > seen_at)
 				seen_at = u->observed_at;
-			if (u->writes && u->observed_at > inserts_seen)
+			/* a write of the relation itself: it inserts rows */
+			if (u->attname[0] == '\0' && u->writes && u->observed_at > inserts_seen)
 				inserts_seen = u->observed_at;
 			if (is_col)
 				seen = u;
@@ -164,12 +167,15 @@ judge(RgChange *ch, List *rows, int first, int last)
 			{
 				List	   *names = NIL;
 
+				/* rows come ordered by column: a column seen and listed
+				 * in the contract is adjacent to itself */
 				for (int i = first; i < last; i++)
 				{
 					RgUsage    *u = list_nth(rows, i);
 
-					if (u->attname[0] != '\0')
-						names = list_append_unique(names, makeString(u->attname));
+					if (u->attname[0] != '\0' &&
+						(names == NIL || strcmp(strVal(llast(names)), u->attname) != 0))
+						names = lappend(names, makeString(u->attname));
 				}
 				initStringInfo(&buf);
 				if (names == NIL)
@@ -194,19 +200,18 @@ judge(RgChange *ch, List *rows, int first, int last)
 			if (!col && seen && seen->writes)
 				return psprintf("may write NULL to %s.%s%s", qualified, ch->attname,
 								observed_note("observed writing it", seen->observed_at));
-			if (inserts && !(col && col->writes) && !(seen && seen->writes) &&
-				!ch->has_default)
+			if (inserts && !(col && col->writes) && !ch->has_default)
 				return psprintf("inserts into %s without writing %s, which has no default%s",
 								qualified, ch->attname,
-								inserts_seen ? observed_note("observed writing the table", inserts_seen) : "");
+								inserts_seen ? observed_note("observed inserting rows", inserts_seen) : "");
 			return NULL;
 
 		case RG_DROP_DEFAULT:
 		case RG_DROP_IDENTITY:
 		case RG_ADD_NOT_NULL_COLUMN:
-			if (inserts && !(col && col->writes) && !(seen && seen->writes))
+			if (inserts && !(col && col->writes))
 				return psprintf("inserts into %s without writing %s%s", qualified, ch->attname,
-								inserts_seen ? observed_note("observed writing the table", inserts_seen) : "");
+								inserts_seen ? observed_note("observed inserting rows", inserts_seen) : "");
 			return NULL;
 
 		case RG_GENERATED_ALWAYS:
@@ -351,6 +356,8 @@ usage_cmp(const ListCell *a, const ListCell *b)
 		r = strcmp(x->version, y->version);
 	if (r == 0)
 		r = (x->attname != NULL) - (y->attname != NULL);
+	if (r == 0 && x->attname != NULL)
+		r = strcmp(x->attname, y->attname);
 	return r;
 }
 
@@ -470,14 +477,20 @@ rg_evaluate(RgChange *ch, List *sessions)
 	 * column for drop / rename / retype, writes for the NOT NULL rules and
 	 * GENERATED ALWAYS, any for relation-level changes.
 	 */
-	foreach(lc, rg_observed_for(ch->nspname, ch->relname,
-								for_not_null ? NULL : attname))
+	foreach(lc, rg_counters_installed()
+			? rg_observed_for(ch->nspname, ch->relname, for_not_null ? NULL : attname)
+			: NIL)
 	{
 		RgObserved *o = lfirst(lc);
 
-		/* the NOT NULL rules are about columns written (on INSERT) */
-		if ((for_not_null || ch->kind == RG_GENERATED_ALWAYS) &&
-			(!o->writes || o->attname == NULL))
+		/*
+		 * The NOT NULL rules ask about writes of columns, and inserts into
+		 * the relation (a write of the relation itself); GENERATED ALWAYS
+		 * about writes of the column.
+		 */
+		if ((for_not_null || ch->kind == RG_GENERATED_ALWAYS) && !o->writes)
+			continue;
+		if (ch->kind == RG_GENERATED_ALWAYS && o->attname == NULL)
 			continue;
 		observed = lappend(observed, o);
 		observed_versions = list_append_unique(observed_versions, makeString(o->version));
