@@ -1173,34 +1173,55 @@ rollguard_observed(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS status;
 	ObservedEntry *entry;
+	ObservedRecord *found;
+	long		max;
+	long		n = 0;
 
 	require_shared_memory();
 	InitMaterializedSRF(fcinfo, 0);
+
+	/*
+	 * Copy this database's entries under the lock, build the rows after
+	 * releasing it: a backend recording a new use waits for this lock.
+	 */
 	LWLockAcquire(observed->lock, LW_SHARED);
+	max = hash_get_num_entries(observed_hash);
+	found = palloc_extended(sizeof(ObservedRecord) * (max + 1), MCXT_ALLOC_HUGE);
 	hash_seq_init(&status, observed_hash);
 	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->key.dbid != MyDatabaseId)
+			continue;
+		found[n].key = entry->key;
+		SpinLockAcquire(&entry->mutex);
+		found[n].reads = entry->reads;
+		found[n].writes = entry->writes;
+		found[n].first_seen = entry->first_seen;
+		found[n].last_seen = entry->last_seen;
+		SpinLockRelease(&entry->mutex);
+		n++;
+	}
+	LWLockRelease(observed->lock);
+
+	for (long i = 0; i < n; i++)
 	{
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
-		if (entry->key.dbid != MyDatabaseId)
-			continue;
-		values[0] = CStringGetTextDatum(entry->key.version);
-		values[1] = CStringGetTextDatum(psprintf("%s.%s", NameStr(entry->key.nspname),
-												 NameStr(entry->key.relname)));
-		if (NameStr(entry->key.attname)[0] != '\0')
-			values[2] = NameGetDatum(&entry->key.attname);
+		values[0] = CStringGetTextDatum(found[i].key.version);
+		values[1] = CStringGetTextDatum(psprintf("%s.%s", NameStr(found[i].key.nspname),
+												 NameStr(found[i].key.relname)));
+		if (NameStr(found[i].key.attname)[0] != '\0')
+			values[2] = NameGetDatum(&found[i].key.attname);
 		else
 			nulls[2] = true;	/* the relation itself */
-		SpinLockAcquire(&entry->mutex);
-		values[3] = BoolGetDatum(entry->reads);
-		values[4] = BoolGetDatum(entry->writes);
-		values[5] = TimestampTzGetDatum(entry->first_seen);
-		values[6] = TimestampTzGetDatum(entry->last_seen);
-		SpinLockRelease(&entry->mutex);
+		values[3] = BoolGetDatum(found[i].reads);
+		values[4] = BoolGetDatum(found[i].writes);
+		values[5] = TimestampTzGetDatum(found[i].first_seen);
+		values[6] = TimestampTzGetDatum(found[i].last_seen);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	LWLockRelease(observed->lock);
+	pfree(found);
 	return (Datum) 0;
 }
 
