@@ -79,6 +79,11 @@ def rounds(prefix):
 
 
 def fmt(x, nd=2):
+    if isinstance(x, str):
+        try:
+            x = float(x)
+        except ValueError:
+            return x
     if x is None or (isinstance(x, float) and x != x):
         return "n/a"
     if isinstance(x, str):
@@ -88,6 +93,13 @@ def fmt(x, nd=2):
     if abs(x) >= 10:
         return f"{x:.1f}"
     return f"{x:.{nd}f}"
+
+
+def fmt_int(x):
+    try:
+        return f"{int(float(x)):,}"
+    except (TypeError, ValueError, OverflowError):
+        return "n/a"
 
 
 machine = {}
@@ -104,9 +116,12 @@ md.append("Written by `bench/run.sh` (see `bench/README.md` for what each worklo
 if os.path.isdir(os.path.join(res, "baseline-6600047")):
     md.append("The same benchmark on commit 6600047 (before the guard queried by change): "
               "[baseline-6600047/results.md](baseline-6600047/results.md).\n")
+md.append("The previous run (commit fd244bb, extension 1.2, before the counters of live use) is in git: "
+          "`git show 13d52e0:bench/results/results.md`.\n")
 md.append("## Machine\n")
 md.append("| | |\n|---|---|")
-for k in ["date", "nproc", "cpu", "memory", "kernel", "postgres", "pgbench", "settings", "scale", "params"]:
+for k in ["date", "nproc", "cpu", "memory", "kernel", "postgres", "pgbench", "settings", "rollguard",
+          "extension", "scale", "params", "tag", "warning"]:
     if k in machine:
         md.append(f"| {k} | {machine[k]} |")
 md.append("")
@@ -115,23 +130,38 @@ summary = []      # (what, ratio, target, verdict)
 ratio_rows = []   # for the plot
 
 # --- DML --------------------------------------------------------------------
+ARMS = ("stock", "rg", "rgtag")
+ARM_LABEL = {"stock": "stock", "rg": "rollguard", "rgtag": "rollguard, tagged"}
 md.append("## DML: pgbench, rollguard preloaded with a large registry vs not loaded\n")
 md.append("Registry: 200 versions x 2,000 columns, 1,000 deployments. "
           f"`pgbench -M prepared -c {machine.get('params', '').split('CLIENTS=')[-1]}`, "
-          "scale " + machine.get("scale", "?") + ". Each round runs ABBA (stock rg rg stock, or rg stock stock rg), "
-          "so drift within a round cancels and every round has an A/A pair per cluster: the A/A columns "
-          "(second run / first run of the same cluster) show how much the machine alone moves the numbers. "
-          "Two ratios: transactions per second (wall clock), and server CPU per transaction (CPU time of all "
-          "the cluster's processes, from /proc, divided by the transactions; stock / rollguard, so that "
-          "higher is better as for tps).\n")
-md.append("| workload | round | stock tps | rollguard tps | tps ratio | stock CPU us/tx | rollguard CPU us/tx | CPU ratio | A/A tps stock, rollguard | load avg |")
-md.append("|---|---|---|---|---|---|---|---|---|---|")
+          "scale " + machine.get("scale", "?") + ". Three arms: *stock* (no rollguard), *rollguard* "
+          "(preloaded, sessions untagged) and *rollguard, tagged* (the same cluster, every pgbench "
+          "connection tagged as a live session: " + machine.get("tag", "?") + "; whatever rollguard "
+          "does for a tagged session's statements -- recording the columns they use, in builds with "
+          "observed usage -- is in this arm). Each round runs ABCCBA (stock rg tagged tagged rg stock, "
+          "or the reverse), so drift within a round cancels and every round has an A/A pair per arm: "
+          "the A/A columns (second run / first run of the same arm) show how much the machine alone "
+          "moves the numbers. Two ratios: transactions per second (wall clock), and server CPU per "
+          "transaction (CPU time of all the cluster's processes, from /proc, divided by the "
+          "transactions; stock / rollguard, so that higher is better as for tps).\n")
+for k, label in [("tag_check", "tag check (a connection with the tag options: deployment@version, "
+                               "its rows in rollguard.sessions -- 1 expected)"),
+                 ("observed_before", "observed uses of v1 before the DML runs"),
+                 ("observed_after", "observed uses of v1 after them (the tagged runs' tables and columns)")]:
+    if k in machine:
+        md.append(f"- {label}: {machine[k]}")
+md.append("")
+md.append("| workload | round | stock tps | rollguard tps | tagged tps | tps ratio | tagged tps ratio | "
+          "stock CPU us/tx | rollguard CPU us/tx | tagged CPU us/tx | CPU ratio | tagged CPU ratio | "
+          "A/A tps stock, rollguard, tagged | load avg |")
+md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def rounds_ab(prefix):
     out = {}
     for name, r in runs.items():
-        m = re.match(re.escape(prefix) + r"-r(\d+)-(rg|stock)-([ab])$", name)
+        m = re.match(re.escape(prefix) + r"-r(\d+)-(rgtag|rg|stock)-([ab])$", name)
         if m:
             out.setdefault(int(m.group(1)), {}).setdefault(m.group(2), {})[m.group(3)] = r
     return out
@@ -148,54 +178,78 @@ def combine(ab):
     return tps, (cpu / n * 1e6 if n and cpu else None)
 
 
+def med_range(xs, nd=3):
+    if not xs:
+        return "n/a"
+    return f"**{statistics.median(xs):.{nd}f}** ({min(xs):.{nd}f}-{max(xs):.{nd}f})"
+
+
 aa_all = []
+notes = []
 for key, label in [("dml-select", "select-only (-S)"), ("dml-tpcb", "TPC-B-like")]:
     rs = rounds_ab(key)
-    ratios, cratios = [], []
+    ratio = {a: [] for a in ARMS}      # tps ratio vs stock
+    cratio = {a: [] for a in ARMS}     # CPU ratio stock / arm
+    tag_vs_rg = []
     for rnd in sorted(rs):
         pair = rs[rnd]
-        if "rg" not in pair or "stock" not in pair:
+        if "stock" not in pair:
             continue
-        st_tps, st_cpu = combine(pair["stock"])
-        rg_tps, rg_cpu = combine(pair["rg"])
-        if not st_tps or not rg_tps:
+        tps, cpu = {}, {}
+        for a in ARMS:
+            if a in pair:
+                tps[a], cpu[a] = combine(pair[a])
+        if not tps.get("stock"):
             continue
-        ratio = rg_tps / st_tps
-        ratios.append(ratio)
-        cratio = st_cpu / rg_cpu if st_cpu and rg_cpu else None
-        if cratio:
-            cratios.append(cratio)
+        row_r, row_c = {}, {}
+        for a in ("rg", "rgtag"):
+            if tps.get(a):
+                row_r[a] = tps[a] / tps["stock"]
+                ratio[a].append(row_r[a])
+            if cpu.get(a) and cpu.get("stock"):
+                row_c[a] = cpu["stock"] / cpu[a]
+                cratio[a].append(row_c[a])
+        if tps.get("rg") and tps.get("rgtag"):
+            tag_vs_rg.append(tps["rgtag"] / tps["rg"])
         aa = []
-        for c in ("stock", "rg"):
-            ab = pair[c]
+        for a in ARMS:
+            ab = pair.get(a, {})
             if "a" in ab and "b" in ab and ab["a"]["tps"] and ab["b"]["tps"]:
                 aa.append(ab["b"]["tps"] / ab["a"]["tps"])
         aa_all.extend(aa)
-        loads = [r["load"] for c in ("stock", "rg") for r in pair[c].values() if r["load"] is not None]
-        md.append(f"| {label} | {rnd} | {fmt(st_tps)} | {fmt(rg_tps)} | {ratio:.3f} | {fmt(st_cpu)} | {fmt(rg_cpu)} | "
-                  f"{fmt(cratio, 3)} | {', '.join(f'{x:.3f}' for x in aa)} | "
+        loads = [r["load"] for a in ARMS for r in pair.get(a, {}).values() if r["load"] is not None]
+        md.append(f"| {label} | {rnd} | {fmt(tps.get('stock'))} | {fmt(tps.get('rg'))} | {fmt(tps.get('rgtag'))} | "
+                  f"{fmt(row_r.get('rg'), 3)} | {fmt(row_r.get('rgtag'), 3)} | {fmt(cpu.get('stock'))} | "
+                  f"{fmt(cpu.get('rg'))} | {fmt(cpu.get('rgtag'))} | {fmt(row_c.get('rg'), 3)} | "
+                  f"{fmt(row_c.get('rgtag'), 3)} | {', '.join(f'{x:.3f}' for x in aa)} | "
                   f"{fmt(min(loads)) if loads else 'n/a'}-{fmt(max(loads)) if loads else 'n/a'} |")
-    if ratios:
-        med = statistics.median(ratios)
-        cmed = statistics.median(cratios) if cratios else None
-        md.append(f"| **{label}** | **median** | | | **{med:.3f}** ({min(ratios):.3f}-{max(ratios):.3f}) | | | "
-                  + (f"**{cmed:.3f}** ({min(cratios):.3f}-{max(cratios):.3f})" if cmed else "n/a") + " | | |")
-        summary.append((f"DML {label}, tps", med, 0.99))
-        if cmed:
-            summary.append((f"DML {label}, server CPU per transaction", cmed, 0.99))
-        short = "select-only" if "select" in label else "TPC-B"
-        ratio_rows.append((short + " tps", med, 0.99))
-        if cmed:
-            ratio_rows.append((short + " CPU/tx", cmed, 0.99))
+    if ratio["rg"] or ratio["rgtag"]:
+        md.append(f"| **{label}** | **median** | | | | {med_range(ratio['rg'])} | {med_range(ratio['rgtag'])} | | | | "
+                  f"{med_range(cratio['rg'])} | {med_range(cratio['rgtag'])} | | |")
+    short = "select-only" if "select" in label else "TPC-B"
+    for a, target, what in [("rg", 0.99, ""), ("rgtag", 0.98, ", every session tagged")]:
+        if ratio[a]:
+            med = statistics.median(ratio[a])
+            summary.append((f"DML {label}{what}, tps", med, target))
+            ratio_rows.append((short + (" tagged" if a == "rgtag" else "") + " tps", med, target))
+        if cratio[a]:
+            cmed = statistics.median(cratio[a])
+            summary.append((f"DML {label}{what}, server CPU per transaction", cmed, target))
+            ratio_rows.append((short + (" tagged" if a == "rgtag" else "") + " CPU/tx", cmed, target))
+    if tag_vs_rg:
+        notes.append(f"{label}: tagged / untagged rollguard tps, per round: "
+                     f"{', '.join(f'{x:.3f}' for x in tag_vs_rg)} (median {statistics.median(tag_vs_rg):.3f}): "
+                     "what tagging (and observing) costs on top of rollguard being loaded.\n")
 md.append("")
+md.extend(notes)
 if aa_all:
     dev = [abs(x - 1) for x in aa_all]
-    md.append(f"A/A noise of this machine during the run (same cluster, same workload, minutes apart): "
+    md.append(f"A/A noise of this machine during the run (same arm, same workload, minutes apart): "
               f"median |1 - ratio| = {statistics.median(dev):.3f}, max {max(dev):.3f} over {len(aa_all)} pairs.\n")
 pd = os.path.join(res, "profile", "perf-dml.txt")
 if os.path.exists(pd):
-    md.append("rollguard's share of the rollguard cluster's backend CPU during DML (`perf record`, "
-              "`bench/results/profile/perf-dml.txt`):\n")
+    md.append("rollguard's share of the rollguard cluster's backend CPU during DML, untagged and tagged "
+              "(`perf record`, `bench/results/profile/perf-dml.txt`):\n")
     md.append("```")
     with open(pd) as f:
         md.append("".join(l for l in f if l.startswith("##") or "rollguard" in l or "Hook" in l or "postgres " in l).rstrip())
@@ -271,13 +325,17 @@ with open(os.path.join(res, "curve.tsv")) as f:
 CHECKED = re.compile(r"SET NOT NULL|RENAME COLUMN")
 
 
-def guarded_latency(run):
+def checked_latency(run):
     """mean latency of the statements the guard checks against the registry."""
+    if not run:
+        return None
     lats = [lat for s, lat in run["stmts"] if CHECKED.search(s)]
     return statistics.mean(lats) if lats else None
 
 
 def stmt_latency(run, pattern):
+    if not run:
+        return None
     lats = [lat for s, lat in run["stmts"] if re.search(pattern, s)]
     return statistics.mean(lats) if lats else None
 
@@ -285,144 +343,269 @@ def stmt_latency(run, pattern):
 def num(c, k):
     try:
         return float(c[k])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError):
         return float("nan")
 
 
-def curve_table(axis, xlabel):
-    rows = [c for c in curve if c["axis"] == axis]
-    if not rows:
-        return []
+def ok(x):
+    return x is not None and x == x
+
+
+def ratio_or_none(a, b):
+    return a / b if ok(a) and ok(b) and b else None
+
+
+def curve_rows(axis):
     out = []
-    md.append("| deployments | live versions | stock ms | rollguard ms | ratio | "
-              "SET NOT NULL ms (stock / rollguard) | RENAME COLUMN ms (stock / rollguard) | "
-              "SET NOT NULL query by hand: ms (rows) | column query by hand ms | tier 1 ms | tier 2 ms |")
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for c in rows:
+    for c in curve:
+        if c["axis"] != axis:
+            continue
         n, live = int(c["deployments"]), int(c["live_versions"])
-        key_live = 200 if axis == "deployments" else live
-        st = runs.get(f"curve-{axis}-{n}-{key_live}-stock")
-        rg = runs.get(f"curve-{axis}-{n}-{key_live}-rg")
-        st_l = guarded_latency(st) if st else None
-        rg_l = guarded_latency(rg) if rg else None
-        ratio = st_l / rg_l if st_l and rg_l else None
-        x = n if axis == "deployments" else live
-        nn_rows = c.get("not_null_rows") or ""
-        nn = f"{fmt(num(c, 'not_null_ms'), 3)} ({int(nn_rows):,} rows)" if nn_rows else "n/a"
-        snn = (f"{fmt(stmt_latency(st, 'SET NOT NULL') if st else None, 3)} / "
-               f"{fmt(stmt_latency(rg, 'SET NOT NULL') if rg else None, 3)}")
-        ren = (f"{fmt(stmt_latency(st, 'RENAME COLUMN') if st else None, 3)} / "
-               f"{fmt(stmt_latency(rg, 'RENAME COLUMN') if rg else None, 3)}")
-        md.append(f"| {n:,} | {live} | {fmt(st_l, 3)} | {fmt(rg_l, 3)} | {fmt(ratio, 4)} | {snn} | {ren} | {nn} | "
-                  f"{fmt(num(c, 'column_ms'), 3)} | {fmt(num(c, 'tier1_ms'), 3)} | {fmt(num(c, 'tier2_ms'), 3)} |")
-        out.append((x, st_l, rg_l, num(c, "not_null_ms"), num(c, "tier1_ms"), num(c, "tier2_ms"),
-                    int(nn_rows) if nn_rows else 0,
-                    stmt_latency(rg, "SET NOT NULL") if rg else None,
-                    stmt_latency(rg, "RENAME COLUMN") if rg else None))
-    md.append("")
+        # the raw files are named by the requested live versions (200 on the deployments axis)
+        key = f"curve-{axis}-{n}-{200 if axis == 'deployments' else live}"
+        st, rg = runs.get(key + "-stock"), runs.get(key + "-rg")
+        out.append({
+            "x": n if axis == "deployments" else live, "n": n, "live": live, "c": c,
+            "st": checked_latency(st), "rg": checked_latency(rg),
+            "st_snn": stmt_latency(st, "SET NOT NULL"), "rg_snn": stmt_latency(rg, "SET NOT NULL"),
+            "st_ren": stmt_latency(st, "RENAME COLUMN"), "rg_ren": stmt_latency(rg, "RENAME COLUMN"),
+        })
     return out
 
 
-md.append("## The cost of one check: guarded DDL latency vs deployments\n")
-md.append("`bench/scripts/ddl_guarded.sql`, one client, on tables every version uses: "
-          "`SET NOT NULL` (allowed: every live version writes the column non-NULL) and two "
-          "`RENAME COLUMN` (allowed: no version uses the column); *stock ms* and *rollguard ms* are the "
-          "mean latency of those three statements (`pgbench -r`), *ratio* stock / rollguard. 200 registered "
-          "versions, deployments spread evenly over them. *By hand*: the guard's registry queries as "
-          "`src/registry.c` has them (extracted by `bench/guard_sql.py`), timed with EXPLAIN ANALYZE "
-          "(median; rows returned); *tier 1* and *tier 2* are the proposed rewrites (`bench/sql/proto.sql`, README).\n")
-dep_curve = curve_table("deployments", "deployments")
-if len(dep_curve) >= 2:
-    md.append("Growth per decade of deployments (a logarithmic cost grows by a constant "
-              "amount per decade; a linear one is multiplied by 10):\n")
-    md.append("| from | to | guarded DDL latency x | SET NOT NULL x | RENAME COLUMN x | SET NOT NULL query x | its rows x |\n|---|---|---|---|---|---|---|")
-    for a, b in zip(dep_curve, dep_curve[1:]):
-        if a[2] and b[2]:
-            md.append(f"| {a[0]:,} | {b[0]:,} | {b[2] / a[2]:.1f} | {fmt(b[7] / a[7] if a[7] and b[7] else None, 1)} | "
-                      f"{fmt(b[8] / a[8] if a[8] and b[8] else None, 1)} | {b[3] / a[3]:.1f} | {b[6] / max(a[6], 1):.1f} |")
+def allowed_table(rows):
+    md.append("| deployments | live versions | set up s | counters drift | SET NOT NULL ms (stock / rollguard) | "
+              "RENAME COLUMN ms (stock / rollguard) | checked statements: stock ms | rollguard ms | "
+              "rollguard - stock ms | ratio | counters query by hand ms (planning) |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        c = r["c"]
+        ratio = ratio_or_none(r["st"], r["rg"])
+        excess = r["rg"] - r["st"] if r["rg"] is not None and r["st"] is not None else None
+        drift = c.get("drift", "n/a")
+        md.append(f"| {r['n']:,} | {r['live']} | {fmt(num(c, 'setup_ms') / 1000, 2)} | "
+                  f"{drift if drift == '0' else '**' + drift + '**'} | "
+                  f"{fmt(r['st_snn'], 3)} / {fmt(r['rg_snn'], 3)} | {fmt(r['st_ren'], 3)} / {fmt(r['rg_ren'], 3)} | "
+                  f"{fmt(r['st'], 3)} | {fmt(r['rg'], 3)} | {fmt(excess, 3)} | {fmt(ratio, 3)} | "
+                  f"{fmt(num(c, 'counts_ms'), 3)} ({fmt(num(c, 'counts_plan_ms'), 3)}) |")
+    md.append("")
+
+
+def refused_table(rows):
+    md.append("| deployments | live versions | deployments named | DETAIL KB | DROP COLUMN ms: refused (stock) | "
+              "per named deployment us | SET NOT NULL ms: refused (stock) | RENAME TABLE ms: refused (stock) | "
+              "by hand: column query ms | NOT NULL query ms (rows) | relation query ms (rows) |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        c = r["c"]
+        blockers = num(c, "blockers")
+        per = ((num(c, "refuse_drop_column_ms") - num(c, "stock_drop_column_ms")) / blockers * 1000
+               if ok(blockers) and blockers else None)
+        md.append(f"| {r['n']:,} | {r['live']} | {fmt_int(blockers)} | {fmt(num(c, 'refusal_bytes') / 1024, 1)} | "
+                  f"{fmt(num(c, 'refuse_drop_column_ms'), 3)} ({fmt(num(c, 'stock_drop_column_ms'), 3)}) | {fmt(per, 1)} | "
+                  f"{fmt(num(c, 'refuse_set_not_null_ms'), 3)} ({fmt(num(c, 'stock_set_not_null_ms'), 3)}) | "
+                  f"{fmt(num(c, 'refuse_rename_table_ms'), 3)} ({fmt(num(c, 'stock_rename_table_ms'), 3)}) | "
+                  f"{fmt(num(c, 'column_query_ms'), 3)} | {fmt(num(c, 'not_null_query_ms'), 3)} ({fmt_int(num(c, 'not_null_rows'))}) | "
+                  f"{fmt(num(c, 'relation_query_ms'), 3)} ({fmt_int(num(c, 'relation_rows'))}) |")
+    md.append("")
+
+
+md.append("## The cost of one check: allowed DDL vs deployments\n")
+md.append("`bench/scripts/ddl_guarded.sql`, one client, on tables every version uses: `SET NOT NULL` "
+          "of a column every live version writes non-NULL and two `RENAME COLUMN` of a column no "
+          "version uses -- checked by the guard and allowed on the counters of live use alone, the "
+          "common case. Per statement: `pgbench -r` mean latency; *checked statements*: the mean of "
+          "those three, *ratio* stock / rollguard. 200 registered versions, mirror-i on v(i mod 200 + 1). "
+          "*Set up*: `bench_proto.set_deployments()` writing `rollguard.deployment_state` directly, "
+          "rollguard's triggers keeping the counters (a version entering or leaving them is the cost). "
+          "*Counters drift*: rows of `rollguard._live_drift()` (the counters against a recount: 0 "
+          "expected). *Counters query by hand*: the guard's first query (`counts_plan` in "
+          "`src/registry.c`, extracted by `bench/guard_sql.py`), PREPAREd and run as the generic plan "
+          "the guard uses, EXPLAIN ANALYZE median.\n")
+dep_rows = curve_rows("deployments")
+allowed_table(dep_rows)
+if len(dep_rows) >= 2:
+    md.append("Growth per step of deployments (a logarithmic cost grows by a constant amount per "
+              "decade; a linear one is multiplied by 10):\n")
+    md.append("| from | to | checked statements x | SET NOT NULL x | RENAME COLUMN x | rollguard - stock: ms -> ms | counters query x |")
+    md.append("|---|---|---|---|---|---|---|")
+    for a, b in zip(dep_rows, dep_rows[1:]):
+        ea = a["rg"] - a["st"] if a["rg"] is not None and a["st"] is not None else None
+        eb = b["rg"] - b["st"] if b["rg"] is not None and b["st"] is not None else None
+        md.append(f"| {a['n']:,} | {b['n']:,} | {fmt(ratio_or_none(b['rg'], a['rg']), 2)} | "
+                  f"{fmt(ratio_or_none(b['rg_snn'], a['rg_snn']), 2)} | {fmt(ratio_or_none(b['rg_ren'], a['rg_ren']), 2)} | "
+                  f"{fmt(ea, 3)} -> {fmt(eb, 3)} | "
+                  f"{fmt(ratio_or_none(num(b['c'], 'counts_ms'), num(a['c'], 'counts_ms')), 2)} |")
     md.append("")
 
 md.append("## The cost of one check vs live versions (1,000 deployments)\n")
-ver_curve = curve_table("versions", "live versions")
+ver_rows = sorted(curve_rows("versions"), key=lambda r: r["x"])
+allowed_table(ver_rows)
+cb = os.path.join(res, "profile", "counters-bloat.txt")
+if os.path.exists(cb):
+    with open(cb) as f:
+        lines = [l.rstrip("\n") for l in f if re.match(r"(before|after) VACUUM|live_column", l)]
+    if lines:
+        md.append("The counters query right after the versions axis put 199 versions back into the counters, "
+                  "and after VACUUM (`bench/results/profile/counters-bloat.txt`, with the plan): "
+                  "ms, rows, planning ms; `live_column` size, live rows, dead rows:\n")
+        md.append("```")
+        md.extend(lines)
+        md.append("```\n")
+
+md.append("## The cost of a refused statement\n")
+md.append("A refusal names every live deployment the change breaks (one DETAIL line each), so it reads "
+          "them all: its cost is linear in the deployments it names, by nature. It is paid once, by a "
+          "statement that fails; allowed statements (above) never pay it. Timed as a client sees it: "
+          "`psql \\timing` of the statement inside BEGIN ... ROLLBACK, one warm-up then the median; on "
+          "stock (in parentheses) the same statement succeeds and is rolled back. Statements on "
+          "`public.used_7`, used by every version: `DROP COLUMN c002`, `ALTER COLUMN c002 SET NOT NULL` "
+          "(every version may write NULL), `RENAME TO` (every column of every live deployment is read). "
+          "*Deployments named*: rows of `rollguard.check()` for the DROP COLUMN; *DETAIL KB*: the error "
+          "psql printed; *per named deployment*: (refused - stock) / deployments named. *By hand*: the "
+          "guard's per-deployment queries alone, generic plans, EXPLAIN ANALYZE median.\n")
+md.append("Against deployments (200 versions):\n")
+refused_table(dep_rows)
+md.append("Against live versions (1,000 deployments):\n")
+refused_table(ver_rows)
+pr = os.path.join(res, "profile", "perf-refused.txt")
+if os.path.exists(pr):
+    md.append("Where a refused DROP COLUMN spends its time at 1,000 deployments: "
+              "`bench/results/profile/perf-refused.txt`.\n")
 
 # --- deploy API ---------------------------------------------------------------
 md.append("## Deploy API\n")
+md.append("Every deploy step (and registration) takes the counters' global lock first "
+          "(`rollguard._lock_live()`) and holds it until it commits: deploy steps are serialized. The "
+          "1,000 mirrors move onto one version (the 200 versions they ran leave the counters, one by "
+          "one) and back over 200 versions (200 versions enter them), each with 50 clients and with one "
+          "client, the serial reference doing the same work; each move starts from a vacuumed "
+          "registry.\n")
 
 
-def line(label, key, what="latency"):
+def line(label, key):
     r = runs.get(key)
     if not r:
         return
-    ok = "yes" if r["exit"] == 0 and not r["aborted"] and (r["failed"] or 0) == 0 else "**NO**"
+    good = "yes" if r["exit"] == 0 and not r["aborted"] and (r["failed"] or 0) == 0 else "**NO**"
     proc = f"{r['processed']}/{r['expected']}" if r["expected"] else f"{r['processed']}"
-    md.append(f"| {label} | {fmt(r['lat'])} | {fmt(r['lat_stddev'])} | {fmt(r['tps'])} | {proc} | {ok} |")
+    md.append(f"| {label} | {fmt(r['lat'])} | {fmt(r['tps'])} | {proc} | {good} |")
 
 
-md.append("| operation | latency ms (mean) | stddev ms | per second | transactions | no errors |\n|---|---|---|---|---|---|")
+md.append("| operation | latency ms (mean) | per second | transactions | no errors (pgbench) |\n|---|---|---|---|---|")
 line("register_version, 2,000-column manifest (200 versions, 1 client)", "setup-register-2000")
 line("register_version, 5,000-column manifest (1 client)", "deploy-register-5000")
 line("deploy: 1,000 new mirrors onto 2,000-column versions (1 client)", "setup-deploy-1000")
 line("deploy: new deployments of a 5,000-column version (1 client)", "deploy-deploy-5000")
-line("deploy: 1,000 mirrors move to v201 at once (50 clients)", "deploy-mirrors-c50")
-line("deploy: 1,000 mirrors move to v202 (1 client, reference)", "deploy-mirrors-c1")
-line("deploy: 1,000 mirrors back to 200 different versions (50 clients)", "deploy-mirrors-spread-c50")
+line("deploy: 1,000 mirrors from 200 versions onto v201 (50 clients)", "deploy-mirrors-c50")
+line("deploy: 1,000 mirrors from 200 versions onto v202 (1 client, reference)", "deploy-mirrors-c1")
+line("deploy: 1,000 mirrors back over 200 versions (50 clients)", "deploy-mirrors-spread-c50")
+line("deploy: 1,000 mirrors back over 200 versions (1 client, reference)", "deploy-mirrors-spread-c1")
 md.append("")
+first = {}
+fp = os.path.join(res, "deploy_first.tsv")
+if os.path.exists(fp):
+    with open(fp) as f:
+        for l in f:
+            k, _, v = l.rstrip("\n").partition("\t")
+            first[k] = v
+    if first.get("deploy-5000-first"):
+        md.append(f"Deploys of the 5,000-column version: the first (which makes it live: its columns enter the "
+                  f"counters) {fmt(first['deploy-5000-first'])} ms, the others (median) "
+                  f"{fmt(first.get('deploy-5000-others-median'))} ms.\n")
 bt = os.path.join(res, "deploy_batches.tsv")
 if os.path.exists(bt):
     with open(bt) as f:
         rows = [l.rstrip("\n").split("\t") for l in f][1:]
     if rows:
         md.append("The 1,000 initial deploys (one session, right after the 200 registrations), "
-                  "mean latency per batch of 100:\n")
+                  "mean latency per batch of 100 (the first 200 each make a version live):\n")
         md.append("| " + " | ".join(f"{int(r[1]):,}-{int(r[1]) + 99:,}" for r in rows) + " |")
         md.append("|" + "---|" * len(rows))
         md.append("| " + " | ".join(f"{float(r[2]):.1f} ms" for r in rows) + " |")
         md.append("")
+checks = {}
 chk = os.path.join(res, "deploy_check.tsv")
 if os.path.exists(chk):
-    md.append("Registry after the mirror upgrades (mirrors on the new version / distinct mirrors / "
-              "mirror rows), and ERROR/FATAL/deadlock lines in the server log during them:\n")
-    md.append("```")
     with open(chk) as f:
-        md.append(f.read().rstrip())
-    md.append("```\n")
+        for l in f:
+            parts = l.rstrip("\n").split("\t")
+            checks[parts[0]] = parts[1:]
+    md.append("After each move: mirrors on the expected version / distinct mirrors / mirror rows (1,000 each "
+              "expected), ERROR/FATAL/deadlock lines in the server log during it, rows of "
+              "`rollguard._live_drift()` afterwards (0 expected), and `rollguard.live_column` afterwards "
+              "(size, live rows, dead rows: each version entering or leaving the counters updates a row "
+              "per column of its contract; every move starts vacuumed):\n")
+    md.append("| move | on the expected version | distinct mirrors | mirror rows | server log errors | counters drift | live_column: size, live, dead |")
+    md.append("|---|---|---|---|---|---|---|")
+    for name in ["mirrors-c50", "mirrors-c1", "mirrors-spread-c50", "mirrors-spread-c1"]:
+        if name in checks:
+            v = checks[name] + ["", "", ""]
+            md.append(f"| {name} | {v[0]} | {v[1]} | {v[2]} | {(checks.get(name + '-server-errors') or ['?'])[0]} | "
+                      f"{(checks.get(name + '-live-drift') or ['?'])[0]} | "
+                      f"{', '.join(checks.get(name + '-live_column') or ['?'])} |")
+    md.append("")
 wt = os.path.join(res, "deploy_waits.tsv")
 if os.path.exists(wt):
-    md.append("What the 50 concurrent deploy sessions were doing (pg_stat_activity sampled every 0.25 s; "
-              "session-samples):\n")
-    md.append("| wait event | samples |\n|---|---|")
     with open(wt) as f:
-        for line in f:
-            ev, _, n = line.rstrip("\n").partition("\t")
-            md.append(f"| {ev} | {n} |")
-    md.append("")
-c50 = runs.get("deploy-mirrors-c50")
-c1 = runs.get("deploy-mirrors-c1")
-if c50 and c1 and c50["tps"] and c1["tps"]:
-    sp = runs.get("deploy-mirrors-spread-c50")
-    md.append(f"Concurrency: 50 clients deploying one version {c50['tps']:.0f}/s, one client {c1['tps']:.0f}/s "
-              f"(x{c50['tps'] / c1['tps']:.2f})"
-              + (f"; 50 clients deploying 200 different versions {sp['tps']:.0f}/s (x{sp['tps'] / c1['tps']:.2f})" if sp and sp['tps'] else "")
-              + ".\n")
+        wrows = [l.rstrip("\n").split("\t") for l in f][1:]
+    if wrows:
+        md.append("What the 50 concurrent deploy sessions were doing (pg_stat_activity sampled every 0.25 s, "
+                  "session-samples; a lock waited for is named: its relation, or an advisory lock's key):\n")
+        md.append("| move | wait event | samples | share |\n|---|---|---|---|")
+        tot = {}
+        for r in wrows:
+            if len(r) == 3:
+                tot[r[0]] = tot.get(r[0], 0) + int(r[2])
+        for r in wrows:
+            if len(r) == 3:
+                md.append(f"| {r[0]} | {r[1]} | {r[2]} | {int(r[2]) / tot[r[0]]:.0%} |")
+        md.append("")
+conc = []
+for one, ref, what in [("deploy-mirrors-c50", "deploy-mirrors-c1", "onto one version"),
+                       ("deploy-mirrors-spread-c50", "deploy-mirrors-spread-c1", "over 200 versions")]:
+    a, b = runs.get(one), runs.get(ref)
+    if a and b and a["tps"] and b["tps"]:
+        conc.append(f"{what}: 50 clients {a['tps']:.0f}/s, one client {b['tps']:.0f}/s (x{a['tps'] / b['tps']:.2f})")
+if conc:
+    md.append("Concurrency: " + "; ".join(conc) + ".\n")
 
 # --- summary ------------------------------------------------------------------
-md.insert(md.index("## Machine\n"), "")
 summ = ["## Summary\n", "| target | measured | target | met |", "|---|---|---|---|"]
 for what, ratio, target in summary:
     summ.append(f"| {what} | {ratio:.4f} | >= {target} | {'yes' if ratio >= target else '**no**'} |")
-if dep_curve and len(dep_curve) >= 2 and dep_curve[0][2] and dep_curve[-1][2]:
-    a, b = dep_curve[0], dep_curve[-1]
+if len(dep_rows) >= 2:
     import math
-    grow = b[2] / a[2]
-    bound = math.log(b[0]) / math.log(a[0])   # c*log(N) at most grows this much
-    summ.append(f"| guarded DDL latency, {a[0]:,} -> {b[0]:,} deployments | {a[2]:.2f} ms -> {b[2]:.2f} ms (x{grow:.0f}; "
-                f"deployments x{b[0] / a[0]:,.0f}) | at most logarithmic (x{bound:.1f}) | "
-                f"{'yes' if grow <= bound else '**no** (about linear)'} |")
-for label, key in [("1,000 mirrors deploying at once, 50 clients", "deploy-mirrors-c50")]:
+    a, b = dep_rows[0], dep_rows[-1]
+    bound = math.log(b["n"]) / math.log(a["n"]) if a["n"] > 1 else float("inf")   # c*log(N) grows at most this much
+    for label, ka in [("allowed checked DDL latency (rollguard, pgbench -r)", "rg"),
+                      ("the guard's counters query (by hand)", None)]:
+        va = a[ka] if ka else num(a["c"], "counts_ms")
+        vb = b[ka] if ka else num(b["c"], "counts_ms")
+        if ok(va) and ok(vb) and va:
+            grow = vb / va
+            summ.append(f"| {label}, {a['n']:,} -> {b['n']:,} deployments | {va:.3f} ms -> {vb:.3f} ms (x{grow:.2f}; "
+                        f"deployments x{b['n'] / a['n']:,.0f}) | at most logarithmic (x{bound:.1f}) | "
+                        f"{'yes' if grow <= bound else '**no**'} |")
+    ra, rb = num(a["c"], "refuse_drop_column_ms"), num(b["c"], "refuse_drop_column_ms")
+    if ok(ra) and ok(rb) and ra:
+        summ.append(f"| refused DROP COLUMN (names every deployment), {a['n']:,} -> {b['n']:,} deployments | "
+                    f"{ra:.2f} ms -> {rb:.2f} ms (x{rb / ra:.0f}) | none: linear by nature, reported apart | - |")
+    drifts = [r["c"].get("drift") for r in dep_rows + ver_rows]
+    summ.append(f"| counters of live use at every curve point (rows of rollguard._live_drift()) | "
+                f"{', '.join(str(d) for d in drifts)} | 0 | {'yes' if all(d == '0' for d in drifts) else '**no**'} |")
+for label, key, name in [("1,000 mirrors deploying onto one version, 50 clients", "deploy-mirrors-c50", "mirrors-c50"),
+                         ("1,000 mirrors deploying over 200 versions, 50 clients", "deploy-mirrors-spread-c50", "mirrors-spread-c50")]:
     r = runs.get(key)
     if r:
-        ok = r["exit"] == 0 and not r["aborted"] and (r["failed"] or 0) == 0 and r["processed"] == (r["expected"] or r["processed"])
-        summ.append(f"| {label} | {fmt(r['tps'])}/s, {r['processed']} done | no errors | {'yes' if ok else '**no**'} |")
+        errs = (checks.get(name + "-server-errors") or ["?"])[0]
+        drift = (checks.get(name + "-live-drift") or ["?"])[0]
+        placed = (checks.get(name) or ["?"])[0]
+        good = (r["exit"] == 0 and not r["aborted"] and (r["failed"] or 0) == 0
+                and r["processed"] == (r["expected"] or r["processed"]) and errs == "0" and drift == "0"
+                and placed == "1000")
+        summ.append(f"| {label} | {fmt(r['tps'])}/s, {r['processed']} done, {errs} server errors, "
+                    f"{placed} placed right, drift {drift} | no errors | {'yes' if good else '**no**'} |")
 summ.append("")
 pos = md.index("## Machine\n")
 md[pos:pos] = summ
@@ -435,17 +618,26 @@ with open(os.path.join(res, "ratios.dat"), "w") as f:
     f.write("# label ratio target\n")
     for label, ratio, target in ratio_rows:
         f.write(f"\"{label}\" {ratio:.5f} {target}\n")
-for name, data in [("curve_deployments.dat", dep_curve), ("curve_versions.dat", ver_curve)]:
+COLS = ["x", "stock_checked_ms", "rollguard_checked_ms", "counts_ms", "rg_set_not_null_ms", "rg_rename_ms",
+        "refuse_drop_column_ms", "refuse_set_not_null_ms", "refuse_rename_table_ms", "stock_set_not_null_ms",
+        "stock_rename_ms", "blockers", "stock_drop_column_ms"]
+for name, data in [("curve_deployments.dat", dep_rows), ("curve_versions.dat", ver_rows)]:
     with open(os.path.join(res, name), "w") as f:
-        f.write("# x stock_ms rollguard_ms not_null_query_ms tier1_ms tier2_ms rows set_not_null_ms rename_ms\n")
-        for row in data:
-            f.write(" ".join("NaN" if v is None else str(v) for v in row) + "\n")
+        f.write("# " + " ".join(COLS) + "\n")
+        for r in data:
+            c = r["c"]
+            vals = [r["x"], r["st"], r["rg"], num(c, "counts_ms"), r["rg_snn"], r["rg_ren"],
+                    num(c, "refuse_drop_column_ms"), num(c, "refuse_set_not_null_ms"),
+                    num(c, "refuse_rename_table_ms"), r["st_snn"], r["st_ren"], num(c, "blockers"),
+                    num(c, "stock_drop_column_ms")]
+            f.write(" ".join("NaN" if v is None or v != v else str(v) for v in vals) + "\n")
 with open(os.path.join(res, "deploy.dat"), "w") as f:
-    f.write("# label latency_ms\n")
+    f.write("# label latency_ms per_second\n")
     for label, key in [("register 2,000 cols", "setup-register-2000"), ("register 5,000 cols", "deploy-register-5000"),
                        ("deploy 2,000 cols", "setup-deploy-1000"), ("deploy 5,000 cols", "deploy-deploy-5000"),
-                       ("1 version, 50 clients", "deploy-mirrors-c50"), ("1 version, 1 client", "deploy-mirrors-c1"),
-                       ("200 versions, 50 clients", "deploy-mirrors-spread-c50")]:
+                       ("onto 1 version, 50 clients", "deploy-mirrors-c50"), ("onto 1 version, 1 client", "deploy-mirrors-c1"),
+                       ("over 200 versions, 50 clients", "deploy-mirrors-spread-c50"),
+                       ("over 200 versions, 1 client", "deploy-mirrors-spread-c1")]:
         r = runs.get(key)
         if r and r["lat"]:
             f.write(f"\"{label}\" {r['lat']} {r['tps'] or 0}\n")

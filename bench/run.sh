@@ -1,8 +1,9 @@
 #!/bin/bash
 # rollguard benchmarks: pgbench with and without rollguard, in one run.
 #
-#     bench/run.sh            (as root; about 10 minutes on 2 cores)
-#     QUICK=1 bench/run.sh    (a smoke run of a minute or two; numbers are noise)
+#     bench/run.sh            (as root; about 25 minutes on 2 cores)
+#     QUICK=1 bench/run.sh    (a smoke run of about 4 minutes, into
+#                              bench/results-quick/; the numbers are noise)
 #
 # Starts two throwaway clusters as the postgres OS user, on Unix sockets in a
 # temporary directory, from the same binaries with the same settings:
@@ -10,14 +11,19 @@
 #          registry of 200 versions x 2,000-column manifests, 1,000 deployments
 #   stock  no rollguard at all
 # runs every workload on both, interleaved round by round (A B / B A ...) so
-# that drift cancels, and writes bench/results/results.md (tables),
+# that drift cancels -- DML also on rg with every session tagged
+# (rollguard.deployment / rollguard.version), a third arm of the same
+# rounds -- and writes bench/results/results.md (tables),
 # bench/results/rollguard-bench.png (plot), the raw pgbench output
 # (bench/results/raw/) and the profile of the guarded DDL
 # (bench/results/profile/).  Nothing is left running.  See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 BENCH=$PWD
-RESULTS=$BENCH/results
+if [ "${QUICK:-0}" = 1 ]; then
+	RESULTS=${RESULTS:-$BENCH/results-quick}   # never over the committed results
+fi
+RESULTS=${RESULTS:-$BENCH/results}
 RAW=$RESULTS/raw
 PROFILE=$RESULTS/profile
 
@@ -25,7 +31,8 @@ BINDIR=${BINDIR:-/usr/lib/postgresql/15/bin}
 if [ "${QUICK:-0}" = 1 ]; then
 	ROUNDS=${ROUNDS:-1} DML_SECONDS=${DML_SECONDS:-3} DDL_SECONDS=${DDL_SECONDS:-3}
 	CURVE_SECONDS=${CURVE_SECONDS:-2} SCALE=${SCALE:-2}
-	CURVE_POINTS=${CURVE_POINTS:-"10 100 1000"} VERSION_POINTS=${VERSION_POINTS:-"1 200"}
+	CURVE_POINTS=${CURVE_POINTS:-"100 1000"} VERSION_POINTS=${VERSION_POINTS:-"200 150"}
+	REFUSE_REPS=${REFUSE_REPS:-3} DEPLOY_MOVES=${DEPLOY_MOVES:-"mirrors-c50 mirrors-spread-c1"}
 fi
 ROUNDS=${ROUNDS:-4}                 # rounds per workload (DML: ABBA, DDL: AB / BA)
 DML_SECONDS=${DML_SECONDS:-8}       # per pgbench run
@@ -34,7 +41,12 @@ CURVE_SECONDS=${CURVE_SECONDS:-10}  # per point of the curves
 SCALE=${SCALE:-10}                  # pgbench scale factor (1,000,000 accounts)
 CLIENTS=${CLIENTS:-2}               # DML clients (= cores here)
 CURVE_POINTS=${CURVE_POINTS:-"10 100 1000 10000"}
-VERSION_POINTS=${VERSION_POINTS:-"1 10 100 200"}
+VERSION_POINTS=${VERSION_POINTS:-"200 100 10 1"}  # descending: versions only leave the counters
+REFUSE_REPS=${REFUSE_REPS:-5}       # refused statements timed per point (after one warm-up)
+# the moves of the 1,000 mirrors (deploy API), in this order
+DEPLOY_MOVES=${DEPLOY_MOVES:-"mirrors-c50 mirrors-spread-c50 mirrors-c1 mirrors-spread-c1"}
+# the tag of every session in the tagged DML runs: v1 is registered and live
+TAG_OPTIONS=${TAG_OPTIONS:-"-c rollguard.deployment=bench-mirror -c rollguard.version=v1"}
 
 T0=$(date +%s)
 log() { printf '[%4ds] %s\n' $(($(date +%s) - T0)) "$*"; }
@@ -119,12 +131,18 @@ cluster_cpu() {
 		for p in $(pgrep -P "$pm"); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done
 	} | awk -v hz="$CLK_TCK" '{s += $1} END {printf "%.2f\n", s / hz}'
 }
-bench_run() {	# bench_run NAME CLUSTER pgbench-args...: raw output in results/raw/NAME.txt
-	local name=$1 c=$2 rc=0 cpu0 cpu1
+# bench_run NAME CLUSTER pgbench-args...: raw output in results/raw/NAME.txt.
+# CLUSTER rgtag: the rg cluster, every connection tagged with $TAG_OPTIONS.
+bench_run() {
+	local name=$1 c=$2 rc=0 cpu0 cpu1 opts=""
 	shift 2
+	if [ "$c" = rgtag ]; then
+		c=rg
+		opts=$TAG_OPTIONS
+	fi
 	echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)" >"$RAW/$name.load"
 	cpu0=$(cluster_cpu "$c")
-	PGHOST=$WORK/$c PGPORT=5432 PGUSER=postgres "$BINDIR/pgbench" -n "$@" bench \
+	PGOPTIONS="$opts" PGHOST=$WORK/$c PGPORT=5432 PGUSER=postgres "$BINDIR/pgbench" -n "$@" bench \
 		>"$RAW/$name.txt" 2>&1 || rc=$?
 	sleep 0.3	# let the postmaster reap the backends
 	cpu1=$(cluster_cpu "$c")
@@ -153,9 +171,10 @@ done
 	echo "postgres	$(q rg -c 'SELECT version()')"
 	echo "pgbench	$("$BINDIR/pgbench" --version)"
 	echo "settings	$(q rg -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','work_mem','fsync','synchronous_commit','max_wal_size','checkpoint_timeout','autovacuum','jit','max_connections')")"
-	echo "rollguard	commit $(git -C "$BENCH/.." rev-parse --short HEAD 2>/dev/null || echo '?') ($(git -C "$BENCH/.." log -1 --format=%cd --date=iso 2>/dev/null)), library md5 $LIBMD5 installed $(stat -c %y "$LIBSO" | cut -d. -f1)"
+	echo "rollguard	working tree at commit $(git -C "$BENCH/.." rev-parse --short HEAD 2>/dev/null || echo '?') ($(git -C "$BENCH/.." log -1 --format=%cd --date=iso 2>/dev/null)$(git -C "$BENCH/.." diff --quiet HEAD -- src 'rollguard--*.sql' rollguard.control 2>/dev/null || echo ', with uncommitted changes')); installed library md5 $LIBMD5 ($(stat -c %y "$LIBSO" | cut -d. -f1)), $( [ "$(md5sum "$BENCH/../rollguard.so" 2>/dev/null | cut -c1-12)" = "$LIBMD5" ] && echo "the working tree's build" || echo "not the working tree's build")$(for f in "$BENCH"/../rollguard--*.sql; do cmp -s "$f" "$("$BINDIR/pg_config" --sharedir)/extension/$(basename "$f")" || { echo ", installed extension scripts differ from the working tree's"; break; }; done)"
 	echo "scale	$SCALE"
-	echo "params	ROUNDS=$ROUNDS DML_SECONDS=$DML_SECONDS DDL_SECONDS=$DDL_SECONDS CURVE_SECONDS=$CURVE_SECONDS CLIENTS=$CLIENTS"
+	echo "params	ROUNDS=$ROUNDS DML_SECONDS=$DML_SECONDS DDL_SECONDS=$DDL_SECONDS CURVE_SECONDS=$CURVE_SECONDS REFUSE_REPS=$REFUSE_REPS CLIENTS=$CLIENTS"
+	echo "tag	PGOPTIONS='$TAG_OPTIONS' (the tagged DML runs)"
 } >"$RESULTS/machine.tsv"
 
 # --- the registry (rg) -----------------------------------------------------
@@ -174,7 +193,8 @@ q rg -c "SELECT count(*), count(DISTINCT version) FROM rollguard.deployment_stat
 	{ IFS='|' read -r d v; log "rg: $d deployments, $v live versions, $(q rg -c 'SELECT count(*) FROM rollguard.contract') contract rows"; }
 q rg -f "$BENCH/sql/proto.sql" >/dev/null
 # the guard's queries, as src/registry.c has them, for timing them by hand
-"$PYTHON" "$BENCH/guard_sql.py" "$BENCH/../src/registry.c" >"$WORK/guard_sql.sql"
+"$PYTHON" "$BENCH/guard_sql.py" "$BENCH/../src/registry.c" >"$WORK/guard_sql.sql" 2>"$WORK/guard_sql.log"
+log "guard_sql.py: $(tr '\n' ' ' <"$WORK/guard_sql.log")"
 q rg -f "$WORK/guard_sql.sql" >/dev/null
 [ -n "$(q rg -c "SELECT bench_proto.guard_sql('not_null')")" ] ||
 	log "WARNING: could not extract the guard's queries from src/registry.c: by-hand timings will read n/a"
@@ -190,11 +210,27 @@ for c in rg stock; do q $c -c 'VACUUM ANALYZE' -c 'CHECKPOINT'; done
 order() { if [ $(($1 % 2)) = 1 ]; then echo "stock rg"; else echo "rg stock"; fi; }
 
 # --- DML -------------------------------------------------------------------
-# ABBA within each round (stock rg rg stock, then rg stock stock rg): drift
-# cancels within the round, and each round has an A/A pair per cluster that
-# shows how much the machine itself moves the numbers.
-abba() { if [ $(($1 % 2)) = 1 ]; then echo "stock-a rg-a rg-b stock-b"; else echo "rg-a stock-a stock-b rg-b"; fi; }
-log "DML: select-only and TPC-B-like, $ROUNDS rounds (ABBA) x ${DML_SECONDS}s, $CLIENTS clients"
+# Three arms: stock, rg (untagged sessions), rgtag (rg, every session tagged
+# with $TAG_OPTIONS: a live session of a registered version, and whatever
+# rollguard does for tagged sessions' statements -- observing the columns
+# they use, where the build has that).  ABCCBA within each round (stock rg
+# rgtag rgtag rg stock, then the reverse): every arm has the same mean
+# position, so linear drift cancels, and each round has an A/A pair per arm
+# that shows how much the machine itself moves the numbers.
+abba() {
+	if [ $(($1 % 2)) = 1 ]; then echo "stock-a rg-a rgtag-a rgtag-b rg-b stock-b"
+	else echo "rgtag-a rg-a stock-a stock-b rg-b rgtag-b"; fi
+}
+# Is the tag taken?  One tagged connection must see itself in rollguard.sessions.
+tagcheck=$(PGOPTIONS="$TAG_OPTIONS" q rg -F ' ' -c "SELECT current_setting('rollguard.deployment', true) || '@' || current_setting('rollguard.version', true), (SELECT count(*) FROM rollguard.sessions WHERE pid = pg_backend_pid())")
+echo "tag_check	$tagcheck (deployment@version, rows of this backend in rollguard.sessions)" >>"$RESULTS/machine.tsv"
+[ "${tagcheck##* }" = 1 ] || log "WARNING: a session connected with PGOPTIONS='$TAG_OPTIONS' is not tagged: $tagcheck"
+observed_v1() {	# observed uses of the tag's version, or n/a before observed usage
+	q rg -c "SELECT CASE WHEN to_regclass('rollguard.observed') IS NULL THEN 'n/a (no rollguard.observed in this build)'
+	         ELSE (SELECT count(*)::text FROM rollguard.observed WHERE version = 'v1') END"
+}
+echo "observed_before	$(observed_v1)" >>"$RESULTS/machine.tsv"
+log "DML: select-only and TPC-B-like, $ROUNDS rounds (ABCCBA: stock, rg, rg tagged) x ${DML_SECONDS}s, $CLIENTS clients"
 for r in $(seq 1 "$ROUNDS"); do
 	for run in $(abba "$r"); do
 		bench_run "dml-select-r$r-$run" "${run%-?}" -M prepared -S -c "$CLIENTS" -j "$CLIENTS" -T "$DML_SECONDS"
@@ -203,6 +239,9 @@ for r in $(seq 1 "$ROUNDS"); do
 		bench_run "dml-tpcb-r$r-$run" "${run%-?}" -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$DML_SECONDS"
 	done
 done
+# what the tagged runs left: observed uses of v1 (pgbench's tables and columns)
+echo "observed_after	$(observed_v1)" >>"$RESULTS/machine.tsv"
+log "tagged runs: $tagcheck; observed uses of v1 before/after: $(grep -E '^observed_(before|after)' "$RESULTS/machine.tsv" | cut -f2 | tr '\n' ' ')"
 
 # --- DDL mix ---------------------------------------------------------------
 log "DDL mix: $ROUNDS rounds x ${DDL_SECONDS}s, 1 client, 1,000 deployments"
@@ -213,53 +252,117 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # --- the curves --------------------------------------------------------------
-# Latency of the guarded DDL at 10 .. 10,000 deployments (200 versions), then
-# at 1,000 deployments over 1 .. 200 live versions; at each point also the
-# guard's registry query timed by hand, and the two proposed rewrites.
-echo -e "axis\tdeployments\tlive_versions\tnot_null_rows\tnot_null_ms\tcolumn_ms\ttier1_ms\ttier2_ms\trebuild_ms" >"$RESULTS/curve.tsv"
+# At 10 .. 10,000 deployments (200 versions), then at 1,000 deployments over
+# 200 .. 1 live versions, each point:
+#  - setting the deployments up (bench_proto.set_deployments: direct writes,
+#    rollguard's triggers keep the counters), timed;
+#  - scripts/ddl_guarded.sql by pgbench on both clusters: allowed DDL on
+#    tables every version uses, checked by the real guard (the counters say
+#    allowed: the common case, which must not grow with the registry);
+#  - bench_proto.measure(): the guard's queries by hand (generic plans, as
+#    the guard runs them), the blockers a refusal names, and
+#    rollguard._live_drift() (the counters against a recount: must be 0);
+#  - refused statements, as a client sees them (psql \timing, one warm-up,
+#    then the median of REFUSE_REPS; on stock the same statement succeeds
+#    and is rolled back): a refusal reads every live deployment using the
+#    column or relation, to name each one in its DETAIL -- linear by nature.
+REFUSED_STMTS=(
+	"ALTER TABLE public.used_7 DROP COLUMN c002"
+	"ALTER TABLE public.used_7 ALTER COLUMN c002 SET NOT NULL"
+	"ALTER TABLE public.used_7 RENAME TO used_7_renamed"
+)
+# ddl_ms CLUSTER STATEMENT: "median_ms error_bytes" of the statement run in
+# BEGIN ... ROLLBACK, REFUSE_REPS times after one warm-up (error_bytes: what
+# psql printed on stderr per run: the refusal with its DETAIL, 0 on stock)
+ddl_ms() {
+	local c=$1 stmt=$2 f=$WORK/ddl_ms.sql
+	{
+		echo '\timing on'
+		for _ in $(seq 0 "$REFUSE_REPS"); do printf 'BEGIN;\n%s;\nROLLBACK;\n' "$stmt"; done
+	} >"$f"
+	chmod 644 "$f"
+	PGHOST=$WORK/$c PGPORT=5432 PGUSER=postgres "$BINDIR/psql" -X -q -At -d bench -f "$f" \
+		2>"$WORK/ddl_ms.err" >"$WORK/ddl_ms.out" || true
+	# Time: lines come in threes (BEGIN, the statement, ROLLBACK); skip the warm-up
+	awk -v bytes="$(($(stat -c %s "$WORK/ddl_ms.err") / (REFUSE_REPS + 1)))" '
+		/^Time:/ { n++; if (n % 3 == 2 && n > 3) t[++k] = $2 }
+		END { if (k == 0) { print "NaN", bytes; exit }
+		      for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (t[j] < t[i]) { x = t[i]; t[i] = t[j]; t[j] = x }
+		      m = (k % 2) ? t[(k + 1) / 2] : (t[k / 2] + t[k / 2 + 1]) / 2
+		      printf "%.3f %d\n", m, bytes }' "$WORK/ddl_ms.out"
+}
+echo -e "axis\tdeployments\tlive_versions\tsetup_ms\tdrift\tcounts_ms\tcounts_plan_ms\tblockers\tcolumn_query_ms\tnot_null_query_ms\tnot_null_rows\trelation_query_ms\trelation_rows\trefuse_drop_column_ms\trefuse_set_not_null_ms\trefuse_rename_table_ms\tstock_drop_column_ms\tstock_set_not_null_ms\tstock_rename_table_ms\trefusal_bytes" >"$RESULTS/curve.tsv"
 curve_point() {	# curve_point AXIS N LIVE
-	local axis=$1 n=$2 live=$3
-	q rg -c "SELECT bench_proto.set_deployments($n, $live)" >/dev/null
+	local axis=$1 n=$2 live=$3 setup m rg_ms="" st_ms="" bytes="" stmt out
+	setup=$(q rg -c "SELECT round(bench_proto.set_deployments($n, $live)::numeric, 1)")
+	# steady state: what autovacuum leaves (each version entering or leaving
+	# the counters updates a row per column of its contract)
+	q rg -c "VACUUM ANALYZE rollguard.deployment_state, rollguard.live_version, rollguard.live_column, rollguard.live_relation"
+	log "  $n deployments over $live versions: set up in $setup ms"
 	for c in stock rg; do
 		bench_run "curve-$axis-$n-$live-$c" $c -c 1 -T "$CURVE_SECONDS" -r -f "$BENCH/scripts/ddl_guarded.sql"
 	done
-	q rg -F $'\t' -c "SELECT '$axis', * FROM bench_proto.measure()" >>"$RESULTS/curve.tsv"
+	m=$(q rg -F $'\t' -c "SELECT * FROM bench_proto.measure()")
+	for stmt in "${REFUSED_STMTS[@]}"; do
+		out=$(ddl_ms rg "$stmt")
+		rg_ms+=$'\t'${out% *}
+		[ -z "$bytes" ] && bytes=${out#* }
+		out=$(ddl_ms stock "$stmt")
+		st_ms+=$'\t'${out% *}
+	done
+	# measure() starts with deployments, live_versions
+	printf '%s\t%s\t%s\t%s%s%s\t%s\n' "$axis" "$(cut -f1-2 <<<"$m")" "$setup" \
+		"$(cut -f3- <<<"$m")" "$rg_ms" "$st_ms" "$bytes" >>"$RESULTS/curve.tsv"
 	tail -1 "$RESULTS/curve.tsv" | sed 's/^/    measured: /'
+	[ "$(cut -f5 <(tail -1 "$RESULTS/curve.tsv"))" = 0 ] ||
+		log "WARNING: the counters of live use differ from a recount (rollguard._live_drift())"
 }
 log "curve: deployments $CURVE_POINTS (200 versions)"
 for n in $CURVE_POINTS; do curve_point deployments "$n" 200; done
 log "curve: live versions $VERSION_POINTS (1,000 deployments)"
 for v in $VERSION_POINTS; do curve_point versions 1000 "$v"; done
-q rg -c "SELECT bench_proto.set_deployments(1000, 200)" >/dev/null
-
-# --- profile of the guarded DDL at 1,000 deployments -------------------------
-log "profile: EXPLAIN ANALYZE of the guard's queries and of the rewrites"
-gq() { q rg -c "SELECT bench_proto.guard_query($1)"; }
+log "  back to 1,000 deployments over 200 versions: $(q rg -c "SELECT round(bench_proto.set_deployments(1000, 200)::numeric, 1)") ms"
+# the guard's counters query right after that burst of counter updates, then vacuumed
 {
-	echo "-- the guard's SET NOT NULL query (src/registry.c) for public.used_7.c001, 1,000 deployments, 200 versions"
-	q rg -c "EXPLAIN (ANALYZE, BUFFERS) $(gq "'not_null', 'public', 'used_7', 'c001'")"
+	echo "-- the counters query (public.used_7.c001) right after the versions axis put versions back into the"
+	echo "-- counters (each update of a counter row leaves a dead version of it until VACUUM): ms, rows, planning ms"
+	q rg -F $'\t' -c "SELECT 'before VACUUM', * FROM bench_proto.guard_ms('counts', 'public', 'used_7', 'c001', 9)"
+	q rg -F $'\t' -c "SELECT 'live_column', pg_size_pretty(pg_total_relation_size('rollguard.live_column')), n_live_tup, n_dead_tup FROM pg_stat_all_tables WHERE relid = 'rollguard.live_column'::regclass"
+	q rg -c "SELECT * FROM bench_proto.guard_explain('counts', 'public', 'used_7', 'c001')"
+	q rg -c "VACUUM ANALYZE rollguard.deployment_state, rollguard.live_version, rollguard.live_column, rollguard.live_relation"
+	q rg -F $'\t' -c "SELECT 'after VACUUM', * FROM bench_proto.guard_ms('counts', 'public', 'used_7', 'c001', 9)"
+	q rg -F $'\t' -c "SELECT 'live_column', pg_size_pretty(pg_total_relation_size('rollguard.live_column')), n_live_tup, n_dead_tup FROM pg_stat_all_tables WHERE relid = 'rollguard.live_column'::regclass"
+} >"$PROFILE/counters-bloat.txt" 2>&1
+
+# --- profile of the guard at 1,000 deployments -------------------------------
+log "profile: EXPLAIN ANALYZE of the guard's queries (generic plans, as the guard runs them)"
+gx() { q rg -c "SELECT * FROM bench_proto.guard_explain($1)"; }
+{
+	echo "-- 1,000 deployments over 200 versions (2,000-column contracts).  Each query is PREPAREd with"
+	echo "-- the parameter types src/registry.c gives it and run as a generic plan, as the guard runs it."
 	echo
-	echo "-- the guard's column query (DROP/RENAME COLUMN) for public.used_7.c100, which no version uses"
-	q rg -c "EXPLAIN (ANALYZE, BUFFERS) $(gq "'column', 'public', 'used_7', 'c100'")"
+	echo "-- the counters of live use: every checked change runs this first; for an allowed change, only this"
+	echo "-- (public.used_7.c001: SET NOT NULL allowed, every version writes it non-NULL)"
+	gx "'counts', 'public', 'used_7', 'c001'"
 	echo
-	echo "-- the guard's relation query (DROP/RENAME TABLE) for public.used_7"
-	q rg -c "EXPLAIN (ANALYZE, BUFFERS) $(gq "'relation', 'public', 'used_7', NULL")"
+	echo "-- refusal, DROP/RENAME/retype COLUMN: the live deployments using public.used_7.c002 (all of them)"
+	gx "'column', 'public', 'used_7', 'c002'"
 	echo
-	echo "-- tier 1: per distinct live version, the changed column only"
-	q rg -c "EXPLAIN (ANALYZE, BUFFERS) $(q rg -c "SELECT bench_proto.tier1_query('public', 'used_7', 'c001')")"
+	echo "-- refusal, the NOT NULL rules: public.used_7.c002 SET NOT NULL (every version may write NULL)"
+	gx "'not_null', 'public', 'used_7', 'c002'"
 	echo
-	echo "-- tier 2: counters over the live versions"
-	q rg -c "SELECT bench_proto.rebuild_live_counters()" >/dev/null
-	q rg -c "EXPLAIN (ANALYZE, BUFFERS) $(q rg -c "SELECT bench_proto.tier2_query('public', 'used_7', 'c001')")"
+	echo "-- refusal, DROP/RENAME TABLE public.used_7: every column of every live deployment"
+	gx "'relation', 'public', 'used_7', NULL"
 	echo
 	echo "-- where the time goes (median, EXPLAIN ANALYZE TIMING OFF): variant, execution ms, rows, planning ms"
 	q rg -F $'\t' -c "SELECT * FROM bench_proto.breakdown('public', 'used_7')"
 	echo
-	echo "-- tier 2: keeping the counters when one 2,000-column version becomes live and stops being live (ms)"
-	q rg -c "SELECT bench_proto.counter_maintenance_ms('v7')"
+	echo "-- keeping the counters: rollguard._count_version() when one version becomes live and when it"
+	echo "-- stops being live (run and rolled back): columns of its contract, add ms, remove ms"
+	q rg -F $'\t' -c "SELECT 'v7 (live)', * FROM bench_proto.counter_maintenance_ms('v7')"
 	echo
-	echo "-- tier 2 verdicts against rollguard.check()"
-	q rg -F $'\t' -c "SELECT * FROM bench_proto.tier2_agrees()"
+	echo "-- the counters against a recount from scratch (rollguard._live_drift(): no rows expected)"
+	q rg -F $'\t' -c "SELECT count(*) AS drift_rows FROM rollguard._live_drift()"
 } >"$PROFILE/explain.txt" 2>&1
 
 # perf, if this machine lets us sample (cpu-clock works in most VMs)
@@ -281,18 +384,19 @@ if command -v perf >/dev/null && perf record -e cpu-clock -o "$WORK/perf-probe.d
 		wait "$ppid" || true
 		[ -n "$pid" ]
 	}
-	log "profile: perf record of one backend running guarded SET NOT NULL"
+	log "profile: perf record of one backend running guarded SET NOT NULL (allowed by the counters)"
 	{
 		echo "SELECT pg_sleep(1);"
-		for _ in $(seq 1 20); do
+		for _ in $(seq 1 500); do
 			echo "ALTER TABLE used_7 ALTER COLUMN c001 DROP NOT NULL;"
 			echo "ALTER TABLE used_7 ALTER COLUMN c001 SET NOT NULL;"
 		done
 	} >"$WORK/perf.sql"
 	if perf_backend "$WORK/perf.sql" "$WORK/perf.data"; then
 		{
-			echo "# perf record -e cpu-clock --call-graph dwarf of one backend running 20 x (ALTER TABLE used_7"
-			echo "# ALTER COLUMN c001 DROP NOT NULL; ... SET NOT NULL), 1,000 deployments over 200 versions."
+			echo "# perf record -e cpu-clock --call-graph dwarf of one backend running 500 x (ALTER TABLE used_7"
+			echo "# ALTER COLUMN c001 DROP NOT NULL; ... SET NOT NULL), 1,000 deployments over 200 versions:"
+			echo "# checked, and allowed by the counters of live use alone (every version writes c001 non-NULL)."
 			echo "# postgres is stripped of its static symbols: hex addresses are static functions of the server."
 			echo
 			echo "## inclusive (children), rollguard and the executor stages"
@@ -309,14 +413,14 @@ if command -v perf >/dev/null && perf record -e cpu-clock -o "$WORK/perf-probe.d
 	log "profile: perf record of one backend running checked DDL on a table no version uses"
 	{
 		echo "SELECT pg_sleep(1);"
-		for _ in $(seq 1 150); do
+		for _ in $(seq 1 500); do
 			echo "ALTER TABLE free_7 RENAME COLUMN c040 TO c040_renamed;"
 			echo "ALTER TABLE free_7 RENAME COLUMN c040_renamed TO c040;"
 		done
 	} >"$WORK/perf-floor.sql"
 	if perf_backend "$WORK/perf-floor.sql" "$WORK/perf-floor.data"; then
 		{
-			echo "# perf record of one backend running 300 x ALTER TABLE free_7 RENAME COLUMN ... (a table no"
+			echo "# perf record of one backend running 1,000 x ALTER TABLE free_7 RENAME COLUMN ... (a table no"
 			echo "# version uses): what a check costs when the registry has nothing to say."
 			echo
 			echo "## inclusive (children): rollguard, SPI, planner, executor, and the statement itself (renameatt)"
@@ -326,6 +430,26 @@ if command -v perf >/dev/null && perf record -e cpu-clock -o "$WORK/perf-probe.d
 				head -40 || true
 		} >"$PROFILE/perf-floor.txt"
 	fi
+	log "profile: perf record of one backend running refused DROP COLUMN"
+	{
+		echo "SELECT pg_sleep(1);"
+		for _ in $(seq 1 50); do echo "ALTER TABLE used_7 DROP COLUMN c002;"; done
+	} >"$WORK/perf-refused.sql"
+	if perf_backend "$WORK/perf-refused.sql" "$WORK/perf-refused.data"; then
+		{
+			echo "# perf record of one backend running 50 x ALTER TABLE used_7 DROP COLUMN c002, refused: every"
+			echo "# live deployment uses c002; 1,000 deployments over 200 versions.  The refusal reads and names"
+			echo "# each one (its DETAIL has a line per deployment)."
+			echo
+			echo "## inclusive (children), rollguard, SPI and the executor, error reporting"
+			perf report -i "$WORK/perf-refused.data" --children --sort symbol --stdio -g none 2>/dev/null |
+				grep -E '^ +[0-9]' | grep -vE '0x0000|\[k\]' | head -45 || true
+			echo
+			echo "## self time, top 25"
+			perf report -i "$WORK/perf-refused.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+				grep -E '^ +[0-9]' | head -25 || true
+		} >"$PROFILE/perf-refused.txt"
+	fi
 else
 	log "profile: perf cannot sample here; skipped (EXPLAIN ANALYZE only)"
 	echo "perf record -e cpu-clock did not work on this machine" >"$PROFILE/perf.txt"
@@ -333,12 +457,13 @@ fi
 
 # perf of the DML backends: how much of their CPU is rollguard's code at all
 if [ "$PERF_OK" = 1 ]; then
-	log "profile: perf record of the rg backends during select-only and TPC-B"
+	log "profile: perf record of the rg backends during select-only and TPC-B, untagged and tagged"
 	: >"$PROFILE/perf-dml.txt"
-	for wl in select tpcb; do
-		flag=""
-		[ $wl = select ] && flag=-S
-		PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/pgbench" -n -M prepared $flag -c 2 -j 2 -T 7 bench >"$WORK/perf-$wl.log" 2>&1 &
+	for wl in select select-tagged tpcb tpcb-tagged; do
+		flag="" opts=""
+		[ "${wl%-tagged}" = select ] && flag=-S
+		[ "${wl%-tagged}" != "$wl" ] && opts=$TAG_OPTIONS
+		PGOPTIONS="$opts" PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/pgbench" -n -M prepared $flag -c 2 -j 2 -T 7 bench >"$WORK/perf-$wl.log" 2>&1 &
 		bp=$!
 		sleep 1.5
 		pids=$(q rg -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'pgbench'")
@@ -348,42 +473,93 @@ if [ "$PERF_OK" = 1 ]; then
 			echo "## $wl: rg backends $pids, 4 s, share of CPU samples per shared object"
 			perf report -i "$WORK/perf-$wl.data" --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' || true
 			echo "## $wl: rollguard's functions, and the server's hook dispatchers that run because a hook is installed"
-			perf report -i "$WORK/perf-$wl.data" --sort dso,symbol --stdio 2>/dev/null | grep -E 'rollguard|Run[A-Za-z]*Hook' || true
+			perf report -i "$WORK/perf-$wl.data" --sort dso,symbol --stdio 2>/dev/null | grep -E 'rollguard|Run[A-Za-z]*Hook' | head -15 || true
 			echo
 		} >>"$PROFILE/perf-dml.txt"
 	done
 fi
 
 # --- deploy API ------------------------------------------------------------
+# Every deploy step (and registration) takes the counters' global lock
+# first (rollguard._lock_live(), held until commit): deploy steps are
+# serialized.  The 1,000 mirrors move, each move once with 50 clients and
+# once with one (the same work, the serial reference; DEPLOY_MOVES):
+#   onto one version      200 versions -> v201 (50 clients), -> v202 (1):
+#                         200 versions leave the counters, 1 enters
+#   over 200 versions     back to v(N mod 200 + 1) (50 clients, then 1):
+#                         200 versions enter the counters, 1 leaves
+# Each from a vacuumed registry: pgbench's errors and exit status,
+# ERROR/FATAL/deadlock lines in the server log, the registry afterwards, the
+# counters against a recount, the counters' table size, and (50 clients)
+# what the sessions wait on.
 log "deploy API: register_version with 5,000 columns, deploy latency, 1,000 mirrors at once"
 bench_run deploy-register-v201-v202 rg -c 1 -t 2 -f "$BENCH/scripts/register_2000.sql" >/dev/null
 bench_run deploy-register-5000 rg -c 1 -t 5 -r -f "$BENCH/scripts/register_5000.sql"
-bench_run deploy-deploy-5000 rg -c 1 -t 20 -r -f "$BENCH/scripts/deploy_5000.sql"
-logsize=$(stat -c %s "$WORK/rg/server.log")
-# sample what the 50 deploying sessions wait on, every 0.25 s, while they run
-touch "$WORK/sampling"
-(
-	while [ -e "$WORK/sampling" ]; do
-		q rg -c "SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') FROM pg_stat_activity WHERE query LIKE '%rollguard.deploy(%' AND state = 'active' AND pid <> pg_backend_pid()" || true
-		sleep 0.25
-	done
-) >"$WORK/waits.txt" 2>/dev/null &
-sampler=$!
-bench_run deploy-mirrors-c50 rg -c 50 -j 2 -t 20 -f "$BENCH/scripts/upgrade_mirrors.sql"
-rm -f "$WORK/sampling"
-wait "$sampler" || true
-sort "$WORK/waits.txt" | uniq -c | sort -rn | awk '{n=$1; $1=""; printf "%s\t%d\n", substr($0,2), n}' >"$RESULTS/deploy_waits.tsv"
-sed 's/^/    waits: /' "$RESULTS/deploy_waits.tsv" | head -5
-q rg -F $'\t' -c "SELECT 'mirrors-c50', count(*) FILTER (WHERE version = 'v201'), count(DISTINCT deployment) FILTER (WHERE deployment LIKE 'mirror-%'), count(*) FILTER (WHERE deployment LIKE 'mirror-%') FROM rollguard.deployment_state" >"$RESULTS/deploy_check.tsv"
-echo -e "mirrors-c50-server-errors\t$(tail -c +$((logsize + 1)) "$WORK/rg/server.log" | grep -cE 'ERROR|FATAL|deadlock' || true)" >>"$RESULTS/deploy_check.tsv"
-logsize=$(stat -c %s "$WORK/rg/server.log")
-bench_run deploy-mirrors-c1 rg -c 1 -t 1000 -f "$BENCH/scripts/upgrade_mirrors_serial.sql"
-q rg -F $'\t' -c "SELECT 'mirrors-c1', count(*) FILTER (WHERE version = 'v202'), count(DISTINCT deployment) FILTER (WHERE deployment LIKE 'mirror-%'), count(*) FILTER (WHERE deployment LIKE 'mirror-%') FROM rollguard.deployment_state" >>"$RESULTS/deploy_check.tsv"
-echo -e "mirrors-c1-server-errors\t$(tail -c +$((logsize + 1)) "$WORK/rg/server.log" | grep -cE 'ERROR|FATAL|deadlock' || true)" >>"$RESULTS/deploy_check.tsv"
-logsize=$(stat -c %s "$WORK/rg/server.log")
-bench_run deploy-mirrors-spread-c50 rg -c 50 -j 2 -t 20 -f "$BENCH/scripts/upgrade_mirrors_spread.sql"
-q rg -F $'\t' -c "SELECT 'mirrors-spread-c50', count(*) FILTER (WHERE CASE WHEN deployment LIKE 'mirror-%' THEN version = 'v' || (substr(deployment, 8)::int % 200 + 1) END), count(DISTINCT deployment) FILTER (WHERE deployment LIKE 'mirror-%'), count(*) FILTER (WHERE deployment LIKE 'mirror-%') FROM rollguard.deployment_state" >>"$RESULTS/deploy_check.tsv"
-echo -e "mirrors-spread-c50-server-errors\t$(tail -c +$((logsize + 1)) "$WORK/rg/server.log" | grep -cE 'ERROR|FATAL|deadlock' || true)" >>"$RESULTS/deploy_check.tsv"
+# the first deploy of big-1 makes it live (its 5,000 columns enter the counters)
+bench_run deploy-deploy-5000 rg -c 1 -t 20 -r -l --log-prefix="$WORK/deploy5000log" -f "$BENCH/scripts/deploy_5000.sql"
+{
+	printf 'deploy-5000-first\t%s\n' "$(cat "$WORK"/deploy5000log.* | head -1 | awk '{printf "%.2f", $3 / 1000}')"
+	printf 'deploy-5000-others-median\t%s\n' "$(cat "$WORK"/deploy5000log.* | tail -n +2 | awk '{print $3 / 1000}' | sort -n |
+		awk '{v[NR] = $1} END {if (NR) printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')"
+} >"$RESULTS/deploy_first.tsv"
+# sample what the deploying sessions wait on, every 0.25 s; a heavyweight
+# lock waited for is named: its relation, or an advisory lock's key (a
+# version's, rollguard.live of 1.3 before its table lock, or other)
+WAIT_SQL="SELECT coalesce(a.wait_event_type || ':' || a.wait_event, 'on CPU')
+       || coalesce(' (' || (SELECT CASE
+            WHEN l.locktype = 'relation' THEN l.relation::regclass::text
+            WHEN l.locktype <> 'advisory' THEN l.locktype
+            WHEN l.objid::bigint = (hashtext('rollguard.live')::bigint & 4294967295) THEN 'advisory rollguard.live'
+            WHEN EXISTS (SELECT 1 FROM rollguard.version_registry v
+                          WHERE l.objid::bigint = (hashtext('rollguard.version:' || v.version)::bigint & 4294967295))
+            THEN 'advisory rollguard.version:...'
+            ELSE 'advisory rollguard.deployment:... or other' END
+          FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted LIMIT 1) || ')', '')
+  FROM pg_stat_activity a
+ WHERE a.query LIKE '%rollguard.deploy(%' AND a.state = 'active' AND a.pid <> pg_backend_pid()"
+echo -e "run\twait\tsamples" >"$RESULTS/deploy_waits.tsv"
+: >"$RESULTS/deploy_check.tsv"
+# mirrors_run NAME CLIENTS SCRIPT EXPECTED_VERSION_SQL
+mirrors_run() {
+	local name=$1 clients=$2 script=$3 expect=$4 logsize sampler=""
+	# each move from the same steady state: what autovacuum would leave
+	q rg -c "VACUUM ANALYZE rollguard.deployment_state, rollguard.live_version, rollguard.live_column, rollguard.live_relation"
+	logsize=$(stat -c %s "$WORK/rg/server.log")
+	if [ "$clients" -gt 1 ]; then
+		touch "$WORK/sampling"
+		(
+			while [ -e "$WORK/sampling" ]; do
+				q rg -c "$WAIT_SQL" || true
+				sleep 0.25
+			done
+		) >"$WORK/waits-$name.txt" 2>/dev/null &
+		sampler=$!
+	fi
+	bench_run "deploy-$name" rg -c "$clients" -j "$((clients > 1 ? 2 : 1))" -t "$((1000 / clients))" -f "$BENCH/scripts/$script"
+	if [ -n "$sampler" ]; then
+		rm -f "$WORK/sampling"
+		wait "$sampler" || true
+		sort "$WORK/waits-$name.txt" | uniq -c | sort -rn |
+			awk -v run="$name" '{n = $1; $1 = ""; printf "%s\t%s\t%d\n", run, substr($0, 2), n}' >>"$RESULTS/deploy_waits.tsv"
+		grep "^$name" "$RESULTS/deploy_waits.tsv" | cut -f2- | head -4 | sed 's/^/    waits: /'
+	fi
+	q rg -F $'\t' -c "SELECT '$name', count(*) FILTER (WHERE $expect), count(DISTINCT deployment) FILTER (WHERE deployment LIKE 'mirror-%'), count(*) FILTER (WHERE deployment LIKE 'mirror-%') FROM rollguard.deployment_state" >>"$RESULTS/deploy_check.tsv"
+	echo -e "$name-server-errors\t$(tail -c +$((logsize + 1)) "$WORK/rg/server.log" | grep -cE 'ERROR|FATAL|deadlock' || true)" >>"$RESULTS/deploy_check.tsv"
+	echo -e "$name-live-drift\t$(q rg -c 'SELECT count(*) FROM rollguard._live_drift()')" >>"$RESULTS/deploy_check.tsv"
+	# the counters' table after the move: size, live and dead rows (each
+	# version entering or leaving updates a row per column of its contract)
+	q rg -F $'\t' -c "SELECT '$name-live_column', pg_size_pretty(pg_total_relation_size(relid)), n_live_tup, n_dead_tup FROM pg_stat_all_tables WHERE relid = 'rollguard.live_column'::regclass" >>"$RESULTS/deploy_check.tsv"
+}
+SPREAD="CASE WHEN deployment LIKE 'mirror-%' THEN version = 'v' || (substr(deployment, 8)::int % 200 + 1) END"
+for move in $DEPLOY_MOVES; do
+	case $move in
+		mirrors-c50) mirrors_run mirrors-c50 50 upgrade_mirrors.sql "version = 'v201'" ;;
+		mirrors-spread-c50) mirrors_run mirrors-spread-c50 50 upgrade_mirrors_spread.sql "$SPREAD" ;;
+		mirrors-c1) mirrors_run mirrors-c1 1 upgrade_mirrors_serial.sql "version = 'v202'" ;;
+		mirrors-spread-c1) mirrors_run mirrors-spread-c1 1 upgrade_mirrors_spread_serial.sql "$SPREAD" ;;
+		*) log "WARNING: unknown move $move in DEPLOY_MOVES" ;;
+	esac
+done
 
 # --- report ----------------------------------------------------------------
 if [ "$(md5sum "$LIBSO" | cut -c1-12)" != "$LIBMD5" ]; then

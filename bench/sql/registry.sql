@@ -29,6 +29,7 @@ CREATE SEQUENCE public.bench_mirror_seq;    -- mirror-1, mirror-2, ...
 CREATE SEQUENCE public.bench_upgrade_seq;   -- the concurrent mirror upgrade
 CREATE SEQUENCE public.bench_upgrade2_seq;  -- the same, one client
 CREATE SEQUENCE public.bench_spread_seq;    -- back to 200 versions, 50 clients
+CREATE SEQUENCE public.bench_spread2_seq;   -- the same, one client
 CREATE SEQUENCE public.bench_big_seq;       -- big-1, ... (5,000-column versions)
 CREATE SEQUENCE public.bench_wide_seq;      -- wide-site-1, ... (deploys of big-1)
 
