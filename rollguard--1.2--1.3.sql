@@ -20,11 +20,14 @@
 -- edits by a superuser and pg_restore (in any table order) keep them right.
 -- rollguard._rebuild_live() recomputes them from scratch.
 
+-- (Counts change in place: half of every page is left free, so that an
+-- update stays on its page and leaves no index entry behind.)
+
 -- Versions at least one deployment runs (or is rolling out), and how many.
 CREATE TABLE rollguard.live_version (
     version     text PRIMARY KEY,
     deployments integer NOT NULL CHECK (deployments > 0)
-);
+) WITH (fillfactor = 50);
 
 -- Per column: live versions whose effective contract lists it (users), of
 -- those the ones that may write NULL to it (nullable_users) and the ones
@@ -37,7 +40,7 @@ CREATE TABLE rollguard.live_column (
     nullable_users integer NOT NULL CHECK (nullable_users BETWEEN 0 AND users),
     writers        integer NOT NULL CHECK (writers BETWEEN 0 AND users),
     PRIMARY KEY (nspname, relname, attname)
-);
+) WITH (fillfactor = 50);
 
 -- Per relation: live versions that use any of its columns (users), and
 -- those that write any of them, i.e. insert into it (inserters).
@@ -47,7 +50,7 @@ CREATE TABLE rollguard.live_relation (
     users     integer NOT NULL CHECK (users > 0),
     inserters integer NOT NULL CHECK (inserters BETWEEN 0 AND users),
     PRIMARY KEY (nspname, relname)
-);
+) WITH (fillfactor = 50);
 
 REVOKE ALL ON rollguard.live_version, rollguard.live_column, rollguard.live_relation FROM PUBLIC;
 

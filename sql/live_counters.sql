@@ -136,6 +136,26 @@ DELETE FROM rollguard.deployment_state WHERE deployment LIKE 'site-%';
 SELECT * FROM rollguard.live_version ORDER BY version;
 SELECT * FROM rollguard._live_drift();
 
+-- A refusal names at most 100 blockers to the client (the server log gets
+-- them all, rollguard.check() returns them all); the message counts them.
+INSERT INTO rollguard.deployment_state (deployment, version, state)
+SELECT 'site-' || i, '1', 'running' FROM generate_series(1, 120) i;
+DO $$
+DECLARE
+    msg text;
+    det text;
+BEGIN
+    ALTER TABLE person DROP COLUMN email;
+EXCEPTION WHEN object_in_use THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+    RAISE NOTICE '%', msg;
+    RAISE NOTICE 'DETAIL: % lines, the last: %', array_length(string_to_array(det, E'\n'), 1),
+                 (string_to_array(det, E'\n'))[array_length(string_to_array(det, E'\n'), 1)];
+END
+$$;
+SELECT count(*) FROM rollguard.check('ALTER TABLE person DROP COLUMN email');
+DELETE FROM rollguard.deployment_state WHERE deployment LIKE 'site-%';
+
 -- Counters set wrong by hand are found by _live_drift() and set right by
 -- _rebuild_live().
 UPDATE rollguard.live_column SET users = users + 1 WHERE attname = 'email';

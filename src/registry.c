@@ -33,7 +33,6 @@
 /* Set by rg_extension_active(): whom the registry is read as. */
 static Oid	ext_owner = InvalidOid;
 
-static SPIPlanPtr counts_plan = NULL;
 static SPIPlanPtr pairs_plan = NULL;
 static SPIPlanPtr usage_plan = NULL;
 static SPIPlanPtr column_usage_plan = NULL;
@@ -199,19 +198,19 @@ rg_lock_registry(void)
 	UNKNOWN_AND_ORDER
 
 /*
- * For the NOT NULL rules: per live pair, its row for column $5 (if any) and
- * one other column it writes (if any: then it inserts into the relation).
- * Two index probes a pair, however many columns the contracts list.
+ * For the NOT NULL rules: per live version, its row for column $5 (if any)
+ * and one other column it writes (if any: then it inserts into the
+ * relation), joined to the live pairs that run it.  Two lookups a version,
+ * however many deployments run it and columns its contract lists.
  */
 #define NOT_NULL_USAGE_SQL LIVE_CTE \
-	" SELECT u.* FROM (" \
-	"  SELECT l.deployment, l.version, l.rolling_out, l.connected," \
-	"         x.attname, x.writes, x.nullable" \
-	"    FROM live l" \
+	", per_version AS (" \
+	"  SELECT v.version, x.attname, x.writes, x.nullable" \
+	"    FROM (SELECT DISTINCT l.version FROM live l) v" \
 	"   CROSS JOIN LATERAL (" \
 	"     (SELECT c.attname, c.writes, c.nullable" \
 	"        FROM rollguard.effective_contract c" \
-	"       WHERE c.version OPERATOR(pg_catalog.=) l.version" \
+	"       WHERE c.version OPERATOR(pg_catalog.=) v.version" \
 	"         AND c.nspname OPERATOR(pg_catalog.=) $1" \
 	"         AND c.relname OPERATOR(pg_catalog.=) $2" \
 	"         AND c.attname OPERATOR(pg_catalog.=) $5)" \
@@ -220,9 +219,14 @@ rg_lock_registry(void)
 	"        FROM rollguard.effective_contract w" \
 	"       WHERE w.nspname OPERATOR(pg_catalog.=) $1" \
 	"         AND w.relname OPERATOR(pg_catalog.=) $2" \
-	"         AND w.version OPERATOR(pg_catalog.=) l.version" \
+	"         AND w.version OPERATOR(pg_catalog.=) v.version" \
 	"         AND w.writes AND w.attname OPERATOR(pg_catalog.<>) $5" \
-	"       LIMIT 1)) x" \
+	"       LIMIT 1)) x)" \
+	" SELECT u.* FROM (" \
+	"  SELECT l.deployment, l.version, l.rolling_out, l.connected," \
+	"         p.attname, p.writes, p.nullable" \
+	"    FROM live l" \
+	"    JOIN per_version p ON p.version OPERATOR(pg_catalog.=) l.version" \
 	UNKNOWN_AND_ORDER
 
 /*
@@ -268,102 +272,125 @@ rg_counters_installed(void)
 }
 
 /*
+ * Looks up the first row of rollguard.<relname> whose leading key columns
+ * (text, heap attribute numbers 1..nkeys) equal keys, through the table's
+ * primary key, as of the latest committed state; nkeys 0: any row.  Fills
+ * values[0..nvalues-1] with the row's integer columns nkeys+1.. (if it
+ * found one).  An index probe from C: no SPI, no planner, no executor --
+ * the guard's common case costs a few microseconds.
+ */
+static bool
+probe(const char *relname, int nkeys, const char **keys, int nvalues, int32 *values)
+{
+	Oid			nsp = get_namespace_oid("rollguard", false);
+	Oid			relid = get_relname_relid(relname, nsp);
+	Oid			indexid;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData skey[3];
+	HeapTuple	tup;
+	Snapshot	snapshot;
+	bool		found;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "rollguard: registry table rollguard.%s is missing", relname);
+	rel = table_open(relid, AccessShareLock);
+	indexid = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(indexid))
+		elog(ERROR, "rollguard: registry table rollguard.%s has no primary key", relname);
+	for (int i = 0; i < nkeys; i++)
+		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber, F_TEXTEQ,
+					PointerGetDatum(cstring_to_text(keys[i])));
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, indexid, true, snapshot, nkeys, skey);
+	tup = systable_getnext(scan);
+	found = HeapTupleIsValid(tup);
+	for (int i = 0; found && i < nvalues; i++)
+	{
+		bool		isnull;
+
+		values[i] = DatumGetInt32(heap_getattr(tup, nkeys + 1 + i,
+											   RelationGetDescr(rel), &isnull));
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* Is the version live by the registry (some deployment runs it)? */
+static bool
+version_is_live(const char *version)
+{
+	return probe("live_version", 1, &version, 0, NULL);
+}
+
+/*
  * The counters of live use for a column (attname may be NULL) and its
  * relation (false if the installed extension predates them: 1.0 to 1.2,
- * before ALTER EXTENSION rollguard UPDATE); whether any of the tagged
- * sessions' versions (sessions: a list of RgSession) is not live by the
- * registry; and whether any of observed_versions (C strings) is live, by
- * the registry or by a tagged session.  Two primary-key probes
- * of rollguard.live_column / live_relation, and one of live_version per
- * session: the cost does not depend on how many deployments or versions
- * the registry holds.
+ * before ALTER EXTENSION rollguard UPDATE, or if they cannot be trusted);
+ * whether any of the tagged sessions' versions (sessions: a list of
+ * RgSession) is not live by the registry; and whether any of
+ * observed_versions (C strings) is live, by the registry or by a tagged
+ * session.  Primary-key probes of rollguard.live_column, live_relation and
+ * live_version: the cost does not depend on how many deployments or
+ * versions the registry holds.
  */
 bool
 rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 				List *sessions, List *observed_versions, RgLiveCounts *counts)
 {
-	RegistryAccess access;
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	Datum	   *versions;
-	Datum	   *seen;
-	int			nsessions = list_length(sessions);
-	int			nseen = list_length(observed_versions);
-	int			ret;
-	bool		ok;
-	bool		isnull;
-	HeapTuple	tup;
-	TupleDesc	desc;
+	const char *keys[3] = {nspname, relname, attname};
+	int32		values[3];
+	ListCell   *lc;
 
 	if (!rg_counters_installed())
 		return false;
 
-	versions = palloc(sizeof(Datum) * (nsessions + 1));
-	for (int i = 0; i < nsessions; i++)
-		versions[i] = CStringGetTextDatum(((RgSession *) list_nth(sessions, i))->version);
-	values[0] = CStringGetTextDatum(nspname);
-	values[1] = CStringGetTextDatum(relname);
-	if (attname)
-		values[2] = CStringGetTextDatum(attname);
-	else
-		nulls[2] = 'n';
-	values[3] = PointerGetDatum(construct_array(versions, nsessions, TEXTOID,
-												-1, false, TYPALIGN_INT));
-	seen = palloc(sizeof(Datum) * (nseen + 1));
-	for (int i = 0; i < nseen; i++)
-		seen[i] = CStringGetTextDatum((char *) list_nth(observed_versions, i));
-	values[4] = PointerGetDatum(construct_array(seen, nseen, TEXTOID,
-												-1, false, TYPALIGN_INT));
+	/*
+	 * Deployments but no live versions: the counters were not kept (a
+	 * restore with --disable-triggers); do not trust them.
+	 */
+	if (!probe("live_version", 0, NULL, 0, NULL) &&
+		probe("deployment_state", 0, NULL, 0, NULL))
+		return false;
 
-	registry_begin(&access);
-	if (counts_plan == NULL)
+	memset(counts, 0, sizeof(RgLiveCounts));
+	if (attname && probe("live_column", 3, keys, 3, values))
 	{
-		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
-		TEXTARRAYOID};
-
-		counts_plan = prepare_saved(
-			"SELECT coalesce(c.users, 0), coalesce(c.nullable_users, 0),"
-			"       coalesce(c.writers, 0), coalesce(r.users, 0),"
-			"       coalesce(r.inserters, 0),"
-			"       EXISTS (SELECT 1 FROM pg_catalog.unnest($4) s(version)"
-			"                WHERE NOT EXISTS (SELECT 1 FROM rollguard.live_version v"
-			"                                   WHERE v.version OPERATOR(pg_catalog.=) s.version)),"
-			"       EXISTS (SELECT 1 FROM pg_catalog.unnest($5) o(version)"
-			"                WHERE o.version OPERATOR(pg_catalog.=) ANY ($4)"
-			"                   OR EXISTS (SELECT 1 FROM rollguard.live_version v"
-			"                               WHERE v.version OPERATOR(pg_catalog.=) o.version)),"
-			"       EXISTS (SELECT 1 FROM rollguard.live_version)"
-			"        OR NOT EXISTS (SELECT 1 FROM rollguard.deployment_state)"
-			"  FROM (SELECT) one"
-			"  LEFT JOIN rollguard.live_column c"
-			"    ON c.nspname OPERATOR(pg_catalog.=) $1"
-			"   AND c.relname OPERATOR(pg_catalog.=) $2"
-			"   AND c.attname OPERATOR(pg_catalog.=) $3"
-			"  LEFT JOIN rollguard.live_relation r"
-			"    ON r.nspname OPERATOR(pg_catalog.=) $1"
-			"   AND r.relname OPERATOR(pg_catalog.=) $2",
-			5, argtypes);
+		counts->column_users = values[0];
+		counts->column_nullable = values[1];
+		counts->column_writers = values[2];
 	}
-	/* the latest committed registry, whatever the isolation level */
-	ret = SPI_execute_snapshot(counts_plan, values, nulls, GetLatestSnapshot(),
-							   InvalidSnapshot, true, false, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "rollguard: registry query failed: %s",
-			 SPI_result_code_string(ret));
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	counts->column_users = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-	counts->column_nullable = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-	counts->column_writers = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-	counts->relation_users = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-	counts->relation_inserters = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-	counts->other_sessions = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
-	counts->observed_live = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
-	/* deployments but no live versions: the counters were not kept (a
-	 * restore with --disable-triggers); do not trust them */
-	ok = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
-	registry_end(&access);
-	return ok;
+	if (probe("live_relation", 2, keys, 2, values))
+	{
+		counts->relation_users = values[0];
+		counts->relation_inserters = values[1];
+	}
+	foreach(lc, sessions)
+	{
+		RgSession  *s = lfirst(lc);
+
+		if (!version_is_live(s->version))
+		{
+			counts->other_sessions = true;
+			break;
+		}
+	}
+	foreach(lc, observed_versions)
+	{
+		const char *v = lfirst(lc);
+		ListCell   *sc;
+
+		foreach(sc, sessions)
+			if (strcmp(((RgSession *) lfirst(sc))->version, v) == 0)
+				counts->observed_live = true;
+		if (!counts->observed_live && version_is_live(v))
+			counts->observed_live = true;
+		if (counts->observed_live)
+			break;
+	}
+	return true;
 }
 
 /*
@@ -523,6 +550,13 @@ rg_record_removals(List *changes)
 			case RG_CASCADE_DROP_RELATION:
 				break;
 			default:
+				continue;
+		}
+		{
+			/* nothing to remember if no registered contract names it */
+			const char *keys[3] = {ch->nspname, ch->relname, ch->attname};
+
+			if (!probe("contract", ch->attname ? 3 : 2, keys, 0, NULL))
 				continue;
 		}
 		if (!connected)

@@ -27,6 +27,9 @@
 
 #include "rollguard.h"
 
+/* how many blockers a refusal names to the client (all go to the log) */
+#define MAX_REPORTED_BLOCKERS 100
+
 typedef struct ChangeText
 {
 	const char *label;			/* the "change" column of rollguard.check() */
@@ -574,6 +577,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	char	   *msg;
 	const char *still;
 	StringInfoData detail;
+	StringInfoData client_detail;
 	ListCell   *lc;
 
 	switch (ch->kind)
@@ -627,13 +631,22 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 			elog(ERROR, "rollguard: unexpected change kind %d", (int) ch->kind);
 	}
 
+	/*
+	 * Every blocker, one line each, for the server log; the client gets the
+	 * first MAX_REPORTED_BLOCKERS of them (as PostgreSQL reports dependent
+	 * objects), so that a refusal at ten thousand deployments stays
+	 * readable.
+	 */
 	initStringInfo(&detail);
+	initStringInfo(&client_detail);
 	if (ch->kind == RG_CASCADE_DROP_COLUMN || ch->kind == RG_CASCADE_DROP_RELATION)
 		appendStringInfoString(&detail, "The statement removes it as a dependent object.\n");
 	foreach(lc, blockers)
 	{
 		RgBlocker  *b = lfirst(lc);
 
+		if (foreach_current_index(lc) == MAX_REPORTED_BLOCKERS)
+			appendBinaryStringInfo(&client_detail, detail.data, detail.len);
 		appendStringInfo(&detail, "%sDeployment \"%s\" %s version \"%s\"%s%s%s, which %s.",
 						 foreach_current_index(lc) > 0 ? "\n" : "",
 						 b->deployment, b->rolling_out ? "is rolling out" : "runs",
@@ -641,10 +654,19 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 						 b->evidence ? b->evidence : "", b->evidence ? ")" : "",
 						 b->reason);
 	}
+	if (list_length(blockers) > MAX_REPORTED_BLOCKERS)
+		appendStringInfo(&client_detail, "\nand %d more (see the server log for the list; rollguard.check() returns it)",
+						 list_length(blockers) - MAX_REPORTED_BLOCKERS);
 	if (more_changes > 0)
+	{
 		appendStringInfo(&detail, "\nThe statement makes %d more breaking %s; rollguard.check() lists %s.",
 						 more_changes, more_changes == 1 ? "change" : "changes",
 						 more_changes == 1 ? "it" : "them");
+		if (client_detail.len > 0)
+			appendStringInfo(&client_detail, "\nThe statement makes %d more breaking %s; rollguard.check() lists %s.",
+							 more_changes, more_changes == 1 ? "change" : "changes",
+							 more_changes == 1 ? "it" : "them");
+	}
 
 	/* what the blocking deployments still do */
 	switch (ch->kind)
@@ -669,7 +691,8 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 			(errcode(ERRCODE_OBJECT_IN_USE),
 			 errmsg_internal("%s: %d %s %s", msg, n,
 							 n == 1 ? "deployment" : "deployments", still),
-			 errdetail_internal("%s", detail.data),
+			 errdetail_internal("%s", client_detail.len > 0 ? client_detail.data : detail.data),
+			 client_detail.len > 0 ? errdetail_log("%s", detail.data) : 0,
 			 errhint("%s", change_text[ch->kind].hint)));
 }
 
