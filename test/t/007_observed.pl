@@ -67,7 +67,8 @@ SELECT s.saved_at >= (SELECT max(last_seen) FROM rollguard.observed)
 $node->safe_psql('postgres', "$tag
 INSERT INTO person (name, weight) VALUES ('Ada', 60);
 SELECT name FROM person WHERE weight > 50;");
-my $recorded = '41 public.person.name rw, 41 public.person.weight rw';
+# (the INSERT also on the relation itself: it inserts rows)
+my $recorded = '41 public.person.name rw, 41 public.person.weight rw, 41 public.person. w';
 is(uses(), $recorded, 'a tagged session\'s uses are recorded');
 
 # (b) A clean restart keeps them, with their timestamps.
@@ -87,14 +88,14 @@ $node->wait_for_log(
 	qr/all server processes terminated; reinitializing.*database system is ready to accept connections/s,
 	$offset);
 eval { $bg->quit };
-$recorded = '41 public.person.name rw, 41 public.person.nickname r, 41 public.person.weight rw';
+$recorded = '41 public.person.name rw, 41 public.person.nickname r, 41 public.person.weight rw, 41 public.person. w';
 is(uses(), $recorded, 'crash: uses saved before it are kept');
 
 $node->safe_psql('postgres', "SET application_name = 'rollguard:mirror-3\@42'; SELECT id FROM person");
 wait_saved();
 $node->stop('immediate');
 $node->start;
-$recorded = '41 public.person.name rw, 41 public.person.nickname r, 41 public.person.weight rw, 42 public.person.id r';
+$recorded = '41 public.person.name rw, 41 public.person.nickname r, 41 public.person.weight rw, 41 public.person. w, 42 public.person.id r';
 is(uses(), $recorded, 'immediate stop: uses kept');
 
 # The uses kept count as used: 41's manifest lists only id and name, yet
