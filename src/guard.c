@@ -156,6 +156,9 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 
 	run_in_frame(&frame, PROCESS_UTILITY_ARGS);
 
+	/* SET application_name may have tagged or untagged this session */
+	rg_sessions_note_appname();
+
 	/* the statement may have dropped the extension itself */
 	if ((frame.covered == NIL && frame.pending == NIL) || !rg_extension_active())
 		return;

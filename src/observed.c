@@ -769,6 +769,7 @@ rg_executor_check_perms(EXECUTOR_CHECK_PERMS_PARAMS)
 	if (prev_ExecutorCheckPerms_hook &&
 		!prev_ExecutorCheckPerms_hook(EXECUTOR_CHECK_PERMS_ARGS))
 		return false;
+	rg_sessions_note_appname();
 	observe_statement(RG_PERM_INFOS);
 	return true;
 }

@@ -181,6 +181,7 @@ extern int	rg_version_cmp(const char *a, int alen, const char *b, int blen);
 extern void rg_sessions_define_settings(void);
 extern void rg_sessions_install_hooks(void);
 extern List *rg_live_sessions(bool with_self);
+extern void rg_sessions_note_appname(void);
 extern const RgSessionTags *rg_session_tags(void);
 
 /* observed.c */

@@ -23,6 +23,9 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "libpq/auth.h"
+#include "libpq/libpq-be.h"
+#include "port/atomics.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -53,6 +56,8 @@ typedef struct SessionSlot
 typedef struct SessionArray
 {
 	int			nslots;
+	/* client backends whose application_name has the tag's prefix now */
+	pg_atomic_uint32 appname_tagged;
 	SessionSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } SessionArray;
 
@@ -80,6 +85,10 @@ static MemoryContext tags_cxt = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
+
+/* Whether this backend counts itself in appname_tagged. */
+static bool appname_counted = false;
 
 PG_FUNCTION_INFO_V1(rollguard_sessions);
 
@@ -321,6 +330,7 @@ sessions_shmem_startup(void)
 	if (!found)
 	{
 		session_array->nslots = RG_MAX_BACKENDS();
+		pg_atomic_init_u32(&session_array->appname_tagged, 0);
 		for (int i = 0; i < session_array->nslots; i++)
 		{
 			SpinLockInit(&session_array->slots[i].mutex);
@@ -328,6 +338,74 @@ sessions_shmem_startup(void)
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Reading other sessions' application_name takes a snapshot of every
+ * backend's status (pgstat), which costs more than the rest of a check.
+ * So each client backend counts itself in appname_tagged while its
+ * application_name has the tag's prefix, and the guard reads the status of
+ * other backends only when someone is counted.  A backend notices its own
+ * application_name when it connects (from the startup packet) and at each
+ * statement (a SET application_name counts from the statement after it).
+ */
+static void
+uncount_appname(int code, Datum arg)
+{
+	if (appname_counted && session_array != NULL)
+		pg_atomic_fetch_sub_u32(&session_array->appname_tagged, 1);
+	appname_counted = false;
+}
+
+static void
+note_appname(const char *appname)
+{
+	static bool exit_registered = false;
+	bool		tagged;
+
+	if (session_array == NULL || MyBackendType != B_BACKEND)
+		return;
+	tagged = appname != NULL &&
+		strncmp(appname, APPNAME_PREFIX, strlen(APPNAME_PREFIX)) == 0;
+	if (tagged == appname_counted)
+		return;
+	if (!exit_registered)
+	{
+		on_shmem_exit(uncount_appname, 0);
+		exit_registered = true;
+	}
+	if (tagged)
+		pg_atomic_fetch_add_u32(&session_array->appname_tagged, 1);
+	else
+		pg_atomic_fetch_sub_u32(&session_array->appname_tagged, 1);
+	appname_counted = tagged;
+}
+
+/* At each statement (the guard's and the observer's hooks). */
+void
+rg_sessions_note_appname(void)
+{
+	note_appname(application_name);
+}
+
+/* At connection: the startup packet's application_name, or an -c option. */
+static void
+sessions_client_auth(Port *port, int status)
+{
+	ListCell   *lc;
+
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (status != STATUS_OK)
+		return;
+	note_appname(port->application_name);
+	/* guc_options: name, value, name, value, ... */
+	for (lc = list_head(port->guc_options); lc != NULL && lnext(port->guc_options, lc) != NULL;
+		 lc = lnext(port->guc_options, lnext(port->guc_options, lc)))
+	{
+		if (strcmp(lfirst(lc), "application_name") == 0)
+			note_appname(lfirst(lnext(port->guc_options, lc)));
+	}
 }
 
 /* From _PG_init, when preloaded. */
@@ -342,6 +420,8 @@ rg_sessions_install_hooks(void)
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = sessions_shmem_startup;
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = sessions_client_auth;
 }
 
 /* 'rollguard:<deployment>@<version>' (split at the last '@'), or false. */
@@ -469,6 +549,10 @@ rg_live_sessions(bool with_self)
 			result = lappend(result, make_session(deployment, version, MyProcPid,
 												  "application_name"));
 	}
+	/* nobody else's application_name is a tag: no need to look */
+	if (session_array != NULL &&
+		pg_atomic_read_u32(&session_array->appname_tagged) <= (appname_counted ? 1 : 0))
+		return result;
 	nbackends = pgstat_fetch_stat_numbackends();
 	for (int i = 1; i <= nbackends; i++)
 	{

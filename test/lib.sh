@@ -6,7 +6,7 @@
 
 RG_PG_MAJOR=${RG_PG_MAJOR:-15}
 RG_PACKAGES="make gcc pkg-config postgresql-$RG_PG_MAJOR postgresql-server-dev-$RG_PG_MAJOR
-             postgresql-contrib libicu-dev libipc-run-perl python3 python3-django
+             postgresql-contrib libicu-dev libkrb5-dev libipc-run-perl python3 python3-django
              python3-psycopg2 python3-alembic"
 
 rg_log() { printf '\n==> %s\n' "$*"; }

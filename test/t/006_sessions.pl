@@ -172,6 +172,27 @@ like(try_ddl($drop_nickname),
 	'a version registered without a manifest and never deployed has no contract yet: counts as unknown');
 disconnect($m3, $m3_pid);
 
+# A session tagged by application_name counts from the moment it connects,
+# before it runs any statement (the guard looks at other sessions'
+# application_name only while some backend has the tag's prefix there,
+# which each backend notes when it connects and at each statement).
+{
+	my $idle;
+	{
+		local $ENV{PGAPPNAME} = 'rollguard:mirror-9@43';
+		$idle = $node->background_psql('postgres', on_error_stop => 0, wait => 0);
+	}
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'rollguard:mirror-9@43'})
+	  or die 'the idle session did not connect';
+	like(try_ddl($drop_nickname), qr/Deployment "mirror-9" runs version "43" \(connected now, pid \d+; not registered/,
+		'application_name: counted from connection, before any statement');
+	$idle->quit;
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'rollguard:mirror-9@43'});
+}
+is(try_ddl($drop_nickname), 'allowed', 'and no longer once it is gone');
+
 # (e) The registry and the sessions agree: said once, as the registry says it.
 ($m2, $m2_pid) = session(options => '-c rollguard.deployment=mirror-2 -c rollguard.version=41');
 my ($m2b, $m2b_pid) = session(appname => 'rollguard:mirror-2@41');
