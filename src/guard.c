@@ -159,9 +159,20 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 	/* SET application_name may have tagged or untagged this session */
 	rg_sessions_note_appname();
 
-	/* the statement may have dropped the extension itself */
-	if ((frame.covered == NIL && frame.pending == NIL) || !rg_extension_active())
-		return;
+	/*
+	 * Anything left to do: removals to record, or what the statement
+	 * dropped without naming it?  (Then check again that the extension is
+	 * there: the statement may have dropped it.)
+	 */
+	{
+		bool		removes = frame.pending != NIL;
+		ListCell   *lc;
+
+		foreach(lc, frame.covered)
+			removes |= rg_change_removes(((RgChange *) lfirst(lc))->kind);
+		if (!removes || !rg_extension_active())
+			return;
+	}
 
 	if (frame.covered != NIL)
 		rg_record_removals(frame.covered);

@@ -274,13 +274,15 @@ rg_counters_installed(void)
 /*
  * Looks up the first row of rollguard.<relname> whose leading key columns
  * (text, heap attribute numbers 1..nkeys) equal keys, through the table's
- * primary key, as of the latest committed state; nkeys 0: any row.  Fills
+ * primary key, as of snapshot (the latest committed state: the caller's
+ * registered GetLatestSnapshot()); nkeys 0: any row.  Fills
  * values[0..nvalues-1] with the row's integer columns nkeys+1.. (if it
  * found one).  An index probe from C: no SPI, no planner, no executor --
  * the guard's common case costs a few microseconds.
  */
 static bool
-probe(const char *relname, int nkeys, const char **keys, int nvalues, int32 *values)
+probe(Snapshot snapshot, const char *relname, int nkeys, const char **keys,
+	  int nvalues, int32 *values)
 {
 	Oid			nsp = get_namespace_oid("rollguard", false);
 	Oid			relid = get_relname_relid(relname, nsp);
@@ -289,7 +291,6 @@ probe(const char *relname, int nkeys, const char **keys, int nvalues, int32 *val
 	SysScanDesc scan;
 	ScanKeyData skey[3];
 	HeapTuple	tup;
-	Snapshot	snapshot;
 	bool		found;
 
 	if (!OidIsValid(relid))
@@ -301,7 +302,6 @@ probe(const char *relname, int nkeys, const char **keys, int nvalues, int32 *val
 	for (int i = 0; i < nkeys; i++)
 		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber, F_TEXTEQ,
 					PointerGetDatum(cstring_to_text(keys[i])));
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	scan = systable_beginscan(rel, indexid, true, snapshot, nkeys, skey);
 	tup = systable_getnext(scan);
 	found = HeapTupleIsValid(tup);
@@ -313,16 +313,15 @@ probe(const char *relname, int nkeys, const char **keys, int nvalues, int32 *val
 											   RelationGetDescr(rel), &isnull));
 	}
 	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
 	return found;
 }
 
 /* Is the version live by the registry (some deployment runs it)? */
 static bool
-version_is_live(const char *version)
+version_is_live(Snapshot snapshot, const char *version)
 {
-	return probe("live_version", 1, &version, 0, NULL);
+	return probe(snapshot, "live_version", 1, &version, 0, NULL);
 }
 
 /*
@@ -343,26 +342,33 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 	const char *keys[3] = {nspname, relname, attname};
 	int32		values[3];
 	ListCell   *lc;
+	Snapshot	snapshot;
 
 	if (!rg_counters_installed())
 		return false;
+
+	/* one state of the registry for every probe: the latest committed */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	/*
 	 * Deployments but no live versions: the counters were not kept (a
 	 * restore with --disable-triggers); do not trust them.
 	 */
-	if (!probe("live_version", 0, NULL, 0, NULL) &&
-		probe("deployment_state", 0, NULL, 0, NULL))
+	if (!probe(snapshot, "live_version", 0, NULL, 0, NULL) &&
+		probe(snapshot, "deployment_state", 0, NULL, 0, NULL))
+	{
+		UnregisterSnapshot(snapshot);
 		return false;
+	}
 
 	memset(counts, 0, sizeof(RgLiveCounts));
-	if (attname && probe("live_column", 3, keys, 3, values))
+	if (attname && probe(snapshot, "live_column", 3, keys, 3, values))
 	{
 		counts->column_users = values[0];
 		counts->column_nullable = values[1];
 		counts->column_writers = values[2];
 	}
-	if (probe("live_relation", 2, keys, 2, values))
+	if (probe(snapshot, "live_relation", 2, keys, 2, values))
 	{
 		counts->relation_users = values[0];
 		counts->relation_inserters = values[1];
@@ -371,7 +377,7 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 	{
 		RgSession  *s = lfirst(lc);
 
-		if (!version_is_live(s->version))
+		if (!version_is_live(snapshot, s->version))
 		{
 			counts->other_sessions = true;
 			break;
@@ -385,11 +391,12 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 		foreach(sc, sessions)
 			if (strcmp(((RgSession *) lfirst(sc))->version, v) == 0)
 				counts->observed_live = true;
-		if (!counts->observed_live && version_is_live(v))
+		if (!counts->observed_live && version_is_live(snapshot, v))
 			counts->observed_live = true;
 		if (counts->observed_live)
 			break;
 	}
+	UnregisterSnapshot(snapshot);
 	return true;
 }
 
@@ -516,6 +523,26 @@ rg_fetch_usage(const char *nspname, const char *relname, const char *attname,
 	return result;
 }
 
+/* Does the change make a name disappear (what the forward check asks)? */
+bool
+rg_change_removes(RgChangeKind kind)
+{
+	switch (kind)
+	{
+		case RG_DROP_COLUMN:
+		case RG_RENAME_COLUMN:
+		case RG_DROP_RELATION:
+		case RG_RENAME_RELATION:
+		case RG_MOVE_RELATION:
+		case RG_RENAME_SCHEMA:
+		case RG_CASCADE_DROP_COLUMN:
+		case RG_CASCADE_DROP_RELATION:
+			return true;
+		default:
+			return false;
+	}
+}
+
 /*
  * Remembers the columns and relations that a statement removed (dropped,
  * renamed, moved away), so that deploy() can later tell a rollback past
@@ -538,25 +565,17 @@ rg_record_removals(List *changes)
 		SPIPlanPtr *plan;
 		int			ret;
 
-		switch (ch->kind)
-		{
-			case RG_DROP_COLUMN:
-			case RG_RENAME_COLUMN:
-			case RG_DROP_RELATION:
-			case RG_RENAME_RELATION:
-			case RG_MOVE_RELATION:
-			case RG_RENAME_SCHEMA:
-			case RG_CASCADE_DROP_COLUMN:
-			case RG_CASCADE_DROP_RELATION:
-				break;
-			default:
-				continue;
-		}
+		if (!rg_change_removes(ch->kind))
+			continue;
 		{
 			/* nothing to remember if no registered contract names it */
 			const char *keys[3] = {ch->nspname, ch->relname, ch->attname};
+			Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+			bool		named = probe(snapshot, "contract", ch->attname ? 3 : 2,
+									  keys, 0, NULL);
 
-			if (!probe("contract", ch->attname ? 3 : 2, keys, 0, NULL))
+			UnregisterSnapshot(snapshot);
+			if (!named)
 				continue;
 		}
 		if (!connected)
