@@ -326,8 +326,8 @@ version_is_live(Snapshot snapshot, const char *version)
 
 /*
  * The counters of live use for a column (attname may be NULL) and its
- * relation (false if the installed extension predates them: 1.0 to 1.2,
- * before ALTER EXTENSION rollguard UPDATE, or if they cannot be trusted);
+ * relation (false if they cannot be trusted; the caller has checked that
+ * the installed extension has them: rg_counters_installed());
  * whether any of the tagged sessions' versions (sessions: a list of
  * RgSession) is not live by the registry; and whether any of
  * observed_versions (C strings) is live, by the registry or by a tagged
@@ -343,9 +343,6 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 	int32		values[3];
 	ListCell   *lc;
 	Snapshot	snapshot;
-
-	if (!rg_counters_installed())
-		return false;
 
 	/* one state of the registry for every probe: the latest committed */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());

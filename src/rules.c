@@ -20,7 +20,6 @@
 
 #include "catalog/pg_class.h"
 #include "lib/stringinfo.h"
-#include "nodes/value.h"
 #include "utils/elog.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
@@ -177,8 +176,8 @@ judge(RgChange *ch, List *rows, int first, int last)
 					RgUsage    *u = list_nth(rows, i);
 
 					if (u->attname[0] != '\0' &&
-						(names == NIL || strcmp(strVal(llast(names)), u->attname) != 0))
-						names = lappend(names, makeString(u->attname));
+						(names == NIL || strcmp(llast(names), u->attname) != 0))
+						names = lappend(names, u->attname);
 				}
 				initStringInfo(&buf);
 				if (names == NIL)
@@ -187,7 +186,7 @@ judge(RgChange *ch, List *rows, int first, int last)
 				appendStringInfo(&buf, "uses %s (", qualified);
 				for (int i = 0; i < list_length(names) && i < 5; i++)
 					appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "",
-									 strVal(list_nth(names, i)));
+									 (char *) list_nth(names, i));
 				if (list_length(names) > 5)
 					appendStringInfo(&buf, " and %d more", list_length(names) - 5);
 				if (!contract_rows)
@@ -451,6 +450,7 @@ rg_evaluate(RgChange *ch, List *sessions)
 	List	   *observed = NIL;
 	List	   *observed_versions = NIL;
 	ListCell   *lc;
+	bool		counters;
 
 	switch (ch->kind)
 	{
@@ -480,7 +480,8 @@ rg_evaluate(RgChange *ch, List *sessions)
 	 * column for drop / rename / retype, writes for the NOT NULL rules and
 	 * GENERATED ALWAYS, any for relation-level changes.
 	 */
-	foreach(lc, rg_counters_installed()
+	counters = rg_counters_installed();
+	foreach(lc, counters
 			? rg_observed_for(ch->nspname, ch->relname, for_not_null ? NULL : attname)
 			: NIL)
 	{
@@ -496,20 +497,19 @@ rg_evaluate(RgChange *ch, List *sessions)
 		if (ch->kind == RG_GENERATED_ALWAYS && o->attname == NULL)
 			continue;
 		observed = lappend(observed, o);
-		observed_versions = list_append_unique(observed_versions, makeString(o->version));
+		if (!string_member(observed_versions, o->version))
+			observed_versions = lappend(observed_versions, o->version);
 	}
-	foreach(lc, observed_versions)
-		lfirst(lc) = strVal(lfirst(lc));
 
-	if (rg_fetch_counts(ch->nspname, ch->relname, attname, sessions,
-						observed_versions, &counts))
+	if (counters && rg_fetch_counts(ch->nspname, ch->relname, attname, sessions,
+									observed_versions, &counts))
 	{
 		registry = counters_may_break(ch, &counts) || counts.observed_live;
 		if (!registry && !counts.other_sessions)
 			return NIL;
 	}
 	else
-		registry = true;		/* no counters before 1.3: read everything */
+		registry = true;		/* no (trusted) counters: read everything */
 	rows = rg_fetch_usage(ch->nspname, ch->relname, attname, for_not_null,
 						  sessions, registry);
 	if (observed != NIL && registry)
