@@ -4,7 +4,7 @@
 -- the history as they were, and the guard decides as before.  1.1 adds the
 -- roles rollguard_deploy and rollguard_admin and rollguard.override(); 1.2
 -- the rollguard.sessions view; 1.3 the counters of live use the guard
--- reads first.
+-- reads first; 1.4 the triggers that let backends keep what they read.
 --
 CREATE EXTENSION rollguard VERSION '1.0';
 \set VERBOSITY default
@@ -202,6 +202,20 @@ ALTER TABLE person RENAME COLUMN name TO full_name;
 -- The counters follow the deploy steps from now on.
 SELECT rollguard.deploy('mirror-2', '42');
 SELECT * FROM rollguard.live_version ORDER BY rollguard.version_sort_key(version);
+SELECT * FROM rollguard._live_drift();
+
+------------------------------------------------------------------------------
+-- 1.3 to 1.4: the registry tables the guard probes announce their changes
+-- (a trigger sends a relcache invalidation), so that each backend keeps
+-- what its probes found between checks.  Until the update, nothing is kept.
+------------------------------------------------------------------------------
+ALTER EXTENSION rollguard UPDATE TO '1.4';
+SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+SELECT tgrelid::regclass, tgenabled FROM pg_trigger
+ WHERE tgname = 'registry_changed' ORDER BY tgrelid::regclass::text;
+-- The same decision, checked twice (the second from what the first read).
+ALTER TABLE person RENAME COLUMN name TO full_name;
+ALTER TABLE person RENAME COLUMN name TO full_name;
 SELECT * FROM rollguard._live_drift();
 
 -- Clean up.

@@ -29,6 +29,13 @@
 #define PROCESS_UTILITY_ARGS \
 	pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
 
+/* Is the lock held with exactly this mode? (17 added "or stronger") */
+#if PG_VERSION_NUM >= 170000
+#define LOCK_HELD_BY_ME(tag, mode) LockHeldByMe((tag), (mode), false)
+#else
+#define LOCK_HELD_BY_ME(tag, mode) LockHeldByMe((tag), (mode))
+#endif
+
 /* GUC prefix reservation (MarkGUCPrefixReserved since 15). */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)

@@ -18,19 +18,25 @@
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/rel.h"
 
+#include "compat.h"
 #include "rollguard.h"
 
-/* Set by rg_extension_active(): whom the registry is read as. */
+/* The extension's owner, whom the registry is read as: kept with ext_cache. */
 static Oid	ext_owner = InvalidOid;
 
 static SPIPlanPtr pairs_plan = NULL;
@@ -84,21 +90,149 @@ prepare_saved(const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * Is the extension created in this database (and not being created right
- * now)?  The common "no" costs one syscache probe: the extension's schema
- * has a fixed name.
+ * What rg_extension_active() found, kept for the next statements: looking
+ * the extension up in pg_extension (which has no syscache) was 2% of a
+ * checked DDL statement.  Only a positive answer is kept, and only until an
+ * invalidation says that a schema, or one of the registry tables named
+ * below, changed: CREATE, ALTER and DROP EXTENSION, DROP SCHEMA and
+ * REASSIGN OWNED all send one (they create, drop or alter the registry
+ * tables, or the schema), in this backend and in every other; so does an
+ * aborted CREATE EXTENSION, and a reset of the caches.
  */
-bool
-rg_extension_active(void)
+typedef enum RegistryTable
+{
+	RT_DEPLOYMENT_STATE,
+	RT_CONTRACT,
+	RT_LIVE_VERSION,
+	RT_LIVE_COLUMN,
+	RT_LIVE_RELATION,
+	RT_COUNT
+} RegistryTable;
+
+static const char *const registry_table_names[RT_COUNT] = {
+	"deployment_state", "contract", "live_version", "live_column", "live_relation"
+};
+
+static struct
+{
+	bool		valid;
+	Oid			extoid;
+	Oid			nsp;
+	Oid			relids[RT_COUNT];	/* InvalidOid: not looked up yet */
+	bool		probe_cache;	/* 1.4 or later: see probe_cache below */
+} ext_cache;
+
+static bool ext_cache_callbacks = false;
+
+/*
+ * What the guard's probes of the registry found (see probe()), kept from
+ * one check to the next while the registry does not change.  From 1.4,
+ * every statement that writes to a table named in RegistryTable has a
+ * trigger send a relcache invalidation of it (rollguard._registry_changed):
+ * like a catalog change, delivered to every backend when the writing
+ * transaction commits, before it releases its locks, and never if it
+ * aborts (PREPARE TRANSACTION keeps it for COMMIT PREPARED).  That resets
+ * this cache, as it resets ext_cache.  probe_cache_epoch counts the
+ * resets, so that a probe whose snapshot predates one does not store its
+ * answer.
+ */
+static HTAB *probe_cache = NULL;
+static MemoryContext probe_cache_cxt = NULL;
+static uint64 probe_cache_epoch = 0;
+
+/* at most this many answers are kept; then the cache starts afresh */
+#define PROBE_CACHE_MAX		8192
+/* table, then each key as its length and bytes; longer keys are not kept */
+#define PROBE_KEY_LEN		(4 * NAMEDATALEN)
+
+typedef struct ProbeKey
+{
+	char		bytes[PROBE_KEY_LEN];
+} ProbeKey;
+
+typedef struct ProbeAnswer
+{
+	ProbeKey	key;
+	bool		found;
+	int32		values[3];
+} ProbeAnswer;
+
+static void
+probe_cache_reset(void)
+{
+	probe_cache_epoch++;
+	if (probe_cache != NULL)
+	{
+		/* a reset can come in the middle of a probe: nothing points here */
+		MemoryContextReset(probe_cache_cxt);
+		probe_cache = NULL;
+	}
+}
+
+static void
+ext_cache_reset_relcache(Datum arg, Oid relid)
+{
+	if (!ext_cache.valid)
+		return;
+	if (!OidIsValid(relid))
+		ext_cache.valid = false;
+	for (int i = 0; i < RT_COUNT; i++)
+		if (ext_cache.relids[i] == relid)
+			ext_cache.valid = false;
+	if (!ext_cache.valid)
+		probe_cache_reset();
+}
+
+static void
+ext_cache_reset_syscache(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ext_cache.valid = false;
+	probe_cache_reset();
+}
+
+/*
+ * rollguard._registry_changed(): a statement trigger on the registry tables
+ * the guard's probes read (1.4).  Announces the change as PostgreSQL
+ * announces its catalogs': a relcache invalidation of the table, sent to
+ * every backend if and when the transaction commits.  It resets their
+ * ext_cache and probe_cache.
+ */
+PG_FUNCTION_INFO_V1(rollguard_registry_changed);
+
+Datum
+rollguard_registry_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("rollguard._registry_changed() was not called by a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	PG_RETURN_POINTER(NULL);
+}
+
+/* Looks the extension up, if the cache does not have it: is it here? */
+static bool
+ext_cache_fill(void)
 {
 	Oid			nsp;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	Oid			extoid = InvalidOid;
-	Oid			owner = InvalidOid;
 
+	if (ext_cache.valid)
+		return true;
+	if (!ext_cache_callbacks)
+	{
+		CacheRegisterRelcacheCallback(ext_cache_reset_relcache, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, ext_cache_reset_syscache,
+									  (Datum) 0);
+		ext_cache_callbacks = true;
+	}
+
+	/* the common "no" costs one syscache probe: the schema has a fixed name */
 	nsp = get_namespace_oid("rollguard", true);
 	if (!OidIsValid(nsp))
 		return false;
@@ -112,40 +246,155 @@ rg_extension_active(void)
 	{
 		Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tup);
 
-		extoid = ext->oid;
-		owner = ext->extowner;
+		bool		isnull;
+		Datum		version = heap_getattr(tup, Anum_pg_extension_extversion,
+										   RelationGetDescr(rel), &isnull);
+		int			major = 0,
+					minor = 0;
+
+		memset(&ext_cache, 0, sizeof(ext_cache));
+		ext_cache.extoid = ext->oid;
+		ext_owner = ext->extowner;
+		ext_cache.nsp = nsp;
+		ext_cache.valid = true;
+		if (!isnull)
+			(void) sscanf(TextDatumGetCString(version), "%d.%d", &major, &minor);
+		ext_cache.probe_cache = major > 1 || (major == 1 && minor >= 4);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 
-	if (!OidIsValid(extoid))
+	/*
+	 * The OIDs of the registry tables: their invalidations reset the cache.
+	 * Every version has deployment_state, and DROP EXTENSION drops it even
+	 * where the schema outlives the extension (made before it).  Where the
+	 * probes' answers are cached, every table probed must be known here,
+	 * before any answer is kept.
+	 */
+	if (ext_cache.valid)
+	{
+		for (int i = 0; i < RT_COUNT; i++)
+		{
+			ext_cache.relids[i] = get_relname_relid(registry_table_names[i], nsp);
+			if (!OidIsValid(ext_cache.relids[i]))
+				ext_cache.probe_cache = false;
+		}
+	}
+	return ext_cache.valid;
+}
+
+/*
+ * Is the extension created in this database (and not being created right
+ * now)?
+ */
+bool
+rg_extension_active(void)
+{
+	if (!ext_cache_fill())
 		return false;
 	/* our own install or upgrade script: the registry may not exist yet */
-	if (creating_extension && CurrentExtensionObject == extoid)
+	if (creating_extension && CurrentExtensionObject == ext_cache.extoid)
 		return false;
-
-	ext_owner = owner;
 	return true;
 }
 
 /*
- * Serializes the guard's decision with deploy steps.  A checked statement
- * holds SHARE on rollguard.deployment_state until its transaction ends; the
- * deploy functions take ROW EXCLUSIVE before they look at the schema.  So
- * either the deploy commits first and the guard (reading the latest
- * committed registry) sees the version live, or the migration commits first
- * and the deploy's forward check sees the column gone: the outcome of some
- * serial order, never a dropped column under a live version.
+ * The OID of a registry table (cached with the extension); InvalidOid if it
+ * does not exist (an older version of the extension).  Called after
+ * rg_extension_active() said yes; a lock taken since may have reset the
+ * cache, so it looks the extension up again if it must.
  */
+static Oid
+registry_table(RegistryTable which)
+{
+	if (!ext_cache_fill())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"rollguard\" was dropped while a statement was being checked")));
+	/* an older version lacks it; an update may have made it since */
+	if (!OidIsValid(ext_cache.relids[which]))
+		ext_cache.relids[which] = get_relname_relid(registry_table_names[which],
+													ext_cache.nsp);
+	return ext_cache.relids[which];
+}
+
+/*
+ * Serializes the guard's decision with deploy steps.  A checked statement
+ * holds a lock on the registry until its transaction ends that every deploy
+ * step's lock conflicts with, and deploy steps take theirs before they look
+ * at the schema.  So either the deploy commits first and the guard (reading
+ * the latest committed registry) sees the version live, or the migration
+ * commits first and the deploy's forward check sees the column gone: the
+ * outcome of some serial order, never a dropped column under a live
+ * version.
+ *
+ * From 1.3 every change to the live versions or their contracts takes
+ * EXCLUSIVE on rollguard.live_version first (rollguard._lock_live()), so
+ * the guard takes ROW SHARE on it: checked statements do not conflict with
+ * each other, and a weak lock takes the lock manager's fast path (SHARE
+ * made every checked statement visit every backend's fast-path locks).
+ * Before 1.3, deploy steps take ROW EXCLUSIVE on deployment_state, and the
+ * guard SHARE.
+ */
+static void
+registry_lock_tag(LOCKTAG *tag, LOCKMODE *mode)
+{
+	Oid			relid = registry_table(RT_LIVE_VERSION);
+
+	*mode = RowShareLock;
+	if (!OidIsValid(relid))
+	{
+		relid = registry_table(RT_DEPLOYMENT_STATE);
+		*mode = ShareLock;
+		if (!OidIsValid(relid))
+			elog(ERROR, "rollguard: registry table rollguard.deployment_state is missing");
+	}
+	SET_LOCKTAG_RELATION(*tag, MyDatabaseId, relid);
+}
+
 void
 rg_lock_registry(void)
 {
-	Oid			nsp = get_namespace_oid("rollguard", false);
-	Oid			relid = get_relname_relid("deployment_state", nsp);
+	LOCKTAG		tag;
+	LOCKMODE	mode;
 
-	if (!OidIsValid(relid))
-		elog(ERROR, "rollguard: registry table rollguard.deployment_state is missing");
-	LockRelationOid(relid, ShareLock);
+	registry_lock_tag(&tag, &mode);
+	LockRelationOid(tag.locktag_field2, mode);
+}
+
+/*
+ * One snapshot for all of a check's probes: the latest committed state of
+ * the registry.  Answers are taken from and kept in probe_cache only while
+ * this transaction holds the registry lock (rg_lock_registry()): then no
+ * change to the registry can commit, and any that committed before was
+ * seen (its invalidation read) when the lock was taken.
+ */
+static bool probe_cache_usable = false;
+static uint64 probe_snapshot_epoch = 0;
+
+static Snapshot
+probe_begin(void)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	probe_cache_usable = false;
+	if (ext_cache.valid && ext_cache.probe_cache)
+	{
+		LOCKTAG		tag;
+		LOCKMODE	mode;
+
+		registry_lock_tag(&tag, &mode);
+		probe_cache_usable = LOCK_HELD_BY_ME(&tag, mode);
+	}
+	probe_snapshot_epoch = probe_cache_epoch;
+	return snapshot;
+}
+
+static void
+probe_end(Snapshot snapshot)
+{
+	UnregisterSnapshot(snapshot);
+	probe_cache_usable = false;
 }
 
 /* The live (deployment, version) pairs: the registry's (unless $6 is
@@ -267,12 +516,11 @@ usage_rows(MemoryContext outer, bool full)
 bool
 rg_counters_installed(void)
 {
-	return OidIsValid(get_relname_relid("live_column",
-										get_namespace_oid("rollguard", false)));
+	return OidIsValid(registry_table(RT_LIVE_COLUMN));
 }
 
 /*
- * Looks up the first row of rollguard.<relname> whose leading key columns
+ * Looks up the first row of the registry table whose leading key columns
  * (text, heap attribute numbers 1..nkeys) equal keys, through the table's
  * primary key, as of snapshot (the latest committed state: the caller's
  * registered GetLatestSnapshot()); nkeys 0: any row.  Fills
@@ -281,11 +529,10 @@ rg_counters_installed(void)
  * the guard's common case costs a few microseconds.
  */
 static bool
-probe(Snapshot snapshot, const char *relname, int nkeys, const char **keys,
+probe_index(Snapshot snapshot, RegistryTable table, int nkeys, const char **keys,
 	  int nvalues, int32 *values)
 {
-	Oid			nsp = get_namespace_oid("rollguard", false);
-	Oid			relid = get_relname_relid(relname, nsp);
+	Oid			relid = registry_table(table);
 	Oid			indexid;
 	Relation	rel;
 	SysScanDesc scan;
@@ -294,11 +541,13 @@ probe(Snapshot snapshot, const char *relname, int nkeys, const char **keys,
 	bool		found;
 
 	if (!OidIsValid(relid))
-		elog(ERROR, "rollguard: registry table rollguard.%s is missing", relname);
+		elog(ERROR, "rollguard: registry table rollguard.%s is missing",
+			 registry_table_names[table]);
 	rel = table_open(relid, AccessShareLock);
 	indexid = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(indexid))
-		elog(ERROR, "rollguard: registry table rollguard.%s has no primary key", relname);
+		elog(ERROR, "rollguard: registry table rollguard.%s has no primary key",
+			 registry_table_names[table]);
 	for (int i = 0; i < nkeys; i++)
 		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber, F_TEXTEQ,
 					PointerGetDatum(cstring_to_text(keys[i])));
@@ -317,11 +566,92 @@ probe(Snapshot snapshot, const char *relname, int nkeys, const char **keys,
 	return found;
 }
 
+/*
+ * The key of a probe in probe_cache: false if it is too long to keep.
+ */
+static bool
+probe_key(ProbeKey *key, RegistryTable table, int nkeys, const char **keys)
+{
+	int			off = 0;
+
+	memset(key, 0, sizeof(ProbeKey));
+	key->bytes[off++] = (char) table;
+	key->bytes[off++] = (char) nkeys;
+	for (int i = 0; i < nkeys; i++)
+	{
+		size_t		len = strlen(keys[i]);
+		uint16		len16 = (uint16) len;
+
+		if (off + sizeof(uint16) + len > PROBE_KEY_LEN)
+			return false;
+		memcpy(key->bytes + off, &len16, sizeof(uint16));
+		off += sizeof(uint16);
+		memcpy(key->bytes + off, keys[i], len);
+		off += len;
+	}
+	return true;
+}
+
+/*
+ * probe_index(), answered from probe_cache where it can be: a check of a
+ * column the registry has not changed for since the last check of it
+ * costs a hash lookup instead of an index scan.
+ */
+static bool
+probe(Snapshot snapshot, RegistryTable table, int nkeys, const char **keys,
+	  int nvalues, int32 *values)
+{
+	ProbeKey	key;
+	ProbeAnswer *answer;
+	bool		found;
+	int32		all[3] = {0, 0, 0};
+
+	Assert(nvalues <= 3);
+	if (!probe_cache_usable || !probe_key(&key, table, nkeys, keys))
+		return probe_index(snapshot, table, nkeys, keys, nvalues, values);
+
+	if (probe_cache != NULL)
+	{
+		answer = hash_search(probe_cache, &key, HASH_FIND, NULL);
+		if (answer != NULL)
+		{
+			memcpy(values, answer->values, sizeof(int32) * nvalues);
+			return answer->found;
+		}
+	}
+
+	found = probe_index(snapshot, table, nkeys, keys, nvalues, all);
+	memcpy(values, all, sizeof(int32) * nvalues);
+
+	/* not if the registry changed since the snapshot was taken */
+	if (probe_cache_epoch != probe_snapshot_epoch)
+		return found;
+	if (probe_cache == NULL || hash_get_num_entries(probe_cache) >= PROBE_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (probe_cache_cxt == NULL)
+			probe_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+													"rollguard probe cache",
+													ALLOCSET_DEFAULT_SIZES);
+		MemoryContextReset(probe_cache_cxt);
+		ctl.keysize = sizeof(ProbeKey);
+		ctl.entrysize = sizeof(ProbeAnswer);
+		ctl.hcxt = probe_cache_cxt;
+		probe_cache = hash_create("rollguard probe cache", 256, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	answer = hash_search(probe_cache, &key, HASH_ENTER, NULL);
+	answer->found = found;
+	memcpy(answer->values, all, sizeof(all));
+	return found;
+}
+
 /* Is the version live by the registry (some deployment runs it)? */
 static bool
 version_is_live(Snapshot snapshot, const char *version)
 {
-	return probe(snapshot, "live_version", 1, &version, 0, NULL);
+	return probe(snapshot, RT_LIVE_VERSION, 1, &version, 0, NULL);
 }
 
 /*
@@ -345,27 +675,27 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 	Snapshot	snapshot;
 
 	/* one state of the registry for every probe: the latest committed */
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	snapshot = probe_begin();
 
 	/*
 	 * Deployments but no live versions: the counters were not kept (a
 	 * restore with --disable-triggers); do not trust them.
 	 */
-	if (!probe(snapshot, "live_version", 0, NULL, 0, NULL) &&
-		probe(snapshot, "deployment_state", 0, NULL, 0, NULL))
+	if (!probe(snapshot, RT_LIVE_VERSION, 0, NULL, 0, NULL) &&
+		probe(snapshot, RT_DEPLOYMENT_STATE, 0, NULL, 0, NULL))
 	{
-		UnregisterSnapshot(snapshot);
+		probe_end(snapshot);
 		return false;
 	}
 
 	memset(counts, 0, sizeof(RgLiveCounts));
-	if (attname && probe(snapshot, "live_column", 3, keys, 3, values))
+	if (attname && probe(snapshot, RT_LIVE_COLUMN, 3, keys, 3, values))
 	{
 		counts->column_users = values[0];
 		counts->column_nullable = values[1];
 		counts->column_writers = values[2];
 	}
-	if (probe(snapshot, "live_relation", 2, keys, 2, values))
+	if (probe(snapshot, RT_LIVE_RELATION, 2, keys, 2, values))
 	{
 		counts->relation_users = values[0];
 		counts->relation_inserters = values[1];
@@ -393,7 +723,7 @@ rg_fetch_counts(const char *nspname, const char *relname, const char *attname,
 		if (counts->observed_live)
 			break;
 	}
-	UnregisterSnapshot(snapshot);
+	probe_end(snapshot);
 	return true;
 }
 
@@ -567,11 +897,11 @@ rg_record_removals(List *changes)
 		{
 			/* nothing to remember if no registered contract names it */
 			const char *keys[3] = {ch->nspname, ch->relname, ch->attname};
-			Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-			bool		named = probe(snapshot, "contract", ch->attname ? 3 : 2,
+			Snapshot	snapshot = probe_begin();
+			bool		named = probe(snapshot, RT_CONTRACT, ch->attname ? 3 : 2,
 									  keys, 0, NULL);
 
-			UnregisterSnapshot(snapshot);
+			probe_end(snapshot);
 			if (!named)
 				continue;
 		}

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Isolation tests: migrations racing deploy steps (specs/race_*.spec, with
-# their expected output in expected/race_*.out), run by PGXS's
+# Isolation tests (specs/*.spec, with their expected output in
+# expected/*.out): migrations racing deploy steps (race_*), and what a
+# long-lived session keeps between checks (registry_cache).  Run by PGXS's
 # pg_isolation_regress on a temporary instance that preloads rollguard
 # (test/rollguard.conf).  Each permutation must end as some serial order of
 # the two would: never a dropped column under a live version that uses it,
 # no deadlock, no lost deploy step.
-#     sh test/scenario/isolation.sh                  # every specs/race_*.spec
+#     sh test/scenario/isolation.sh                  # every specs/*.spec
 #     sh test/scenario/isolation.sh race_double_deploy
 # As root, with rollguard installed.  Prints "ok - NAME" or "not ok - NAME"
 # per spec (and the differences), exits non-zero on any failure.  The
@@ -25,7 +26,7 @@ fi
 if [ $# -gt 0 ]; then
 	specs="$*"
 else
-	specs=$(cd specs && ls race_*.spec | sed 's/\.spec$//' | tr '\n' ' ')
+	specs=$(cd specs && ls *.spec | sed 's/\.spec$//' | tr '\n' ' ')
 fi
 
 rg_workdir
