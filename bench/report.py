@@ -304,6 +304,57 @@ if stmt_lat:
         md.append(f"| `{s}` | {st:.3f} | {rg:.3f} | {rg - st:+.3f} | {checked} |")
     md.append("")
 
+# the same statements in instructions (callgrind), with and without the extension
+it = os.path.join(res, "instructions.tsv")
+if os.path.exists(it):
+    rows = {}
+    with open(it) as f:
+        f.readline()
+        for line in f:
+            v = line.rstrip("\n").split("\t")
+            if len(v) == 4 and v[1]:
+                rows[v[0]] = (int(v[1]), int(v[2]), int(v[3] or 0))
+    parts = {}
+    ip = os.path.join(res, "instructions_parts.tsv")
+    if os.path.exists(ip):
+        with open(ip) as f:
+            for line in f:
+                v = line.rstrip("\n").split("\t")
+                if len(v) == 3:
+                    parts[(v[0], v[1])] = int(v[2])
+    if "ddl_ext" in rows and "ddl_noext" in rows:
+        (ie, n, ee), (io, _, eo) = rows["ddl_ext"], rows["ddl_noext"]
+        ratio = io / ie
+        md.append("The same statements counted in instructions (valgrind's callgrind; the machine's noise "
+                  "does not move these): one backend in single-user mode, on the rg cluster's binaries, "
+                  f"running {n} transactions of the mix ({n * 14:,} statements, one transaction each, the same "
+                  "random tables in the same order) in a fresh database with the extension and the registry "
+                  "(200 versions x 2,000 columns, 1,000 deployments) and in a fresh one without the extension. "
+                  "Fresh databases, because every DROP COLUMN leaves a dropped column behind, and a table's "
+                  "dropped columns make each later ALTER TABLE of it dearer. "
+                  "Profiles: `bench/results/profile/callgrind-ddl.txt`.\n")
+        md.append("| database | instructions | per transaction | errors |\n|---|---|---|---|")
+        for d, label in (("ddl_noext", "without the extension"), ("ddl_ext", "with the extension and the registry")):
+            i, t, e = rows[d]
+            md.append(f"| {label} | {i:,} | {i / t:,.0f} | {e} |")
+        md.append(f"| **ratio** (without / with) | **{ratio:.4f}** | | |\n")
+        if parts:
+            std_o = parts.get(("ddl_noext", "standard_ProcessUtility"))
+            std_e = parts.get(("ddl_ext", "standard_ProcessUtility"))
+            md.append("Where the difference goes, per transaction (inclusive instructions):\n")
+            md.append("| part | per transaction |\n|---|---|")
+            for key, label in (("rg_analyze_statement", "rollguard: reading the statement (resolving and locking the table, looking up the column)"),
+                               ("rg_enforce_changes", "rollguard: the check (registry lock, counters, sessions, observed uses)"),
+                               ("rg_record_removals", "rollguard: recording removals a contract names (after the statement)")):
+                if ("ddl_ext", key) in parts:
+                    md.append(f"| {label} | {parts[('ddl_ext', key)] / n:,.0f} |")
+            if std_o and std_e:
+                md.append(f"| PostgreSQL's own ALTER TABLE, with minus without (the table lock and the catalog "
+                          f"lookups rollguard made first are not made again) | {(std_e - std_o) / n:+,.0f} |")
+            md.append(f"| total, with minus without | {(ie - io) / n:+,.0f} |\n")
+        summary.append(("DDL mix (1,000 deployments), instructions per transaction (callgrind)", ratio, 0.9))
+        ratio_rows.append(("DDL mix instr.", ratio, 0.9))
+
 pf = os.path.join(res, "profile", "perf-floor.txt")
 if os.path.exists(pf):
     md.append("Where a checked statement on a table no version uses spends its time "

@@ -29,14 +29,14 @@ PROFILE=$RESULTS/profile
 
 BINDIR=${BINDIR:-/usr/lib/postgresql/15/bin}
 if [ "${QUICK:-0}" = 1 ]; then
-	ROUNDS=${ROUNDS:-1} DML_SECONDS=${DML_SECONDS:-3} DDL_SECONDS=${DDL_SECONDS:-3}
+	ROUNDS=${ROUNDS:-1} DML_SECONDS=${DML_SECONDS:-3} DDL_TRANSACTIONS=${DDL_TRANSACTIONS:-200}
 	CURVE_SECONDS=${CURVE_SECONDS:-2} SCALE=${SCALE:-2}
 	CURVE_POINTS=${CURVE_POINTS:-"100 1000"} VERSION_POINTS=${VERSION_POINTS:-"200 150"}
 	REFUSE_REPS=${REFUSE_REPS:-3} DEPLOY_MOVES=${DEPLOY_MOVES:-"mirrors-c50 mirrors-spread-c1"}
 fi
 ROUNDS=${ROUNDS:-4}                 # rounds per workload (DML: ABBA, DDL: AB / BA)
 DML_SECONDS=${DML_SECONDS:-8}       # per pgbench run
-DDL_SECONDS=${DDL_SECONDS:-10}
+DDL_TRANSACTIONS=${DDL_TRANSACTIONS:-1500}
 CURVE_SECONDS=${CURVE_SECONDS:-10}  # per point of the curves
 SCALE=${SCALE:-10}                  # pgbench scale factor (1,000,000 accounts)
 CLIENTS=${CLIENTS:-2}               # DML clients (= cores here)
@@ -173,7 +173,7 @@ done
 	echo "settings	$(q rg -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','work_mem','fsync','synchronous_commit','max_wal_size','checkpoint_timeout','autovacuum','jit','max_connections')")"
 	echo "rollguard	working tree at commit $(git -C "$BENCH/.." rev-parse --short HEAD 2>/dev/null || echo '?') ($(git -C "$BENCH/.." log -1 --format=%cd --date=iso 2>/dev/null)$(git -C "$BENCH/.." diff --quiet HEAD -- src 'rollguard--*.sql' rollguard.control 2>/dev/null || echo ', with uncommitted changes')); installed library md5 $LIBMD5 ($(stat -c %y "$LIBSO" | cut -d. -f1)), $( [ "$(md5sum "$BENCH/../rollguard.so" 2>/dev/null | cut -c1-12)" = "$LIBMD5" ] && echo "the working tree's build" || echo "not the working tree's build")$(for f in "$BENCH"/../rollguard--*.sql; do cmp -s "$f" "$("$BINDIR/pg_config" --sharedir)/extension/$(basename "$f")" || { echo ", installed extension scripts differ from the working tree's"; break; }; done)"
 	echo "scale	$SCALE"
-	echo "params	ROUNDS=$ROUNDS DML_SECONDS=$DML_SECONDS DDL_SECONDS=$DDL_SECONDS CURVE_SECONDS=$CURVE_SECONDS REFUSE_REPS=$REFUSE_REPS CLIENTS=$CLIENTS"
+	echo "params	ROUNDS=$ROUNDS DML_SECONDS=$DML_SECONDS DDL_TRANSACTIONS=$DDL_TRANSACTIONS CURVE_SECONDS=$CURVE_SECONDS REFUSE_REPS=$REFUSE_REPS CLIENTS=$CLIENTS"
 	echo "tag	PGOPTIONS='$TAG_OPTIONS' (the tagged DML runs)"
 } >"$RESULTS/machine.tsv"
 
@@ -244,10 +244,15 @@ echo "observed_after	$(observed_v1)" >>"$RESULTS/machine.tsv"
 log "tagged runs: $tagcheck; observed uses of v1 before/after: $(grep -E '^observed_(before|after)' "$RESULTS/machine.tsv" | cut -f2 | tr '\n' ' ')"
 
 # --- DDL mix ---------------------------------------------------------------
-log "DDL mix: $ROUNDS rounds x ${DDL_SECONDS}s, 1 client, 1,000 deployments"
+# A fixed number of transactions per run, not a fixed time: every DROP
+# COLUMN leaves a dropped column's slot in pg_attribute for good, and the
+# more a table has, the more every later ALTER TABLE of it costs.  Run for
+# a fixed time, the faster cluster would make its own tables slower; with
+# the same count, both clusters' tables are alike at every round.
+log "DDL mix: $ROUNDS rounds x $DDL_TRANSACTIONS transactions, 1 client, 1,000 deployments"
 for r in $(seq 1 "$ROUNDS"); do
 	for c in $(order "$r"); do
-		bench_run "ddl-mix-r$r-$c" $c -c 1 -T "$DDL_SECONDS" -r -f "$BENCH/scripts/ddl_mix.sql"
+		bench_run "ddl-mix-r$r-$c" $c -c 1 -t "$DDL_TRANSACTIONS" -r -f "$BENCH/scripts/ddl_mix.sql"
 	done
 done
 
@@ -560,6 +565,66 @@ for move in $DEPLOY_MOVES; do
 		*) log "WARNING: unknown move $move in DEPLOY_MOVES" ;;
 	esac
 done
+
+# --- DDL mix, instructions ---------------------------------------------------
+# The same statements, counted in instructions (valgrind's callgrind), which
+# this machine's noise does not move: on the rg cluster's binaries, a fresh
+# database with the extension and the registry (200 versions x 2,000
+# columns, 1,000 deployments) against a fresh one without it, each running
+# the DDL mix's statements in single-user mode (a transaction each), the
+# same random tables in the same order.  Fresh databases, because a
+# table's dropped columns make every ALTER TABLE of it cost more.
+if [ "${SKIP_INSTRUCTIONS:-0}" != 1 ]; then
+	if ! command -v valgrind >/dev/null; then
+		log "installing valgrind"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null 2>&1 ||
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null 2>&1; } || true
+	fi
+fi
+if [ "${SKIP_INSTRUCTIONS:-0}" != 1 ] && command -v valgrind >/dev/null; then
+	ITER=$([ "${QUICK:-0}" = 1 ] && echo 30 || echo 150)
+	log "DDL mix in instructions: $ITER transactions under callgrind, with and without the extension"
+	for d in ddl_ext ddl_noext; do
+		PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/createdb" "$d"
+		PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -d "$d" -f "$BENCH/sql/schema.sql" >/dev/null
+	done
+	PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -d ddl_ext -f "$BENCH/sql/registry.sql" >/dev/null
+	PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/pgbench" -n -c 1 -t 200 -f "$BENCH/scripts/register_2000.sql" ddl_ext >/dev/null 2>&1
+	PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/pgbench" -n -c 1 -t 1000 -f "$BENCH/scripts/deploy_initial.sql" ddl_ext >/dev/null 2>&1
+	for d in ddl_ext ddl_noext; do
+		PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/psql" -X -q -d "$d" -c 'VACUUM ANALYZE'
+	done
+	"$PYTHON" - "$BENCH/scripts/ddl_mix.sql" "$ITER" >"$WORK/ddl_mix_fixed.sql" <<'PY'
+import random, sys
+random.seed(7)
+stmts = [l for l in open(sys.argv[1]).read().splitlines() if l.startswith('ALTER')]
+for _ in range(int(sys.argv[2])):
+    f, u = random.randint(1, 50), random.randint(1, 50)
+    for l in stmts:
+        print(l.replace(':f', str(f)).replace(':u', str(u)))
+PY
+	chmod 644 "$WORK/ddl_mix_fixed.sql"
+	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -w stop >/dev/null"
+	echo -e "database\tinstructions\ttransactions\terrors" >"$RESULTS/instructions.tsv"
+	for d in ddl_noext ddl_ext; do
+		as_postgres "valgrind --tool=callgrind --callgrind-out-file='$WORK/callgrind.$d' '$BINDIR/postgres' --single -D '$WORK/rg/data' $d <'$WORK/ddl_mix_fixed.sql' >'$WORK/single-$d.log' 2>&1"
+		echo -e "$d\t$(grep 'I   refs' "$WORK/single-$d.log" | awk '{gsub(",", "", $NF); print $NF}')\t$ITER\t$(grep -c ERROR "$WORK/single-$d.log" || true)" >>"$RESULTS/instructions.tsv"
+		{
+			echo "## $d: callgrind_annotate --inclusive=yes (top 60)"
+			callgrind_annotate --inclusive=yes "$WORK/callgrind.$d" 2>/dev/null | head -80 | tail -62 || true
+			echo
+		} >>"$PROFILE/callgrind-ddl.txt"
+	done
+	callgrind_annotate --inclusive=yes "$WORK/callgrind.ddl_ext" 2>/dev/null |
+		grep -E '(standard_ProcessUtility|rg_ProcessUtility|rg_analyze_statement|rg_enforce_changes|rg_record_removals|rg_sessions_note_appname) \[' |
+		awk '{n = $1; gsub(",", "", n); f = $NF; for (i = 1; i <= NF; i++) if ($i ~ /:[A-Za-z_]+$/) f = $i; sub(/.*:/, "", f); print "ddl_ext\t" f "\t" n}' >"$RESULTS/instructions_parts.tsv" || true
+	callgrind_annotate --inclusive=yes "$WORK/callgrind.ddl_noext" 2>/dev/null |
+		grep -E 'standard_ProcessUtility \[' |
+		awk '{n = $1; gsub(",", "", n); print "ddl_noext\tstandard_ProcessUtility\t" n}' >>"$RESULTS/instructions_parts.tsv" || true
+	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -l '$WORK/rg/server.log' -w start >/dev/null"
+else
+	log "DDL mix in instructions: skipped (no valgrind, or SKIP_INSTRUCTIONS=1)"
+fi
 
 # --- report ----------------------------------------------------------------
 if [ "$(md5sum "$LIBSO" | cut -c1-12)" != "$LIBMD5" ]; then

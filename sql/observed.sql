@@ -82,6 +82,14 @@ CREATE TEMP TABLE scratch (x integer);
 INSERT INTO scratch SELECT 1;
 SELECT DISTINCT relation FROM uses ORDER BY 1;
 
+-- EXPLAIN without ANALYZE runs nothing: nothing is recorded.  EXPLAIN
+-- ANALYZE runs the statement: recorded as the statement would be.
+CREATE TABLE plan_only (a integer, b integer);
+EXPLAIN (COSTS OFF) SELECT a FROM plan_only;
+SELECT count(*) AS plan_only_uses FROM uses WHERE relation = 'public.plan_only';
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT b FROM plan_only;
+SELECT relation, "column", reads, writes FROM uses WHERE relation = 'public.plan_only';
+
 -- A statement refused for lack of privileges records nothing.
 CREATE ROLE rg_observed_app LOGIN;
 CREATE TABLE secret (code text);
@@ -181,7 +189,7 @@ SELECT rollguard.clear_observed();
 SELECT * FROM uses;
 
 -- Clean up.
-DROP TABLE person, note, audit, secret CASCADE;
+DROP TABLE person, note, audit, secret, plan_only CASCADE;
 DROP ROLE rg_observed_app, rg_observed_deployer, rg_observed_dba;
 DROP VIEW uses;
 DROP EXTENSION rollguard;
