@@ -18,8 +18,10 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'rollguard_registry_changed';
 REVOKE ALL ON FUNCTION rollguard._registry_changed() FROM PUBLIC;
 
--- ENABLE ALWAYS: also under session_replication_role = replica (logical
--- replication's apply, and sessions that set it to skip triggers).
+-- ENABLE ALWAYS: also in sessions with session_replication_role =
+-- replica.  Logical replication's apply fires row triggers only: for a
+-- subscriber that receives the registry, the same function as a row
+-- trigger, enabled only there (ENABLE REPLICA).
 DO $$
 DECLARE
     t text;
@@ -31,6 +33,10 @@ BEGIN
                        ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollguard.%I'
                        ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard._registry_changed()', t);
         EXECUTE format('ALTER TABLE rollguard.%I ENABLE ALWAYS TRIGGER registry_changed', t);
+        EXECUTE format('CREATE TRIGGER registry_changed_replica'
+                       ' AFTER INSERT OR UPDATE OR DELETE ON rollguard.%I'
+                       ' FOR EACH ROW EXECUTE FUNCTION rollguard._registry_changed()', t);
+        EXECUTE format('ALTER TABLE rollguard.%I ENABLE REPLICA TRIGGER registry_changed_replica', t);
     END LOOP;
 END
 $$;

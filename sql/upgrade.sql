@@ -211,8 +211,8 @@ SELECT * FROM rollguard._live_drift();
 ------------------------------------------------------------------------------
 ALTER EXTENSION rollguard UPDATE TO '1.4';
 SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
-SELECT tgrelid::regclass, tgenabled FROM pg_trigger
- WHERE tgname = 'registry_changed' ORDER BY tgrelid::regclass::text;
+SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger
+ WHERE tgname LIKE 'registry_changed%' ORDER BY tgrelid::regclass::text, tgname;
 -- The same decision, checked twice (the second from what the first read).
 ALTER TABLE person RENAME COLUMN name TO full_name;
 ALTER TABLE person RENAME COLUMN name TO full_name;

@@ -1305,11 +1305,39 @@ rollguard_clear_observed(PG_FUNCTION_ARGS)
 	ObservedEntry *entry;
 	int64		removed = 0;
 
+	List	   *gone = NIL;
+
 	require_shared_memory();
+
+	/*
+	 * Uses recorded in databases that have been dropped since can be
+	 * cleared from no database: any clear takes them away too (not counted,
+	 * they are not this database's).  Which databases are gone is asked of
+	 * pg_database without holding the table's lock.
+	 */
+	{
+		List	   *dbids = NIL;
+		ListCell   *lc;
+
+		LWLockAcquire(observed->lock, LW_SHARED);
+		hash_seq_init(&status, observed_hash);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			dbids = list_append_unique_oid(dbids, entry->key.dbid);
+		LWLockRelease(observed->lock);
+		foreach(lc, dbids)
+			if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(lfirst_oid(lc))))
+				gone = lappend_oid(gone, lfirst_oid(lc));
+	}
+
 	LWLockAcquire(observed->lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, observed_hash);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
+		if (list_member_oid(gone, entry->key.dbid))
+		{
+			remove_entry(entry);
+			continue;
+		}
 		if (entry->key.dbid != MyDatabaseId ||
 			(version != NULL && strcmp(entry->key.version, version) != 0) ||
 			(nspname != NULL && strcmp(NameStr(entry->key.nspname), nspname) != 0) ||
@@ -1320,7 +1348,7 @@ rollguard_clear_observed(PG_FUNCTION_ARGS)
 		removed++;
 	}
 	LWLockRelease(observed->lock);
-	if (removed > 0)
+	if (removed > 0 || gone != NIL)
 	{
 		pg_atomic_fetch_add_u32(&observed->clear_generation, 1);
 		pg_atomic_fetch_add_u64(&observed->changes, 1);

@@ -192,7 +192,8 @@ ext_cache_reset_syscache(Datum arg, int cacheid, uint32 hashvalue)
 
 /*
  * rollguard._registry_changed(): a statement trigger on the registry tables
- * the guard's probes read (1.4).  Announces the change as PostgreSQL
+ * the guard's probes read (1.4), and a row trigger where logical
+ * replication applies changes to them (it fires row triggers only).  Announces the change as PostgreSQL
  * announces its catalogs': a relcache invalidation of the table, sent to
  * every backend if and when the transaction commits.  It resets their
  * ext_cache and probe_cache.
@@ -366,8 +367,13 @@ rg_lock_registry(void)
  * One snapshot for all of a check's probes: the latest committed state of
  * the registry.  Answers are taken from and kept in probe_cache only while
  * this transaction holds the registry lock (rg_lock_registry()): then no
- * change to the registry can commit, and any that committed before was
- * seen (its invalidation read) when the lock was taken.
+ * deploy step, registration or other change that takes rollguard's lock
+ * (rollguard._lock_live()) can commit, and any that committed before sent
+ * its invalidation before it let its lock go.  Changes that do not take
+ * it (a superuser's edits with session_replication_role = replica, say)
+ * can commit while this transaction holds its lock, which it took in an
+ * earlier statement: the invalidations that arrived since are read here,
+ * not only when a lock is taken.
  */
 static bool probe_cache_usable = false;
 static uint64 probe_snapshot_epoch = 0;
@@ -375,8 +381,6 @@ static uint64 probe_snapshot_epoch = 0;
 static Snapshot
 probe_begin(void)
 {
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-
 	probe_cache_usable = false;
 	if (ext_cache.valid && ext_cache.probe_cache)
 	{
@@ -385,9 +389,12 @@ probe_begin(void)
 
 		registry_lock_tag(&tag, &mode);
 		probe_cache_usable = LOCK_HELD_BY_ME(&tag, mode);
+		if (probe_cache_usable)
+			AcceptInvalidationMessages();
 	}
+	/* a snapshot that sees every change whose invalidation was read */
 	probe_snapshot_epoch = probe_cache_epoch;
-	return snapshot;
+	return RegisterSnapshot(GetLatestSnapshot());
 }
 
 static void

@@ -11,7 +11,8 @@
 #     with none, and the next save replaces the file;
 # (e) rollguard.max_observed reached: new uses are not recorded, counted in
 #     rollguard.observed_stats, logged once per backend; nothing crashes;
-#     a file with more entries than the limit loads what fits.
+#     a file with more entries than the limit loads what fits;
+# (f) a dropped database's uses go with the next clear_observed().
 use strict;
 use warnings;
 
@@ -189,6 +190,25 @@ like(slurp_file($node->logfile, $offset),
 	'a bigger file than the limit: logged');
 is($node->safe_psql('postgres', 'SELECT entries, dropped FROM rollguard.observed_stats'),
 	'100|50', 'a bigger file than the limit: what fits is loaded, the rest counted');
+
+# (f) Uses recorded in a database that is dropped since: clear_observed()
+# in any database takes them away (no database could name them), and
+# counts only its own.
+$node->safe_psql('postgres', q{SELECT rollguard.clear_observed()});
+$node->safe_psql('postgres', 'CREATE DATABASE shortlived');
+$node->safe_psql('shortlived', q{
+CREATE EXTENSION rollguard;
+CREATE TABLE t (a integer, b integer);
+});
+$node->safe_psql('shortlived', "$tag SELECT a, b FROM t");
+$node->safe_psql('postgres', "$tag SELECT id FROM person");
+is($node->safe_psql('postgres', 'SELECT entries FROM rollguard.observed_stats'), '3',
+	'two databases: their uses are kept');
+$node->safe_psql('postgres', 'DROP DATABASE shortlived');
+is($node->safe_psql('postgres', q{SELECT rollguard.clear_observed("column" => 'nickname')}), '0',
+	'a clear counts only its own database\'s uses');
+is($node->safe_psql('postgres', 'SELECT entries FROM rollguard.observed_stats'), '1',
+	'the dropped database\'s uses are gone, the others kept');
 
 $node->stop;
 done_testing();
