@@ -68,6 +68,15 @@ def parse(path):
 runs = {os.path.basename(p)[:-4]: parse(p) for p in glob.glob(os.path.join(raw_dir, "*.txt"))}
 
 
+def tsv_rows(path, header=False):
+    """The fields of each line of a tab-separated file ([] if it is not there)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        lines = f.read().splitlines()
+    return [l.split("\t") for l in (lines[1:] if header else lines)]
+
+
 def rounds(prefix):
     """{round: {cluster: run}} for raw files prefix-rN-cluster."""
     out = {}
@@ -255,6 +264,31 @@ if os.path.exists(pd):
         md.append("".join(l for l in f if l.startswith("##") or "rollguard" in l or "Hook" in l or "postgres " in l).rstrip())
     md.append("```\n")
 
+# --- DML in instructions -------------------------------------------------------
+dml_instr = {}
+for v in tsv_rows(os.path.join(res, "instructions_dml.tsv"), header=True):
+    if len(v) == 5 and v[2]:
+        dml_instr[(v[0], v[1])] = (int(v[2]), int(v[3]), int(v[4] or 0))
+if dml_instr:
+    md.append("The same workloads counted in instructions (valgrind's callgrind; the machine's noise does not "
+              "move these): one backend of the rg cluster in single-user mode running pgbench's transactions "
+              "as plain statements (select-only: one SELECT each; TPC-B-like: BEGIN, three UPDATEs, a SELECT, "
+              "an INSERT, END), the same random keys for every arm, the server started without rollguard "
+              "(`-c shared_preload_libraries=''`), with it (and the registry), and with the session tagged "
+              "(observing). Ratios: without / with, as for tps.\n")
+    md.append("| workload | transactions | instructions without rollguard | with | tagged | ratio | tagged ratio | errors |\n|---|---|---|---|---|---|---|---|")
+    for w, label, short in (("select", "select-only (-S)", "select"), ("tpcb", "TPC-B-like", "TPC-B")):
+        if all((w, a) in dml_instr for a in ("stock", "rg", "rgtag")):
+            st, rg, tg = dml_instr[(w, "stock")], dml_instr[(w, "rg")], dml_instr[(w, "rgtag")]
+            r, rt = st[0] / rg[0], st[0] / tg[0]
+            md.append(f"| {label} | {st[1]:,} | {st[0]:,} | {rg[0]:,} | {tg[0]:,} | {r:.4f} | {rt:.4f} | "
+                      f"{st[2]}, {rg[2]}, {tg[2]} |")
+            summary.append((f"DML {label}, instructions per transaction (callgrind)", r, 0.99))
+            summary.append((f"DML {label}, every session tagged, instructions per transaction (callgrind)", rt, 0.98))
+            ratio_rows.append((f"{short} instr.", r, 0.99))
+            ratio_rows.append((f"{short} tagged instr.", rt, 0.98))
+    md.append("")
+
 # --- DDL mix ----------------------------------------------------------------
 md.append("## DDL mix at registry scale (1,000 deployments, 200 versions x 2,000 columns)\n")
 md.append("`bench/scripts/ddl_mix.sql`, one client: ADD/DROP COLUMN, SET/DROP NOT NULL, RENAME "
@@ -307,21 +341,10 @@ if stmt_lat:
 # the same statements in instructions (callgrind), with and without the extension
 it = os.path.join(res, "instructions.tsv")
 if os.path.exists(it):
-    rows = {}
-    with open(it) as f:
-        f.readline()
-        for line in f:
-            v = line.rstrip("\n").split("\t")
-            if len(v) == 4 and v[1]:
-                rows[v[0]] = (int(v[1]), int(v[2]), int(v[3] or 0))
-    parts = {}
-    ip = os.path.join(res, "instructions_parts.tsv")
-    if os.path.exists(ip):
-        with open(ip) as f:
-            for line in f:
-                v = line.rstrip("\n").split("\t")
-                if len(v) == 3:
-                    parts[(v[0], v[1])] = int(v[2])
+    rows = {v[0]: (int(v[1]), int(v[2]), int(v[3] or 0))
+            for v in tsv_rows(it, header=True) if len(v) == 4 and v[1]}
+    parts = {(v[0], v[1]): int(v[2])
+             for v in tsv_rows(os.path.join(res, "instructions_parts.tsv")) if len(v) == 3}
     if "ddl_ext" in rows and "ddl_noext" in rows:
         (ie, n, ee), (io, _, eo) = rows["ddl_ext"], rows["ddl_noext"]
         ratio = io / ie
@@ -575,13 +598,9 @@ if os.path.exists(bt):
         md.append("|" + "---|" * len(rows))
         md.append("| " + " | ".join(f"{float(r[2]):.1f} ms" for r in rows) + " |")
         md.append("")
-checks = {}
 chk = os.path.join(res, "deploy_check.tsv")
+checks = {parts[0]: parts[1:] for parts in tsv_rows(chk)}
 if os.path.exists(chk):
-    with open(chk) as f:
-        for l in f:
-            parts = l.rstrip("\n").split("\t")
-            checks[parts[0]] = parts[1:]
     md.append("After each move: mirrors on the expected version / distinct mirrors / mirror rows (1,000 each "
               "expected), ERROR/FATAL/deadlock lines in the server log during it, rows of "
               "`rollguard._live_drift()` afterwards (0 expected), and `rollguard.live_column` afterwards "

@@ -13,6 +13,7 @@
 #include "catalog/objectaccess.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_class.h"
+#include "commands/defrem.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
 
@@ -30,6 +31,8 @@ typedef struct GuardFrame
 } GuardFrame;
 
 static GuardFrame *current_frame = NULL;
+
+bool		rg_explain_only = false;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
@@ -109,14 +112,38 @@ rg_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	MemoryContextSwitchTo(old);
 }
 
-/* The statement itself, with frame as the current frame while it runs. */
+/* EXPLAIN without ANALYZE: plans, and executes nothing. */
+static bool
+is_explain_only(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (!IsA(parsetree, ExplainStmt))
+		return false;
+	foreach(lc, ((ExplainStmt *) parsetree)->options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, "analyze") == 0)
+			return !defGetBoolean(opt);
+	}
+	return true;
+}
+
+/*
+ * The statement itself, with frame as the current frame while it runs (and
+ * rg_explain_only set while an EXPLAIN without ANALYZE does).
+ */
 static void
 run_in_frame(GuardFrame *frame, PROCESS_UTILITY_PARAMS)
 {
 	GuardFrame *saved_frame = current_frame;
+	bool		saved_explain_only = rg_explain_only;
 
 	frame->cxt = CurrentMemoryContext;
 	current_frame = frame;
+	if (is_explain_only(pstmt->utilityStmt))
+		rg_explain_only = true;
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
@@ -127,6 +154,7 @@ run_in_frame(GuardFrame *frame, PROCESS_UTILITY_PARAMS)
 	PG_FINALLY();
 	{
 		current_frame = saved_frame;
+		rg_explain_only = saved_explain_only;
 	}
 	PG_END_TRY();
 }

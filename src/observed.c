@@ -162,10 +162,6 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms_hook = NULL;
-static ExecutorStart_hook_type prev_ExecutorStart = NULL;
-
-/* Is the executor starting a plan only to EXPLAIN it (not ANALYZE)? */
-static bool explain_only = false;
 
 /*
  * The per-backend cache.  local_generation is bumped by relcache and
@@ -775,30 +771,9 @@ rg_executor_check_perms(EXECUTOR_CHECK_PERMS_PARAMS)
 		return false;
 	rg_sessions_note_appname();
 	/* EXPLAIN without ANALYZE checks permissions but reads nothing */
-	if (!explain_only)
+	if (!rg_explain_only)
 		observe_statement(RG_PERM_INFOS);
 	return true;
-}
-
-/* Notes whether the plan being started is only explained. */
-static void
-rg_executor_start(QueryDesc *queryDesc, int eflags)
-{
-	bool		saved = explain_only;
-
-	explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
-	PG_TRY();
-	{
-		if (prev_ExecutorStart)
-			prev_ExecutorStart(queryDesc, eflags);
-		else
-			standard_ExecutorStart(queryDesc, eflags);
-	}
-	PG_FINALLY();
-	{
-		explain_only = saved;
-	}
-	PG_END_TRY();
 }
 
 /*----------------------------------------------------------------------
@@ -1101,8 +1076,6 @@ rg_observed_install_hooks(void)
 	shmem_startup_hook = observed_shmem_startup;
 	prev_ExecutorCheckPerms_hook = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = rg_executor_check_perms;
-	prev_ExecutorStart = ExecutorStart_hook;
-	ExecutorStart_hook = rg_executor_start;
 	register_saver();
 }
 

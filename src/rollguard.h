@@ -31,6 +31,9 @@ typedef enum RgEnforce
 extern int	rg_enforce;
 extern bool rg_preloaded;
 
+/* guard.c: an EXPLAIN without ANALYZE is running (it executes nothing) */
+extern bool rg_explain_only;
+
 /* Every kind of schema change that can break code still deployed. */
 typedef enum RgChangeKind
 {
