@@ -268,12 +268,15 @@ if os.path.exists(pd):
 dml_instr = {}
 for v in tsv_rows(os.path.join(res, "instructions_dml.tsv"), header=True):
     if len(v) == 5 and v[2]:
-        dml_instr[(v[0], v[1])] = (int(v[2]), int(v[3]), int(v[4] or 0))
+        # each arm runs twice (ABCCBA): the sums
+        i, n, e = dml_instr.get((v[0], v[1]), (0, 0, 0))
+        dml_instr[(v[0], v[1])] = (i + int(v[2]), n + int(v[3]), e + int(v[4] or 0))
 if dml_instr:
     md.append("The same workloads counted in instructions (valgrind's callgrind; the machine's noise does not "
               "move these): one backend of the rg cluster in single-user mode running pgbench's transactions "
               "as plain statements (select-only: one SELECT each; TPC-B-like: BEGIN, three UPDATEs, a SELECT, "
-              "an INSERT, END), the same random keys for every arm, the server started without rollguard "
+              "an INSERT, END), the same random keys for every arm, after one run that is not counted, in the "
+              "order ABCCBA (the sums of each arm's two runs), the server started without rollguard "
               "(`-c shared_preload_libraries=''`), with it (and the registry), and with the session tagged "
               "(observing). Ratios: without / with, as for tps.\n")
     md.append("| workload | transactions | instructions without rollguard | with | tagged | ratio | tagged ratio | errors |\n|---|---|---|---|---|---|---|---|")
