@@ -645,6 +645,13 @@ with open(work + "/dml_tpcb.sql", "w") as f:
                 "END;\n")
 PY
 	chmod 644 "$WORK"/dml_*.sql
+	dml_opts() {
+		case $1 in
+			stock) echo "-c shared_preload_libraries=''" ;;
+			rg) echo "" ;;
+			rgtag) echo "$TAG_OPTIONS" ;;
+		esac
+	}
 	echo -e "workload\tarm\tinstructions\ttransactions\terrors" >"$RESULTS/instructions_dml.tsv"
 	for w in select tpcb; do
 		n=$([ $w = select ] && echo "$DML_N" || echo $((DML_N / 4)))
@@ -654,14 +661,16 @@ PY
 		# runs before leave (TPC-B's updates)
 		as_postgres "'$BINDIR/postgres' --single -D '$WORK/rg/data' bench <'$WORK/dml_$w.sql' >/dev/null 2>&1" || true
 		for arm in stock rg rgtag rgtag rg stock; do
-			case $arm in
-				stock) opts="-c shared_preload_libraries=''" ;;
-				rg) opts="" ;;
-				rgtag) opts="$TAG_OPTIONS" ;;
-			esac
-			as_postgres "valgrind --tool=callgrind --callgrind-out-file=/dev/null '$BINDIR/postgres' --single $opts -D '$WORK/rg/data' bench <'$WORK/dml_$w.sql' >'$WORK/single-dml-$w-$arm.log' 2>&1" || true
+			as_postgres "valgrind --tool=callgrind --callgrind-out-file=/dev/null '$BINDIR/postgres' --single $(dml_opts $arm) -D '$WORK/rg/data' bench <'$WORK/dml_$w.sql' >'$WORK/single-dml-$w-$arm.log' 2>&1" || true
 			echo -e "$w\t$arm\t$(grep 'I   refs' "$WORK/single-dml-$w-$arm.log" | awk '{gsub(",", "", $NF); print $NF}')\t$n\t$(grep -c ERROR "$WORK/single-dml-$w-$arm.log" || true)" >>"$RESULTS/instructions_dml.tsv"
 		done
+	done
+	# what starting and stopping the backend costs (once per process in
+	# single-user mode: _PG_init, shared memory), to subtract: a server's
+	# backends are forked from a postmaster that did that once
+	for arm in stock rg rgtag; do
+		as_postgres "valgrind --tool=callgrind --callgrind-out-file=/dev/null '$BINDIR/postgres' --single $(dml_opts $arm) -D '$WORK/rg/data' bench </dev/null >'$WORK/single-dml-empty-$arm.log' 2>&1" || true
+		echo -e "startup\t$arm\t$(grep 'I   refs' "$WORK/single-dml-empty-$arm.log" | awk '{gsub(",", "", $NF); print $NF}')\t0\t0" >>"$RESULTS/instructions_dml.tsv"
 	done
 	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -l '$WORK/rg/server.log' -w start >/dev/null"
 else
