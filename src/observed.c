@@ -1277,7 +1277,6 @@ rollguard_clear_observed(PG_FUNCTION_ARGS)
 	HASH_SEQ_STATUS status;
 	ObservedEntry *entry;
 	int64		removed = 0;
-
 	List	   *gone = NIL;
 
 	require_shared_memory();

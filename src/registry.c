@@ -337,8 +337,8 @@ registry_table(RegistryTable which)
  * Before 1.3, deploy steps take ROW EXCLUSIVE on deployment_state, and the
  * guard SHARE.
  */
-static void
-registry_lock_tag(LOCKTAG *tag, LOCKMODE *mode)
+static Oid
+registry_lock_relation(LOCKMODE *mode)
 {
 	Oid			relid = registry_table(RT_LIVE_VERSION);
 
@@ -350,17 +350,16 @@ registry_lock_tag(LOCKTAG *tag, LOCKMODE *mode)
 		if (!OidIsValid(relid))
 			elog(ERROR, "rollguard: registry table rollguard.deployment_state is missing");
 	}
-	SET_LOCKTAG_RELATION(*tag, MyDatabaseId, relid);
+	return relid;
 }
 
 void
 rg_lock_registry(void)
 {
-	LOCKTAG		tag;
 	LOCKMODE	mode;
+	Oid			relid = registry_lock_relation(&mode);
 
-	registry_lock_tag(&tag, &mode);
-	LockRelationOid(tag.locktag_field2, mode);
+	LockRelationOid(relid, mode);
 }
 
 /*
@@ -387,7 +386,7 @@ probe_begin(void)
 		LOCKTAG		tag;
 		LOCKMODE	mode;
 
-		registry_lock_tag(&tag, &mode);
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, registry_lock_relation(&mode));
 		probe_cache_usable = LOCK_HELD_BY_ME(&tag, mode);
 		if (probe_cache_usable)
 			AcceptInvalidationMessages();

@@ -659,13 +659,13 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 						 list_length(blockers) - MAX_REPORTED_BLOCKERS);
 	if (more_changes > 0)
 	{
-		appendStringInfo(&detail, "\nThe statement makes %d more breaking %s; rollguard.check() lists %s.",
-						 more_changes, more_changes == 1 ? "change" : "changes",
-						 more_changes == 1 ? "it" : "them");
+		char	   *more = psprintf("\nThe statement makes %d more breaking %s; rollguard.check() lists %s.",
+									more_changes, more_changes == 1 ? "change" : "changes",
+									more_changes == 1 ? "it" : "them");
+
+		appendStringInfoString(&detail, more);
 		if (client_detail.len > 0)
-			appendStringInfo(&client_detail, "\nThe statement makes %d more breaking %s; rollguard.check() lists %s.",
-							 more_changes, more_changes == 1 ? "change" : "changes",
-							 more_changes == 1 ? "it" : "them");
+			appendStringInfoString(&client_detail, more);
 	}
 
 	/* what the blocking deployments still do */
