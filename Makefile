@@ -3,7 +3,7 @@
 
 EXTENSION = rollguard
 MODULE_big = rollguard
-OBJS = src/rollguard.o src/guard.o src/analyze.o src/rules.o \
+OBJS = src/rollguard.o src/guard.o src/analyze.o src/change.o src/rules.o src/report.o \
        src/registry.o src/version_order.o src/check.o \
        src/override.o src/sessions.o src/observed.o
 DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \

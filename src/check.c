@@ -99,7 +99,7 @@ rollguard_check(PG_FUNCTION_ARGS)
 				if (stmt_text == NULL)
 					stmt_text = statement_text(script, rs);
 				values[0] = CStringGetTextDatum(stmt_text);
-				values[1] = CStringGetTextDatum(rg_change_label(ch->kind));
+				values[1] = CStringGetTextDatum(rg_change_desc(ch->kind)->label);
 				values[2] = CStringGetTextDatum(psprintf("%s.%s", ch->nspname, ch->relname));
 				if (ch->attname)
 					values[3] = CStringGetTextDatum(ch->attname);

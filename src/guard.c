@@ -49,12 +49,17 @@ is_covered(GuardFrame *frame, Oid relid, int subId)
 
 		if (ch->relid != relid)
 			continue;
-		if (ch->kind == RG_DROP_RELATION || ch->kind == RG_CASCADE_DROP_RELATION)
-			return true;
-		if ((ch->kind == RG_DROP_COLUMN || ch->kind == RG_CASCADE_DROP_COLUMN ||
-			 ch->kind == RG_DROP_DEFAULT) &&
-			ch->attnum == subId)
-			return true;
+		switch (rg_change_desc(ch->kind)->drops)
+		{
+			case RG_DROPS_RELATION:
+				return true;
+			case RG_DROPS_COLUMN:
+				if (ch->attnum == subId)
+					return true;
+				break;
+			case RG_DROPS_NOTHING:
+				break;
+		}
 	}
 	return false;
 }
@@ -197,7 +202,7 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 		ListCell   *lc;
 
 		foreach(lc, frame.covered)
-			removes |= rg_change_removes(((RgChange *) lfirst(lc))->kind);
+			removes |= rg_change_desc(((RgChange *) lfirst(lc))->kind)->removes;
 		if (!removes || !rg_extension_active())
 			return;
 	}

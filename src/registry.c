@@ -856,26 +856,6 @@ rg_fetch_usage(const char *nspname, const char *relname, const char *attname,
 	return result;
 }
 
-/* Does the change make a name disappear (what the forward check asks)? */
-bool
-rg_change_removes(RgChangeKind kind)
-{
-	switch (kind)
-	{
-		case RG_DROP_COLUMN:
-		case RG_RENAME_COLUMN:
-		case RG_DROP_RELATION:
-		case RG_RENAME_RELATION:
-		case RG_MOVE_RELATION:
-		case RG_RENAME_SCHEMA:
-		case RG_CASCADE_DROP_COLUMN:
-		case RG_CASCADE_DROP_RELATION:
-			return true;
-		default:
-			return false;
-	}
-}
-
 /*
  * Remembers the columns and relations that a statement removed (dropped,
  * renamed, moved away), so that deploy() can later tell a rollback past
@@ -894,11 +874,11 @@ rg_record_removals(List *changes)
 	{
 		RgChange   *ch = lfirst(lc);
 		Datum		values[4];
-		const char *label = rg_change_label(ch->kind);
+		const char *label = rg_change_desc(ch->kind)->label;
 		SPIPlanPtr *plan;
 		int			ret;
 
-		if (!rg_change_removes(ch->kind))
+		if (!rg_change_desc(ch->kind)->removes)
 			continue;
 		{
 			/* nothing to remember if no registered contract names it */

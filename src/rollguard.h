@@ -2,10 +2,12 @@
  * rollguard.h
  *		Declarations shared by rollguard's source files.
  *
- * A statement is analyzed into "changes" (analyze.c); each change is
- * evaluated against the registry of live versions (rules.c, registry.c);
- * a change that breaks a live version is refused (rules.c).  guard.c holds
- * the hooks that drive this; check.c the dry run.
+ * A statement is analyzed into "changes" (analyze.c); each kind of change
+ * is one row of the change-kind table (change.c); each change is judged
+ * against the registry of live versions (rules.c, registry.c); a change
+ * that breaks a live version is refused, or warned about, or let through
+ * by an override (report.c, override.c).  guard.c holds the hooks that
+ * drive this; check.c the dry run.
  *-------------------------------------------------------------------------
  */
 #ifndef ROLLGUARD_H
@@ -53,6 +55,45 @@ typedef enum RgChangeKind
 	RG_CASCADE_DROP_COLUMN,
 	RG_CASCADE_DROP_RELATION
 } RgChangeKind;
+
+#define RG_NUM_CHANGE_KINDS (RG_CASCADE_DROP_RELATION + 1)
+
+/*
+ * The rule classes: which live versions a change of the class breaks.
+ * ("inserts into t" = its contract lists a column of t that it writes.)
+ */
+typedef enum RgRuleClass
+{
+	RG_RULE_USES_COLUMN,		/* those that use the column */
+	RG_RULE_USES_RELATION,		/* those that use any column of the relation */
+	RG_RULE_MAY_WRITE_NULL,		/* those that may write NULL to the column,
+								 * or insert without writing it and it has
+								 * no default */
+	RG_RULE_INSERTS_WITHOUT,	/* those that insert into the relation
+								 * without writing the column */
+	RG_RULE_WRITES_COLUMN		/* those that write the column on INSERT */
+} RgRuleClass;
+
+/* What a change deletes from the catalog (object_access_hook sees it). */
+typedef enum RgDrops
+{
+	RG_DROPS_NOTHING,
+	RG_DROPS_RELATION,
+	RG_DROPS_COLUMN				/* the column, or its default */
+} RgDrops;
+
+/* One row of the change-kind table (change.c). */
+typedef struct RgChangeDesc
+{
+	const char *label;			/* the "change" column of rollguard.check() */
+	RgRuleClass rule;
+	bool		removes;		/* a name disappears (deploy's forward check) */
+	RgDrops		drops;
+	bool		dependent;		/* removed as a dependent object (cascade) */
+	const char *message;		/* the refusal; arguments: see change.c */
+	const char *message_plural;
+	const char *hint;
+} RgChangeDesc;
 
 /* One change a statement makes, named as code names it. */
 typedef struct RgChange
@@ -153,9 +194,12 @@ extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
 extern RgChange *rg_make_change(RgChangeKind kind, Oid relid, const char *attname);
 extern bool rg_default_is_gone(RgChange *change);
 
+/* change.c */
+extern const RgChangeDesc *rg_change_desc(RgChangeKind kind);
+extern const char *rg_relkind_word(char relkind);
+
 /* rules.c */
 extern List *rg_evaluate(RgChange *change, List *sessions);
-extern const char *rg_change_label(RgChangeKind kind);
 extern void rg_enforce_changes(List *changes);
 
 /* registry.c */
@@ -169,7 +213,6 @@ extern List *rg_fetch_live_pairs(List *versions);
 extern List *rg_fetch_usage(const char *nspname, const char *relname,
 							 const char *attname, bool for_not_null,
 							 List *sessions, bool registry);
-extern bool rg_change_removes(RgChangeKind kind);
 extern void rg_record_removals(List *changes);
 extern void rg_log_history(const char *action, const char *nspname,
 						   const char *relname, const char *attname,

@@ -1,0 +1,186 @@
+/*-------------------------------------------------------------------------
+ * change.c
+ *		The change kinds: one row each, saying everything rollguard knows
+ *		about a kind of schema change apart from how a statement is read
+ *		(analyze.c).
+ *
+ * A row gives the kind's label (the "change" column of rollguard.check(),
+ * rollguard.removed_column and rollguard.history), its rule class (which
+ * live versions it breaks: see RgRuleClass and rules.c), whether it makes
+ * a name disappear, whether it is the removal of a dependent object, the
+ * refusal's message and its hint.  Adding a kind is adding a row here and
+ * the code in analyze.c that finds it.
+ *
+ * The refusal's message is one format string (singular and plural), with
+ * the same numbered arguments for every kind:
+ *
+ *	%1$d	how many deployments block it
+ *	%2$s	the relation's kind ("table", "view", ...)
+ *	%3$s	the relation's schema
+ *	%4$s	the relation's name
+ *	%5$s	the column; for a relation-level change, the name it gives (the
+ *			new schema of SET SCHEMA)
+ *
+ * A format may leave out trailing arguments, never one in the middle.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+
+#include "rollguard.h"
+
+#define USES_COLUMN_HINT \
+	gettext_noop("Roll out a version that no longer uses this column to every deployment, then run the migration again.")
+#define MAY_WRITE_NULL_HINT \
+	gettext_noop("First roll out a version that always writes a non-NULL value to this column to every deployment (for an inferred contract, declare it with rollguard.never_null()), or give the column a database default.")
+
+static const RgChangeDesc change_desc[] = {
+	[RG_DROP_COLUMN] = {
+		.label = "drop column",
+		.rule = RG_RULE_USES_COLUMN,
+		.removes = true,
+		.drops = RG_DROPS_COLUMN,
+		.message = gettext_noop("cannot drop column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot drop column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
+		.hint = USES_COLUMN_HINT,
+	},
+	[RG_RENAME_COLUMN] = {
+		.label = "rename column",
+		.rule = RG_RULE_USES_COLUMN,
+		.removes = true,
+		.message = gettext_noop("cannot rename column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot rename column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
+		.hint = gettext_noop("Code finds columns by name: add the new column beside the old one, roll out code that uses only the new one to every deployment, then drop the old one."),
+	},
+	[RG_ALTER_TYPE] = {
+		.label = "alter column type",
+		.rule = RG_RULE_USES_COLUMN,
+		.message = gettext_noop("cannot change the type of column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot change the type of column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
+		.hint = gettext_noop("Only widening changes (varchar(n) to a larger n or to text, smallint to integer to bigint, numeric to a wider precision) are allowed while code uses the column: add a column of the new type instead, or first roll out code that no longer uses this one."),
+	},
+	[RG_SET_NOT_NULL] = {
+		.label = "set not null",
+		.rule = RG_RULE_MAY_WRITE_NULL,
+		.message = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" NOT NULL: %1$d deployment may still write NULL to it"),
+		.message_plural = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" NOT NULL: %1$d deployments may still write NULL to it"),
+		.hint = MAY_WRITE_NULL_HINT,
+	},
+	[RG_CHECK_NOT_NULL] = {
+		.label = "add check not null",
+		.rule = RG_RULE_MAY_WRITE_NULL,
+		.message = gettext_noop("cannot add a CHECK (%5$s IS NOT NULL) constraint to %2$s \"%3$s.%4$s\": %1$d deployment may still write NULL to it"),
+		.message_plural = gettext_noop("cannot add a CHECK (%5$s IS NOT NULL) constraint to %2$s \"%3$s.%4$s\": %1$d deployments may still write NULL to it"),
+		.hint = MAY_WRITE_NULL_HINT,
+	},
+	[RG_DROP_DEFAULT] = {
+		.label = "drop default",
+		.rule = RG_RULE_INSERTS_WITHOUT,
+		.drops = RG_DROPS_COLUMN,
+		.message = gettext_noop("cannot drop the default of NOT NULL column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployment still inserts rows without it"),
+		.message_plural = gettext_noop("cannot drop the default of NOT NULL column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployments still insert rows without it"),
+		.hint = gettext_noop("Keep the database default (in Django 5, db_default) until every deployment runs a version that writes this column, then drop it in a later migration."),
+	},
+	[RG_DROP_IDENTITY] = {
+		.label = "drop identity",
+		.rule = RG_RULE_INSERTS_WITHOUT,
+		.message = gettext_noop("cannot drop the identity of NOT NULL column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployment still inserts rows without it"),
+		.message_plural = gettext_noop("cannot drop the identity of NOT NULL column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployments still insert rows without it"),
+		.hint = gettext_noop("Keep the identity (or give the column a database default) until every deployment runs a version that writes this column."),
+	},
+	[RG_ADD_NOT_NULL_COLUMN] = {
+		.label = "add not null column",
+		.rule = RG_RULE_INSERTS_WITHOUT,
+		.message = gettext_noop("cannot add NOT NULL column \"%5$s\" without a default to %2$s \"%3$s.%4$s\": %1$d deployment still inserts rows without it"),
+		.message_plural = gettext_noop("cannot add NOT NULL column \"%5$s\" without a default to %2$s \"%3$s.%4$s\": %1$d deployments still insert rows without it"),
+		.hint = gettext_noop("Add the column with a database default (in Django 5, db_default) or as nullable, and keep it so until every deployment runs a version that writes it."),
+	},
+	[RG_GENERATED_ALWAYS] = {
+		.label = "set generated always",
+		.rule = RG_RULE_WRITES_COLUMN,
+		.message = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" GENERATED ALWAYS: %1$d deployment still writes it"),
+		.message_plural = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" GENERATED ALWAYS: %1$d deployments still write it"),
+		.hint = gettext_noop("Use GENERATED BY DEFAULT until every deployment runs a version that no longer writes this column."),
+	},
+	[RG_DROP_RELATION] = {
+		.label = "drop relation",
+		.rule = RG_RULE_USES_RELATION,
+		.removes = true,
+		.drops = RG_DROPS_RELATION,
+		.message = gettext_noop("cannot drop %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot drop %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
+		.hint = gettext_noop("Roll out a version that no longer uses this relation to every deployment, then run the migration again."),
+	},
+	[RG_RENAME_RELATION] = {
+		.label = "rename relation",
+		.rule = RG_RULE_USES_RELATION,
+		.removes = true,
+		.message = gettext_noop("cannot rename %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot rename %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
+		.hint = gettext_noop("Code finds relations by name: keep the old name (for example, as a view on the renamed table) until every deployment runs code that uses the new one."),
+	},
+	[RG_MOVE_RELATION] = {
+		.label = "set schema",
+		.rule = RG_RULE_USES_RELATION,
+		.removes = true,
+		.message = gettext_noop("cannot move %2$s \"%3$s.%4$s\" to schema \"%5$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot move %2$s \"%3$s.%4$s\" to schema \"%5$s\": %1$d deployments still use it"),
+		.hint = gettext_noop("Code finds relations by name: keep the old name (for example, as a view on the moved table) until every deployment runs code that uses the new one."),
+	},
+	[RG_RENAME_SCHEMA] = {
+		.label = "rename schema",
+		.rule = RG_RULE_USES_RELATION,
+		.removes = true,
+		.message = gettext_noop("cannot rename schema \"%3$s\", which holds %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot rename schema \"%3$s\", which holds %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
+		.hint = gettext_noop("Code finds relations by schema and name: keep the old schema until every deployment runs code that uses the new one."),
+	},
+	[RG_CASCADE_DROP_COLUMN] = {
+		.label = "drop column (dependent)",
+		.rule = RG_RULE_USES_COLUMN,
+		.removes = true,
+		.drops = RG_DROPS_COLUMN,
+		.dependent = true,
+		.message = gettext_noop("cannot drop column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot drop column \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
+		.hint = gettext_noop("Roll out a version that no longer uses this column to every deployment first, or change the statement so that the column stays."),
+	},
+	[RG_CASCADE_DROP_RELATION] = {
+		.label = "drop relation (dependent)",
+		.rule = RG_RULE_USES_RELATION,
+		.removes = true,
+		.drops = RG_DROPS_RELATION,
+		.dependent = true,
+		.message = gettext_noop("cannot drop %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot drop %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
+		.hint = gettext_noop("Roll out a version that no longer uses this relation to every deployment first, or change the statement so that the relation stays."),
+	},
+};
+
+StaticAssertDecl(lengthof(change_desc) == RG_NUM_CHANGE_KINDS,
+				 "every change kind has a row in change_desc[]");
+
+const RgChangeDesc *
+rg_change_desc(RgChangeKind kind)
+{
+	Assert(kind >= 0 && kind < RG_NUM_CHANGE_KINDS);
+	return &change_desc[kind];
+}
+
+/* The relation's kind as messages name it. */
+const char *
+rg_relkind_word(char relkind)
+{
+	switch (relkind)
+	{
+		case RELKIND_VIEW:
+			return "view";
+		case RELKIND_MATVIEW:
+			return "materialized view";
+		case RELKIND_FOREIGN_TABLE:
+			return "foreign table";
+		default:
+			return "table";
+	}
+}
