@@ -3,7 +3,8 @@
 
 EXTENSION = rollguard
 MODULE_big = rollguard
-OBJS = src/rollguard.o src/guard.o src/analyze.o src/change.o src/rules.o src/report.o \
+OBJS = src/rollguard.o src/guard.o src/analyze.o src/catalog.o src/change.o \
+       src/net_effect.o src/rules.o src/report.o \
        src/registry.o src/version_order.o src/check.o \
        src/override.o src/sessions.o src/observed.o
 DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \
@@ -12,7 +13,7 @@ PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
 REGRESS = install version_order registry manifest deploy rules_columns \
           rules_not_null rules_relations live_counters statement_forms cascade check \
-          enforce seed_scenario privileges override history sessions observed observed_rules upgrade
+          enforce seed_scenario net_effect privileges override history sessions observed observed_rules upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
 
 PG_CONFIG ?= pg_config

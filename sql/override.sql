@@ -39,14 +39,16 @@ ALTER TABLE item DROP COLUMN weight;
 ------------------------------------------------------------------------------
 -- Inside the transaction that granted it, every breaking change on the
 -- column goes through, each with a NOTICE that says what it let through and
--- why.  Changes on other columns are still refused.
+-- why.  Changes on other columns are still refused.  (These changes could
+-- be undone by a later statement: they are judged on what the transaction
+-- leaves, at COMMIT, where the NOTICEs and the refusal appear.)
 ------------------------------------------------------------------------------
 BEGIN;
 SELECT rollguard.override('item', 'weight', 'weight is a rounding-only change; ticket OPS-17');
 ALTER TABLE item ALTER COLUMN weight TYPE integer;
 ALTER TABLE item ALTER COLUMN weight SET NOT NULL;
 ALTER TABLE item RENAME COLUMN note TO remark;
-ROLLBACK;
+COMMIT;
 
 -- The same, committed.
 BEGIN;
@@ -114,8 +116,9 @@ ROLLBACK;
 ------------------------------------------------------------------------------
 -- A NULL column overrides the whole relation: dropping or renaming it, and
 -- changes on any of its columns.  A column override does not cover the
--- relation.  (It follows the name: once renamed, item_old is a relation no
--- live version uses, and dropping it needs no override.)
+-- relation.  (A relation renamed in the transaction is still the one code
+-- knows by its old name: dropping item_old is dropping item, which the
+-- override covers.  The rename itself would be judged at COMMIT.)
 ------------------------------------------------------------------------------
 BEGIN;
 SELECT rollguard.override('item', NULL, 'item is replaced by item_v2 in this migration');

@@ -330,13 +330,14 @@ SELECT rollguard.register_version('5.1', '{"relations": {"public.subscriber": {
 SELECT rollguard.deploy('original', '5.0');
 SELECT rollguard.deploy('mirror-2', '5.0');
 
--- The migration runs in one transaction, as Django runs it: the first
--- statement passes, the second is refused, and the whole migration rolls
--- back.
+-- The migration runs in one transaction, as Django runs it: both
+-- statements run, the transaction is judged on what it leaves (a NOT NULL
+-- column without a default), refused at COMMIT, and the whole migration
+-- rolls back.
 BEGIN;
 ALTER TABLE "subscriber" ADD COLUMN "gdpr_accepted" boolean DEFAULT false NOT NULL;
 ALTER TABLE "subscriber" ALTER COLUMN "gdpr_accepted" DROP DEFAULT;
-ROLLBACK;
+COMMIT;
 SELECT * FROM columns_of('subscriber');
 
 -- The original moves to 5.1 (which writes the new field); mirror-2 still
@@ -366,15 +367,16 @@ SELECT rollguard.register_version('6.1', '{"relations": {"public.shop": {
 SELECT rollguard.deploy('original', '6.0');
 SELECT rollguard.deploy('mirror-2', '6.0');
 
--- Version 6.0 may still write NULL: SET NOT NULL is refused, and the
--- migration rolls back (backfill included).
+-- Version 6.0 may still write NULL: the column the transaction leaves NOT
+-- NULL is refused at COMMIT, and the migration rolls back (backfill
+-- included).
 BEGIN;
 ALTER TABLE "shop" ALTER COLUMN "country" SET DEFAULT 'DE';
 UPDATE "shop" SET "country" = 'DE' WHERE "country" IS NULL;
 SET CONSTRAINTS ALL IMMEDIATE;
 ALTER TABLE "shop" ALTER COLUMN "country" SET NOT NULL;
 ALTER TABLE "shop" ALTER COLUMN "country" DROP DEFAULT;
-ROLLBACK;
+COMMIT;
 SELECT * FROM shop ORDER BY id;
 SELECT * FROM columns_of('shop');
 

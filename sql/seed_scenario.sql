@@ -58,7 +58,10 @@ SELECT count(*) AS weight_columns FROM pg_attribute
 -- Version 43 adds a GDPR flag: a NOT NULL boolean.  Without a database
 -- default, Django 3.2/4.x send ADD COLUMN ... DEFAULT false NOT NULL and
 -- then DROP DEFAULT, and the second statement is what breaks version 42,
--- which inserts people without the new column.
+-- which inserts people without the new column.  Django runs the migration
+-- in one transaction: it is judged on what the transaction leaves, so the
+-- refusal comes at COMMIT, names the statement that made the change, and
+-- the whole migration rolls back.
 --
 SELECT rollguard.register_version('43', '{"relations": {"public.person": {
     "id":            {"writes": false, "nullable": false},
@@ -71,7 +74,9 @@ SELECT rollguard.deploy('original', '43');
 BEGIN;
 ALTER TABLE "person" ADD COLUMN "gdpr_accepted" boolean DEFAULT false NOT NULL;
 ALTER TABLE "person" ALTER COLUMN "gdpr_accepted" DROP DEFAULT;
-ROLLBACK;
+COMMIT;
+SELECT count(*) AS gdpr_columns FROM pg_attribute
+ WHERE attrelid = 'person'::regclass AND attname = 'gdpr_accepted';
 
 -- A NOT NULL column with no default at all is refused outright.
 ALTER TABLE person ADD COLUMN gdpr_accepted boolean NOT NULL;

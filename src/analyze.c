@@ -70,37 +70,6 @@ rg_is_candidate(Node *parsetree)
 	}
 }
 
-/*
- * Is this a relation that code can use (table, view, materialized view,
- * foreign table) outside the system's and rollguard's own schemas?
- */
-bool
-rg_relation_is_guarded(Oid relid, char *relkind_out)
-{
-	char		relkind = get_rel_relkind(relid);
-	Oid			nsp;
-
-	switch (relkind)
-	{
-		case RELKIND_RELATION:
-		case RELKIND_PARTITIONED_TABLE:
-		case RELKIND_VIEW:
-		case RELKIND_MATVIEW:
-		case RELKIND_FOREIGN_TABLE:
-			break;
-		default:
-			return false;
-	}
-	nsp = get_rel_namespace(relid);
-	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
-		isAnyTempNamespace(nsp) ||
-		nsp == get_namespace_oid("rollguard", true))
-		return false;
-	if (relkind_out)
-		*relkind_out = relkind;
-	return true;
-}
-
 RgChange *
 rg_make_change(RgChangeKind kind, Oid relid, const char *attname)
 {
@@ -118,7 +87,29 @@ rg_make_change(RgChangeKind kind, Oid relid, const char *attname)
 		if (ch->attnum == InvalidAttrNumber)
 			ch->attnum = 0;
 	}
+	rg_net_original_names(ch);
 	return ch;
+}
+
+/* The text of one statement of a query string (the whole of it if unknown). */
+char *
+rg_statement_text(const char *query, int location, int len)
+{
+	char	   *start;
+	char	   *end;
+
+	if (location < 0)
+		location = 0;
+	if (len <= 0)
+		len = strlen(query + location);
+	start = pnstrdup(query + location, len);
+	while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+		start++;
+	end = start + strlen(start);
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' ||
+						   end[-1] == '\r'))
+		*--end = '\0';
+	return start;
 }
 
 /*
@@ -156,6 +147,17 @@ resolve_relation(RangeVar *rv)
 	}
 }
 
+/*
+ * The guard (not the dry run) is about to look at the relation or its
+ * column: the net effect notes what they were before the transaction.
+ */
+static void
+touch(Oid relid, const char *attname)
+{
+	if (analysis_lockmode != NoLock)
+		rg_net_touch(relid, attname);
+}
+
 /* The relation and, unless ONLY was written, every relation inheriting it. */
 static List *
 relation_and_children(Oid relid, RangeVar *rv)
@@ -175,42 +177,14 @@ relation_and_children(Oid relid, RangeVar *rv)
 	return result;
 }
 
-/*
- * Does the type supply a default, or forbid NULL?  A domain's default is its
- * own or, failing that, its base domain's; NOT NULL anywhere down the chain
- * holds.  The domain "skip" counts as having no default (it is losing it).
- */
 static void
-type_default_notnull_skip(Oid typid, Oid skip, bool *has_default, bool *notnull)
+facts_to_state(RgColumnFacts facts, ColState *st)
 {
-	*has_default = false;
-	*notnull = false;
-	for (;;)
-	{
-		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-		Form_pg_type typ;
-
-		if (!HeapTupleIsValid(tup))
-			return;
-		typ = (Form_pg_type) GETSTRUCT(tup);
-		if (typ->typtype != TYPTYPE_DOMAIN)
-		{
-			ReleaseSysCache(tup);
-			return;
-		}
-		if (typid != skip && !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL))
-			*has_default = true;
-		if (typ->typnotnull)
-			*notnull = true;
-		typid = typ->typbasetype;
-		ReleaseSysCache(tup);
-	}
-}
-
-static void
-type_default_notnull(Oid typid, bool *has_default, bool *notnull)
-{
-	type_default_notnull_skip(typid, InvalidOid, has_default, notnull);
+	st->exists = facts.exists;
+	st->notnull = facts.notnull;
+	st->own_default = facts.own_default;
+	st->other_default = facts.other_default;
+	st->type_default = facts.type_default;
 }
 
 /* The column's state: overlay first, then the catalog. */
@@ -221,7 +195,6 @@ column_state(List **overlay, Oid relid, const char *attname)
 	ColState   *st;
 	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
 	char	   *relname = get_rel_name(relid);
-	HeapTuple	tup;
 
 	foreach(lc, *overlay)
 	{
@@ -236,21 +209,8 @@ column_state(List **overlay, Oid relid, const char *attname)
 	st->nspname = nspname;
 	st->relname = relname;
 	st->attname = pstrdup(attname);
-	tup = SearchSysCacheAttName(relid, attname);
-	if (HeapTupleIsValid(tup))
-	{
-		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
-		bool		dom_default;
-		bool		dom_notnull;
-
-		type_default_notnull(att->atttypid, &dom_default, &dom_notnull);
-		st->exists = true;
-		st->notnull = att->attnotnull || dom_notnull;
-		st->own_default = att->atthasdef && att->attgenerated == '\0';
-		st->other_default = att->attidentity != '\0' || att->attgenerated != '\0';
-		st->type_default = dom_default;
-		ReleaseSysCache(tup);
-	}
+	facts_to_state(rg_column_facts(relid, get_attnum(relid, attname)), st);
+	touch(relid, attname);
 	*overlay = lappend(*overlay, st);
 	return st;
 }
@@ -393,62 +353,12 @@ column_def_state(ColumnDef *def, ColState *st)
 			bool		dom_default;
 			bool		dom_notnull;
 
-			type_default_notnull(((Form_pg_type) GETSTRUCT(typ))->oid,
-								 &dom_default, &dom_notnull);
+			rg_type_default_notnull(((Form_pg_type) GETSTRUCT(typ))->oid, InvalidOid,
+									&dom_default, &dom_notnull);
 			ReleaseSysCache(typ);
 			st->type_default = dom_default;
 			st->notnull |= dom_notnull;
 		}
-	}
-}
-
-/*
- * Widening type changes that code using the column survives: varchar(n) to
- * a larger n or to text, smallint to integer to bigint, numeric to a wider
- * precision (no fewer integer digits, no fewer decimals).
- */
-static bool
-numeric_digits(int32 typmod, int *precision, int *scale)
-{
-	if (typmod < (int32) VARHDRSZ)
-		return false;
-	*precision = ((typmod - VARHDRSZ) >> 16) & 0xffff;
-	*scale = (((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
-	return true;
-}
-
-static bool
-is_widening(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod)
-{
-	int			p1,
-				s1,
-				p2,
-				s2;
-
-	if (oldtype == newtype && oldmod == newmod)
-		return true;
-	switch (oldtype)
-	{
-		case VARCHAROID:
-			if (newtype == TEXTOID)
-				return true;
-			if (newtype == VARCHAROID)
-				return newmod < 0 || (oldmod >= 0 && newmod >= oldmod);
-			return false;
-		case INT2OID:
-			return newtype == INT4OID || newtype == INT8OID;
-		case INT4OID:
-			return newtype == INT8OID;
-		case NUMERICOID:
-			if (newtype != NUMERICOID)
-				return false;
-			if (newmod < 0)
-				return true;
-			if (!numeric_digits(oldmod, &p1, &s1) || !numeric_digits(newmod, &p2, &s2))
-				return false;
-			return s2 >= s1 && p2 - s2 >= p1 - s1;
-		default:
-			return false;
 	}
 }
 
@@ -520,7 +430,7 @@ type_change_widens(Oid relid, ColumnDef *def, const char *attname)
 		return false;
 	newtype = ((Form_pg_type) GETSTRUCT(typ))->oid;
 	ReleaseSysCache(typ);
-	return is_widening(oldtype, oldmod, newtype, newmod);
+	return rg_type_widens(oldtype, oldmod, newtype, newmod);
 }
 
 /* Every guarded relation in a schema. */
@@ -951,6 +861,7 @@ analyze_rename(RenameStmt *stmt)
 				return NIL;
 			foreach(lc, relation_and_children(relid, stmt->relation))
 			{
+				touch(lfirst_oid(lc), stmt->subname);
 				ch = rg_make_change(RG_RENAME_COLUMN, lfirst_oid(lc), stmt->subname);
 				ch->target = stmt->newname;
 				changes = lappend(changes, ch);
@@ -961,6 +872,7 @@ analyze_rename(RenameStmt *stmt)
 			/* ALTER TYPE ... RENAME ATTRIBUTE: the columns of its typed tables */
 			foreach(lc, typed_tables(stmt->relation))
 			{
+				touch(lfirst_oid(lc), stmt->subname);
 				ch = rg_make_change(RG_RENAME_COLUMN, lfirst_oid(lc), stmt->subname);
 				ch->target = stmt->newname;
 				changes = lappend(changes, ch);
@@ -975,6 +887,7 @@ analyze_rename(RenameStmt *stmt)
 			relid = resolve_relation(stmt->relation);
 			if (!OidIsValid(relid))
 				return NIL;
+			touch(relid, NULL);
 			ch = rg_make_change(RG_RENAME_RELATION, relid, NULL);
 			ch->target = stmt->newname;
 			return list_make1(ch);
@@ -987,6 +900,7 @@ analyze_rename(RenameStmt *stmt)
 					return NIL;
 				foreach(lc, relations_in_schema(nsp))
 				{
+					touch(lfirst_oid(lc), NULL);
 					ch = rg_make_change(RG_RENAME_SCHEMA, lfirst_oid(lc), NULL);
 					ch->target = stmt->newname;
 					changes = lappend(changes, ch);
@@ -1018,6 +932,7 @@ analyze_set_schema(AlterObjectSchemaStmt *stmt)
 	relid = resolve_relation(stmt->relation);
 	if (!OidIsValid(relid))
 		return NIL;
+	touch(relid, NULL);
 	ch = rg_make_change(RG_MOVE_RELATION, relid, NULL);
 	ch->target = stmt->newschema;
 	return list_make1(ch);
@@ -1140,7 +1055,7 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 		return NIL;
 	}
 	ReleaseSysCache(typ);
-	type_default_notnull(typid, &dom_default, &dom_notnull);
+	rg_type_default_notnull(typid, InvalidOid, &dom_default, &dom_notnull);
 
 	switch (stmt->subtype)
 	{
@@ -1185,7 +1100,7 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 			bool		chain_notnull;
 
 			/* left without a default unless it has another one */
-			type_default_notnull_skip(get_atttype(ch->relid, ch->attnum), typid,
+			rg_type_default_notnull(get_atttype(ch->relid, ch->attnum), typid,
 									  &chain_default, &chain_notnull);
 			if (!st->notnull || st->own_default || st->other_default || chain_default)
 				continue;

@@ -17,23 +17,6 @@
 
 PG_FUNCTION_INFO_V1(rollguard_check);
 
-/* The text of one statement of the script. */
-static char *
-statement_text(const char *script, RawStmt *rs)
-{
-	int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(script + rs->stmt_location);
-	char	   *s = pnstrdup(script + rs->stmt_location, len);
-	char	   *start = s;
-	char	   *end;
-
-	while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
-		start++;
-	end = start + strlen(start);
-	while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
-		*--end = '\0';
-	return start;
-}
-
 /* A syntax error points into the script, not into the SELECT calling us. */
 static void
 script_error_callback(void *arg)
@@ -97,7 +80,7 @@ rollguard_check(PG_FUNCTION_ARGS)
 				bool		nulls[7] = {0};
 
 				if (stmt_text == NULL)
-					stmt_text = statement_text(script, rs);
+					stmt_text = rg_statement_text(script, rs->stmt_location, rs->stmt_len);
 				values[0] = CStringGetTextDatum(stmt_text);
 				values[1] = CStringGetTextDatum(rg_change_desc(ch->kind)->label);
 				values[2] = CStringGetTextDatum(psprintf("%s.%s", ch->nspname, ch->relname));

@@ -36,6 +36,14 @@
 #define LOCK_HELD_BY_ME(tag, mode) LockHeldByMe((tag), (mode))
 #endif
 
+/* This backend's local transaction id (17 moved it into vxid). */
+#include "storage/proc.h"
+#if PG_VERSION_NUM >= 170000
+#define RG_MY_LXID() (MyProc->vxid.lxid)
+#else
+#define RG_MY_LXID() (MyProc->lxid)
+#endif
+
 /* GUC prefix reservation (MarkGUCPrefixReserved since 15). */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)

@@ -182,12 +182,23 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 		frame.active = rg_extension_active() ? 1 : 0;
 		if (frame.active)
 		{
+			/*
+			 * Undoable changes are judged on what the transaction leaves,
+			 * unless the statement (with what it runs: DO, functions) is
+			 * the whole transaction.
+			 */
+			rg_net_begin_statement(context == PROCESS_UTILITY_TOPLEVEL);
 			frame.covered = rg_analyze_statement(parsetree, &overlay, true);
-			rg_enforce_changes(frame.covered);
+			rg_enforce_changes(rg_net_defer(frame.covered,
+											rg_statement_text(queryString,
+															  pstmt->stmt_location,
+															  pstmt->stmt_len)));
 		}
 	}
 
 	run_in_frame(&frame, PROCESS_UTILITY_ARGS);
+	if (context == PROCESS_UTILITY_TOPLEVEL)
+		rg_net_note_toplevel();
 
 	/* SET application_name may have tagged or untagged this session */
 	rg_sessions_note_appname();

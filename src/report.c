@@ -90,10 +90,19 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 						 list_length(blockers) - MAX_REPORTED_BLOCKERS);
 	if (more_changes > 0)
 	{
-		char	   *more = psprintf(ngettext("The statement makes %d more breaking change; rollguard.check() lists it.",
-											 "The statement makes %d more breaking changes; rollguard.check() lists them.",
-											 more_changes),
-									more_changes);
+		char	   *more;
+
+		/* judged at commit, the changes are the transaction's */
+		if (ch->statement)
+			more = psprintf(ngettext("The transaction makes %d more breaking change; rollguard.check() lists it.",
+									 "The transaction makes %d more breaking changes; rollguard.check() lists them.",
+									 more_changes),
+							more_changes);
+		else
+			more = psprintf(ngettext("The statement makes %d more breaking change; rollguard.check() lists it.",
+									 "The statement makes %d more breaking changes; rollguard.check() lists them.",
+									 more_changes),
+							more_changes);
 
 		appendStringInfo(&detail, "\n%s", more);
 		if (client_detail.len > 0)
@@ -108,7 +117,9 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 						   ch->attname ? ch->attname : ch->target),
 			 errdetail_internal("%s", client_detail.len > 0 ? client_detail.data : detail.data),
 			 client_detail.len > 0 ? errdetail_log("%s", detail.data) : 0,
-			 errhint("%s", _(desc->hint))));
+			 errhint("%s", _(desc->hint)),
+			 ch->statement ? errcontext("the transaction leaves the change made by \"%s\"",
+										ch->statement) : 0));
 }
 
 /* An administrator's override lets a breaking change through: say so, and

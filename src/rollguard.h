@@ -93,7 +93,25 @@ typedef struct RgChangeDesc
 	const char *message;		/* the refusal; arguments: see change.c */
 	const char *message_plural;
 	const char *hint;
+	bool		undoable;		/* a later statement can undo it: judged on
+								 * what the transaction leaves */
 } RgChangeDesc;
+
+/* What the catalog says of a column (catalog.c). */
+typedef struct RgColumnFacts
+{
+	bool		exists;
+	bool		notnull;		/* attnotnull, or a NOT NULL domain */
+	bool		own_default;	/* a default DROP DEFAULT would remove */
+	bool		other_default;	/* identity or generated */
+	bool		type_default;	/* the domain's default */
+	char		identity;		/* attidentity */
+	Oid			typid;
+	int32		typmod;
+} RgColumnFacts;
+
+#define RG_FACTS_HAVE_DEFAULT(f) \
+	((f).own_default || (f).other_default || (f).type_default)
 
 /* One change a statement makes, named as code names it. */
 typedef struct RgChange
@@ -107,6 +125,8 @@ typedef struct RgChange
 	char	   *attname;		/* NULL for a change of the whole relation */
 	bool		has_default;	/* NOT NULL changes: column has a default */
 	char	   *target;			/* new name, new schema, constraint name */
+	const char *statement;		/* judged at commit: the statement that
+								 * made it */
 } RgChange;
 
 /* A live version that a change breaks, and why. */
@@ -187,16 +207,30 @@ typedef struct RgObserved
 	TimestampTz last_seen;
 } RgObserved;
 
+/* catalog.c */
+extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
+extern RgColumnFacts rg_column_facts(Oid relid, AttrNumber attnum);
+extern void rg_type_default_notnull(Oid typid, Oid skip, bool *has_default,
+									bool *notnull);
+extern bool rg_type_widens(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod);
+
 /* analyze.c */
 extern bool rg_is_candidate(Node *parsetree);
 extern List *rg_analyze_statement(Node *parsetree, List **overlay, bool lock);
-extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
+extern char *rg_statement_text(const char *query, int location, int len);
 extern RgChange *rg_make_change(RgChangeKind kind, Oid relid, const char *attname);
 extern bool rg_default_is_gone(RgChange *change);
 
 /* change.c */
 extern const RgChangeDesc *rg_change_desc(RgChangeKind kind);
 extern const char *rg_relkind_word(char relkind);
+
+/* net_effect.c */
+extern void rg_net_note_toplevel(void);
+extern void rg_net_begin_statement(bool toplevel);
+extern void rg_net_touch(Oid relid, const char *attname);
+extern void rg_net_original_names(RgChange *ch);
+extern List *rg_net_defer(List *changes, const char *statement);
 
 /* rules.c */
 extern List *rg_evaluate(RgChange *change, List *sessions);

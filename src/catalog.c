@@ -1,0 +1,168 @@
+/*-------------------------------------------------------------------------
+ * catalog.c
+ *		Questions to the system catalogs that the analysis and the net
+ *		effect both ask: is a relation guarded, what does the catalog say of
+ *		a column (NOT NULL, defaults, type), does a domain chain give a
+ *		default or forbid NULL, does a type change only widen.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "rollguard.h"
+
+/*
+ * Is this a relation that code can use (table, view, materialized view,
+ * foreign table) outside the system's and rollguard's own schemas?
+ */
+bool
+rg_relation_is_guarded(Oid relid, char *relkind_out)
+{
+	char		relkind = get_rel_relkind(relid);
+	Oid			nsp;
+
+	switch (relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+		case RELKIND_VIEW:
+		case RELKIND_MATVIEW:
+		case RELKIND_FOREIGN_TABLE:
+			break;
+		default:
+			return false;
+	}
+	nsp = get_rel_namespace(relid);
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+		isAnyTempNamespace(nsp) ||
+		nsp == get_namespace_oid("rollguard", true))
+		return false;
+	if (relkind_out)
+		*relkind_out = relkind;
+	return true;
+}
+
+/*
+ * Does the type supply a default, or forbid NULL?  A domain's default is its
+ * own or, failing that, its base domain's; NOT NULL anywhere down the chain
+ * holds.  The domain "skip" counts as having no default (it is losing it).
+ */
+void
+rg_type_default_notnull(Oid typid, Oid skip, bool *has_default, bool *notnull)
+{
+	*has_default = false;
+	*notnull = false;
+	for (;;)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+		Form_pg_type typ;
+
+		if (!HeapTupleIsValid(tup))
+			return;
+		typ = (Form_pg_type) GETSTRUCT(tup);
+		if (typ->typtype != TYPTYPE_DOMAIN)
+		{
+			ReleaseSysCache(tup);
+			return;
+		}
+		if (typid != skip && !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL))
+			*has_default = true;
+		if (typ->typnotnull)
+			*notnull = true;
+		typid = typ->typbasetype;
+		ReleaseSysCache(tup);
+	}
+}
+
+/*
+ * What the catalog says now of column attnum of relid (InvalidAttrNumber:
+ * a column that does not exist).
+ */
+RgColumnFacts
+rg_column_facts(Oid relid, AttrNumber attnum)
+{
+	RgColumnFacts facts = {0};
+	HeapTuple	tup;
+	Form_pg_attribute att;
+	bool		dom_default;
+	bool		dom_notnull;
+
+	if (attnum == InvalidAttrNumber)
+		return facts;
+	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	if (!HeapTupleIsValid(tup))
+		return facts;
+	att = (Form_pg_attribute) GETSTRUCT(tup);
+	if (!att->attisdropped)
+	{
+		rg_type_default_notnull(att->atttypid, InvalidOid, &dom_default, &dom_notnull);
+		facts.exists = true;
+		facts.notnull = att->attnotnull || dom_notnull;
+		facts.own_default = att->atthasdef && att->attgenerated == '\0';
+		facts.other_default = att->attidentity != '\0' || att->attgenerated != '\0';
+		facts.type_default = dom_default;
+		facts.identity = att->attidentity;
+		facts.typid = att->atttypid;
+		facts.typmod = att->atttypmod;
+	}
+	ReleaseSysCache(tup);
+	return facts;
+}
+
+/*
+ * Widening type changes that code using the column survives: varchar(n) to
+ * a larger n or to text, smallint to integer to bigint, numeric to a wider
+ * precision (no fewer integer digits, no fewer decimals).
+ */
+static bool
+numeric_digits(int32 typmod, int *precision, int *scale)
+{
+	if (typmod < (int32) VARHDRSZ)
+		return false;
+	*precision = ((typmod - VARHDRSZ) >> 16) & 0xffff;
+	*scale = (((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
+	return true;
+}
+
+bool
+rg_type_widens(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod)
+{
+	int			p1,
+				s1,
+				p2,
+				s2;
+
+	if (oldtype == newtype && oldmod == newmod)
+		return true;
+	switch (oldtype)
+	{
+		case VARCHAROID:
+			if (newtype == TEXTOID)
+				return true;
+			if (newtype == VARCHAROID)
+				return newmod < 0 || (oldmod >= 0 && newmod >= oldmod);
+			return false;
+		case INT2OID:
+			return newtype == INT4OID || newtype == INT8OID;
+		case INT4OID:
+			return newtype == INT8OID;
+		case NUMERICOID:
+			if (newtype != NUMERICOID)
+				return false;
+			if (newmod < 0)
+				return true;
+			if (!numeric_digits(oldmod, &p1, &s1) || !numeric_digits(newmod, &p2, &s2))
+				return false;
+			return s2 >= s1 && p2 - s2 >= p1 - s1;
+		default:
+			return false;
+	}
+}

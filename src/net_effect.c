@@ -1,0 +1,398 @@
+/*-------------------------------------------------------------------------
+ * net_effect.c
+ *		A migration is a transaction: the changes that a later statement of
+ *		the same transaction can undo (renames, SET SCHEMA, NOT NULL, DROP
+ *		DEFAULT, type and identity changes; see "undoable" in change.c) are
+ *		judged on what the transaction leaves, when it commits or is
+ *		prepared.
+ *
+ * While a transaction runs DDL, the guard notes, the first time a statement
+ * touches a column or a relation, what it was before (its names, and what
+ * the catalog said of the column).  An undoable change is not judged at its
+ * statement but kept, with the statement's text; at PRE_COMMIT (or
+ * PRE_PREPARE) each kept change is compared with what the catalog says
+ * then: a column renamed back, a default set again, a type widened in the
+ * end, a NOT NULL the column had before -- nothing to judge.  What is still
+ * in effect is judged as one statement would be (rules.c, report.c), named
+ * as code knows it: by the names it had before the transaction.
+ *
+ * Kept changes belong to the subtransaction of their statement: a rolled
+ * back savepoint takes its changes with it.  What was noted before stays
+ * true (what the savepoint undid is as it was).  A transaction with no
+ * kept change does nothing at commit.
+ *
+ * A statement outside a transaction block (with what it runs: DO,
+ * functions) is its own transaction: it is judged at the statement, before
+ * it runs.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_constraint.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "rollguard.h"
+
+/* A relation (attnum 0) or a column, by identity. */
+typedef struct OriginalKey
+{
+	Oid			relid;
+	AttrNumber	attnum;
+} OriginalKey;
+
+/* What it was before the transaction touched it. */
+typedef struct Original
+{
+	OriginalKey key;
+	char	   *nspname;
+	char	   *relname;
+	char	   *attname;		/* columns only */
+	RgColumnFacts facts;		/* columns only */
+} Original;
+
+/* An undoable change, to be judged at commit. */
+typedef struct Kept
+{
+	RgChange   *change;
+	SubTransactionId subid;
+} Kept;
+
+static bool deferring = false;	/* the statement being analyzed defers */
+static LocalTransactionId block_lxid = InvalidLocalTransactionId;	/* a
+																	 * transaction
+																	 * block */
+static HTAB *originals = NULL;	/* in TopTransactionContext */
+static List *kept = NIL;		/* in TopTransactionContext */
+static bool callbacks_registered = false;
+
+static void
+forget_transaction(void)
+{
+	/* their memory goes with the transaction */
+	originals = NULL;
+	kept = NIL;
+	deferring = false;
+}
+
+static Original *
+original(Oid relid, AttrNumber attnum, bool *found)
+{
+	OriginalKey key = {relid, attnum};
+
+	if (originals == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (found == NULL)
+			return NULL;
+		ctl.keysize = sizeof(OriginalKey);
+		ctl.entrysize = sizeof(Original);
+		ctl.hcxt = TopTransactionContext;
+		originals = hash_create("rollguard originals", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	return hash_search(originals, &key, found ? HASH_ENTER : HASH_FIND, found);
+}
+
+/*
+ * A top-level statement has run: is its transaction a transaction block
+ * (BEGIN, or several statements sent as one string)?  What runs inside
+ * a function cannot tell (a PL/pgSQL exception block is a subtransaction,
+ * in any transaction): it asks what the top level saw.
+ */
+void
+rg_net_note_toplevel(void)
+{
+	if (IsTransactionBlock())
+		block_lxid = RG_MY_LXID();
+}
+
+/*
+ * A statement is about to be analyzed: its undoable changes wait for the
+ * commit if its transaction is more than this one statement.
+ */
+void
+rg_net_begin_statement(bool toplevel)
+{
+	deferring = IsTransactionBlock() &&
+		(toplevel || block_lxid == RG_MY_LXID());
+}
+
+/*
+ * A statement of this transaction is about to touch the relation and, with
+ * attname, its column: note what they are before it, the first time.
+ */
+void
+rg_net_touch(Oid relid, const char *attname)
+{
+	MemoryContext old;
+	Original   *o;
+	bool		found;
+	AttrNumber	attnum;
+
+	if (!deferring)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	o = original(relid, 0, &found);
+	if (!found)
+	{
+		o->nspname = get_namespace_name(get_rel_namespace(relid));
+		o->relname = get_rel_name(relid);
+	}
+	/* a column this transaction adds has no "before": nothing to note */
+	if (attname != NULL && (attnum = get_attnum(relid, attname)) > 0)
+	{
+		Original   *rel = o;
+
+		o = original(relid, attnum, &found);
+		if (!found)
+		{
+			o->nspname = rel->nspname;
+			o->relname = rel->relname;
+			o->attname = pstrdup(attname);
+			o->facts = rg_column_facts(relid, attnum);
+		}
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Names the change as code knows it: by the names its relation and column
+ * had before this transaction renamed them.
+ */
+void
+rg_net_original_names(RgChange *ch)
+{
+	Original   *o;
+
+	if (originals == NULL || !OidIsValid(ch->relid))
+		return;
+	if ((o = original(ch->relid, 0, NULL)) != NULL)
+	{
+		ch->nspname = o->nspname;
+		ch->relname = o->relname;
+	}
+	if (ch->attnum > 0 && (o = original(ch->relid, ch->attnum, NULL)) != NULL)
+		ch->attname = o->attname;
+}
+
+static void
+net_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, kept)
+	{
+		Kept	   *k = lfirst(lc);
+
+		if (k->subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			kept = foreach_delete_current(kept, lc);
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			k->subid = parentSubid;
+	}
+}
+
+/* Does the relation still have a constraint of that name? */
+static bool
+has_constraint(Oid relid, const char *conname)
+{
+	return OidIsValid(get_relation_constraint_oid(relid, conname, true));
+}
+
+/*
+ * Is the change still in effect when the transaction ends, compared with
+ * what its column or relation was before the transaction touched it?  The
+ * change's names are the original ones; its ids are still valid, unless
+ * the transaction dropped what they name (that was judged at its own
+ * statement).
+ */
+static bool
+still_in_effect(RgChange *ch)
+{
+	Original   *rel = original(ch->relid, 0, NULL);
+	Original   *col = NULL;
+	RgColumnFacts before = {0};
+	RgColumnFacts now;
+	AttrNumber	attnum = ch->attnum;
+
+	if (get_rel_relkind(ch->relid) == '\0')
+		return false;			/* dropped since */
+
+	switch (ch->kind)
+	{
+		case RG_RENAME_RELATION:
+		case RG_MOVE_RELATION:
+		case RG_RENAME_SCHEMA:
+			return rel == NULL ||
+				strcmp(get_rel_name(ch->relid), rel->relname) != 0 ||
+				strcmp(get_namespace_name(get_rel_namespace(ch->relid)), rel->nspname) != 0;
+		default:
+			break;
+	}
+
+	/*
+	 * A column the same statement added had no id yet: find it by the name
+	 * the statement gave it (it has no original name).
+	 */
+	if (attnum <= 0)
+		attnum = get_attnum(ch->relid, ch->attname);
+	if (attnum <= 0)
+		return false;			/* dropped since */
+	if ((col = original(ch->relid, attnum, NULL)) != NULL)
+		before = col->facts;
+	now = rg_column_facts(ch->relid, attnum);
+	if (!now.exists)
+		return false;
+
+	switch (ch->kind)
+	{
+		case RG_RENAME_COLUMN:
+			return col == NULL || strcmp(get_attname(ch->relid, attnum, false), col->attname) != 0;
+		case RG_ALTER_TYPE:
+			return before.exists &&
+				!rg_type_widens(before.typid, before.typmod, now.typid, now.typmod);
+		case RG_SET_NOT_NULL:
+			ch->has_default = RG_FACTS_HAVE_DEFAULT(now);
+			return now.notnull && !(before.exists && before.notnull);
+		case RG_CHECK_NOT_NULL:
+			ch->has_default = RG_FACTS_HAVE_DEFAULT(now);
+			/* an unnamed constraint cannot be found again: it stays */
+			return (ch->target == NULL || has_constraint(ch->relid, ch->target)) &&
+				!(before.exists && before.notnull);
+		case RG_DROP_DEFAULT:
+		case RG_DROP_IDENTITY:
+			/* left NOT NULL without a default that it had (or, added in
+			 * this transaction, never had) */
+			return now.notnull && !RG_FACTS_HAVE_DEFAULT(now) &&
+				(!before.exists || (before.notnull && RG_FACTS_HAVE_DEFAULT(before)));
+		case RG_GENERATED_ALWAYS:
+			return now.identity == ATTRIBUTE_IDENTITY_ALWAYS &&
+				!(before.exists && before.identity == ATTRIBUTE_IDENTITY_ALWAYS);
+		default:
+			return true;
+	}
+}
+
+/* The same change of the same object, kept already? */
+static bool
+same_change_listed(List *changes, RgChange *ch)
+{
+	ListCell   *lc;
+
+	foreach(lc, changes)
+	{
+		RgChange   *other = lfirst(lc);
+
+		if (other->kind == ch->kind && other->relid == ch->relid &&
+			strcmp(other->relname, ch->relname) == 0 &&
+			strcmp(other->nspname, ch->nspname) == 0 &&
+			((other->attname == NULL && ch->attname == NULL) ||
+			 (other->attname && ch->attname && strcmp(other->attname, ch->attname) == 0)))
+			return true;
+	}
+	return false;
+}
+
+/* The transaction is about to commit or be prepared: judge what it leaves. */
+static void
+judge_transaction(void)
+{
+	List	   *changes = NIL;
+	ListCell   *lc;
+
+	foreach(lc, kept)
+	{
+		Kept	   *k = lfirst(lc);
+		RgChange   *ch = k->change;
+
+		if (same_change_listed(changes, ch))
+			continue;
+		if (still_in_effect(ch))
+			changes = lappend(changes, ch);
+	}
+	kept = NIL;
+	if (changes == NIL)
+		return;
+	/* SPI, for the registry and the history, wants an active snapshot */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* the transaction may have dropped the extension */
+	if (rg_extension_active())
+		rg_enforce_changes(changes);
+	PopActiveSnapshot();
+}
+
+static void
+net_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (kept != NIL)
+				judge_transaction();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			forget_transaction();
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Keeps the statement's undoable changes for the commit, when it defers;
+ * returns the others, to be judged now.
+ */
+List *
+rg_net_defer(List *changes, const char *statement)
+{
+	List	   *now = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (!deferring || rg_enforce == RG_ENFORCE_OFF)
+		return changes;
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(net_xact_callback, NULL);
+		RegisterSubXactCallback(net_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	foreach(lc, changes)
+	{
+		RgChange   *ch = lfirst(lc);
+		Kept	   *k;
+
+		if (!rg_change_desc(ch->kind)->undoable)
+		{
+			now = lappend(now, ch);
+			continue;
+		}
+		k = palloc(sizeof(Kept));
+		k->change = palloc(sizeof(RgChange));
+		*k->change = *ch;
+		k->change->nspname = pstrdup(ch->nspname);
+		k->change->relname = pstrdup(ch->relname);
+		k->change->attname = ch->attname ? pstrdup(ch->attname) : NULL;
+		k->change->target = ch->target ? pstrdup(ch->target) : NULL;
+		k->change->statement = pstrdup(statement);
+		k->subid = GetCurrentSubTransactionId();
+		kept = lappend(kept, k);
+	}
+	MemoryContextSwitchTo(old);
+	return now;
+}
