@@ -617,6 +617,56 @@ class SafeRenames(DjangoTestCase):
             self.assertEqual(out.strip(), "1.7")
 
 
+class RenameAndBack(DjangoTestCase):
+    """Rename the field and pin db_column in one step: Django 3.2 renames the
+    column and back in one migration, judged on what it leaves (net effect)."""
+
+    scenario = "rename and back"
+
+    def test_rename_and_back(self):
+        v42 = self.derive("v42", replace=[
+            ("    height = models.FloatField(null=True)",
+             "    height_cm = models.FloatField(null=True, db_column='height')")])
+        with self.step("one makemigrations: RenameField, then AlterField db_column; "
+                       "sqlmigrate renames the column and back"):
+            migration = v42.makemigrations(self.db, answers="y\n")
+            text = v42.read("shop/migrations/%s.py" % migration)
+            self.assertIn("migrations.RenameField", text)
+            self.assertIn("migrations.AlterField", text)
+            sqltext = self.sqlmigrate(v42, migration)
+            statements = [l for l in sqltext.splitlines()
+                          if l and not l.startswith(("--", "BEGIN;", "COMMIT;"))]
+            for line in statements:
+                print("# " + line)
+            self.assertEqual(statements, [
+                'ALTER TABLE "shop_person" RENAME COLUMN "height" TO "height_cm";',
+                'ALTER TABLE "shop_person" RENAME COLUMN "height_cm" TO "height";'], sqltext)
+        with self.step("original and mirror-2 run 41; a real RenameField (no db_column) is still refused"):
+            self.deploy_41("original", "mirror-2")
+            renamed = self.derive("v42-renamed", replace=[("    height = models", "    height_cm = models")])
+            real = renamed.makemigrations(self.db, answers="y\n")
+            r = self.migrate(renamed, ok=False)
+            expect_in(self, ['cannot rename column "height" of table "public.shop_person"',
+                             'Deployment "mirror-2" runs version "41"'], r.err, "migrate's stderr")
+            self.assertFalse(self.recorded(real))
+        with self.step("the original runs 42; the rename and back goes through while mirror-2 runs 41"):
+            self.deploy(v42, "original", "42")
+            self.migrate(v42)
+            self.assertTrue(self.recorded(migration))
+            self.assertIn("height", self.columns("shop_person"))
+            self.assertNotIn("height_cm", self.columns("shop_person"))
+        with self.step("version 41's ORM writes and reads height, 42's reads it as height_cm"):
+            out = self.v41.orm(self.db, """
+                from shop.models import Person
+                Person.objects.create(name='Ada', height=1.7)
+                print(Person.objects.get(name='Ada').height)
+            """).out
+            self.assertEqual(out.strip(), "1.7")
+            out = v42.orm(self.db, "from shop.models import Person;"
+                          " print(Person.objects.get(name='Ada').height_cm)").out
+            self.assertEqual(out.strip(), "1.7")
+
+
 class DeleteModel(DjangoTestCase):
     """DeleteModel: refused while old code uses the table."""
 
