@@ -286,6 +286,48 @@ RESET rollguard.enforce;
 ALTER TABLE orders ALTER COLUMN amount TYPE integer;
 
 ------------------------------------------------------------------------------
+-- rollguard.check() judges a script the same way: as one transaction.
+-- knex's .alter(), a column renamed and renamed back, a table renamed and
+-- moved back, a schema renamed back, a CHECK added and dropped, a type
+-- narrowed and widened back: no blocker.
+------------------------------------------------------------------------------
+SELECT * FROM rollguard.check($$
+ALTER TABLE "orders" ALTER COLUMN "status" DROP DEFAULT;
+ALTER TABLE "orders" ALTER COLUMN "status" DROP NOT NULL;
+ALTER TABLE "orders" ALTER COLUMN "status" TYPE varchar(60) USING ("status"::varchar(60));
+ALTER TABLE "orders" ALTER COLUMN "status" SET DEFAULT 'new';
+ALTER TABLE "orders" ALTER COLUMN "status" SET NOT NULL;
+ALTER TABLE "orders" RENAME COLUMN "note" TO "remark";
+ALTER TABLE "orders" RENAME COLUMN "remark" TO "note";
+ALTER TABLE orders RENAME TO purchase;
+ALTER TABLE purchase SET SCHEMA shop;
+ALTER TABLE shop.purchase RENAME TO orders;
+ALTER TABLE shop.orders SET SCHEMA public;
+ALTER SCHEMA shop RENAME TO store;
+ALTER SCHEMA store RENAME TO shop;
+ALTER TABLE orders ADD CONSTRAINT note_not_null CHECK (note IS NOT NULL) NOT VALID;
+ALTER TABLE orders DROP CONSTRAINT note_not_null;
+ALTER TABLE orders ALTER COLUMN amount TYPE smallint;
+ALTER TABLE orders ALTER COLUMN amount TYPE integer;
+$$);
+-- What the script leaves is reported once, at the statement that made it:
+-- the default dropped and never set again, a column renamed twice, a table
+-- moved away, a type narrowed, a column left NOT NULL; a DROP COLUMN, as
+-- always, at its statement.
+SELECT statement, change, relation, "column", deployment FROM rollguard.check($$
+ALTER TABLE orders ALTER COLUMN status DROP DEFAULT;
+ALTER TABLE orders RENAME COLUMN note TO remark;
+ALTER TABLE orders RENAME COLUMN remark TO comment;
+ALTER TABLE orders ALTER COLUMN amount TYPE bigint;
+ALTER TABLE orders ALTER COLUMN amount TYPE smallint;
+ALTER TABLE orders ALTER COLUMN code DROP NOT NULL;
+ALTER TABLE orders ALTER COLUMN code SET NOT NULL;
+ALTER TABLE orders ALTER COLUMN comment SET NOT NULL;
+ALTER TABLE shop.coupon SET SCHEMA public;
+ALTER TABLE coupon DROP COLUMN percent;
+$$) WHERE deployment = 'mirror-1';
+
+------------------------------------------------------------------------------
 -- Once every deployment runs 42, which uses neither note nor the default
 -- of status, the same transactions go through.
 ------------------------------------------------------------------------------

@@ -43,15 +43,40 @@
 /* What earlier commands of the statement (or script) did to a column. */
 typedef struct ColState
 {
+	Oid			relid;
+	char	   *attname;		/* its name now */
+	AttrNumber	origin;			/* the catalog's column it is (0: one the
+								 * statement or script adds) */
+	RgColumnFacts f;
+} ColState;
+
+/* A relation the script renamed or moved: its names now. */
+typedef struct RelState
+{
+	Oid			relid;
 	char	   *nspname;
 	char	   *relname;
-	char	   *attname;
-	bool		exists;
-	bool		notnull;
-	bool		own_default;	/* a default DROP DEFAULT would remove */
-	bool		other_default;	/* identity or generated */
-	bool		type_default;	/* the domain's default */
-} ColState;
+} RelState;
+
+/* A constraint the script dropped. */
+typedef struct DroppedConstraint
+{
+	Oid			relid;
+	char	   *conname;
+} DroppedConstraint;
+
+struct RgOverlay
+{
+	List	   *columns;		/* ColState */
+	List	   *relations;		/* RelState */
+	List	   *dropped;		/* DroppedConstraint */
+};
+
+RgOverlay *
+rg_overlay_new(void)
+{
+	return palloc0(sizeof(RgOverlay));
+}
 
 /* The statements that can name a breaking change; everything else passes. */
 bool
@@ -122,8 +147,68 @@ rg_statement_text(const char *query, int location, int len)
  */
 static LOCKMODE analysis_lockmode = NoLock;
 
+/* The names the script gave the relation, or NULL if it gave none. */
+static RelState *
+relation_renamed(RgOverlay *overlay, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, overlay->relations)
+	{
+		RelState   *rs = lfirst(lc);
+
+		if (rs->relid == relid)
+			return rs;
+	}
+	return NULL;
+}
+
+/* The relation's names, to be changed by the script's rename. */
+static RelState *
+relation_renaming(RgOverlay *overlay, Oid relid)
+{
+	RelState   *rs = relation_renamed(overlay, relid);
+
+	if (rs == NULL)
+	{
+		rs = palloc(sizeof(RelState));
+		rs->relid = relid;
+		rs->nspname = get_namespace_name(get_rel_namespace(relid));
+		rs->relname = get_rel_name(relid);
+		overlay->relations = lappend(overlay->relations, rs);
+	}
+	return rs;
+}
+
+/*
+ * A relation the script renamed or moved, by the name it gave it (resolved
+ * against search_path if not qualified), or InvalidOid.
+ */
 static Oid
-resolve_relation(RangeVar *rv)
+relation_by_new_name(RgOverlay *overlay, RangeVar *rv)
+{
+	List	   *path = NIL;
+	ListCell   *lc;
+
+	if (overlay->relations == NIL)
+		return InvalidOid;
+	if (rv->schemaname == NULL)
+		path = fetch_search_path(false);
+	foreach(lc, overlay->relations)
+	{
+		RelState   *rs = lfirst(lc);
+
+		if (strcmp(rs->relname, rv->relname) != 0)
+			continue;
+		if (rv->schemaname ? strcmp(rs->nspname, rv->schemaname) == 0
+			: list_member_oid(path, get_namespace_oid(rs->nspname, true)))
+			return rs->relid;
+	}
+	return InvalidOid;
+}
+
+static Oid
+resolve_relation(RgOverlay *overlay, RangeVar *rv)
 {
 	for (;;)
 	{
@@ -131,9 +216,14 @@ resolve_relation(RangeVar *rv)
 
 		if (rv == NULL)
 			return InvalidOid;
+		/* what earlier statements of a dry-run script renamed */
+		if (OidIsValid(relid = relation_by_new_name(overlay, rv)))
+			return relid;
 		relid = RangeVarGetRelid(rv, NoLock, true);
 		if (!OidIsValid(relid) || !rg_relation_is_guarded(relid, NULL))
 			return InvalidOid;
+		if (relation_renamed(overlay, relid) != NULL)
+			return InvalidOid;	/* not its name any more */
 		if (analysis_lockmode == NoLock)
 			return relid;
 		if (!rg_class_ownercheck(relid, GetUserId()) &&
@@ -177,48 +267,84 @@ relation_and_children(Oid relid, RangeVar *rv)
 	return result;
 }
 
-static void
-facts_to_state(RgColumnFacts facts, ColState *st)
+/* The column that the catalog's column attnum is now, or NULL. */
+static ColState *
+column_by_origin(RgOverlay *overlay, Oid relid, AttrNumber attnum)
 {
-	st->exists = facts.exists;
-	st->notnull = facts.notnull;
-	st->own_default = facts.own_default;
-	st->other_default = facts.other_default;
-	st->type_default = facts.type_default;
+	ListCell   *lc;
+
+	foreach(lc, overlay->columns)
+	{
+		ColState   *st = lfirst(lc);
+
+		if (st->relid == relid && st->origin == attnum)
+			return st;
+	}
+	return NULL;
 }
 
 /* The column's state: overlay first, then the catalog. */
 static ColState *
-column_state(List **overlay, Oid relid, const char *attname)
+column_state(RgOverlay *overlay, Oid relid, const char *attname)
 {
 	ListCell   *lc;
 	ColState   *st;
-	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
-	char	   *relname = get_rel_name(relid);
+	AttrNumber	attnum = get_attnum(relid, attname);
 
-	foreach(lc, *overlay)
+	foreach(lc, overlay->columns)
 	{
 		st = lfirst(lc);
-		if (strcmp(st->attname, attname) == 0 &&
-			strcmp(st->relname, relname) == 0 &&
-			strcmp(st->nspname, nspname) == 0)
+		if (st->relid == relid && strcmp(st->attname, attname) == 0)
 			return st;
 	}
 
 	st = palloc0(sizeof(ColState));
-	st->nspname = nspname;
-	st->relname = relname;
+	st->relid = relid;
 	st->attname = pstrdup(attname);
-	facts_to_state(rg_column_facts(relid, get_attnum(relid, attname)), st);
+	/* the catalog's column of that name, unless the script renamed it */
+	if (attnum != InvalidAttrNumber && column_by_origin(overlay, relid, attnum) == NULL)
+	{
+		st->origin = attnum;
+		st->f = rg_column_facts(relid, attnum);
+	}
 	touch(relid, attname);
-	*overlay = lappend(*overlay, st);
+	overlay->columns = lappend(overlay->columns, st);
 	return st;
+}
+
+/*
+ * The script renames a column: its state goes with it to the new name, and
+ * the old name is free.
+ */
+static void
+rename_column(RgOverlay *overlay, ColState *st, const char *newname)
+{
+	ColState   *to = column_state(overlay, st->relid, newname);
+
+	to->origin = st->origin;
+	to->f = st->f;
+	st->origin = 0;
+	memset(&st->f, 0, sizeof(st->f));
+}
+
+/* A change of the column: named and numbered as the catalog knows it. */
+static RgChange *
+column_change(RgChangeKind kind, ColState *st)
+{
+	RgChange   *ch = rg_make_change(kind, st->relid,
+									st->origin > 0
+									? get_attname(st->relid, st->origin, false)
+									: st->attname);
+
+	if (st->origin == 0)
+		ch->attnum = 0;			/* not (yet) in the catalog */
+	return ch;
 }
 
 static bool
 has_default(ColState *st)
 {
-	return st->own_default || st->other_default || st->type_default;
+	return RG_FACTS_HAVE_DEFAULT(st->f);
 }
 
 /* DEFAULT NULL (also NULL::type) is no default at all. */
@@ -297,16 +423,30 @@ check_notnull_columns(Node *expr)
 	return NIL;
 }
 
+/* The type a type name names, and its modifier (InvalidOid if none). */
+static Oid
+type_of(TypeName *tn, int32 *typmod)
+{
+	Type		typ = LookupTypeName(NULL, tn, typmod, true);
+	Oid			typid;
+
+	if (typ == NULL)
+		return InvalidOid;
+	typid = ((Form_pg_type) GETSTRUCT(typ))->oid;
+	ReleaseSysCache(typ);
+	return typid;
+}
+
 /* NOT NULL and default of a column being added, from its raw definition. */
 static void
 column_def_state(ColumnDef *def, ColState *st)
 {
 	ListCell   *lc;
 
-	st->exists = true;
-	st->notnull = def->is_not_null;
-	st->own_default = def->raw_default != NULL && !is_null_constant(def->raw_default);
-	st->other_default = def->identity != '\0' || def->generated != '\0' ||
+	st->f.exists = true;
+	st->f.notnull = def->is_not_null;
+	st->f.own_default = def->raw_default != NULL && !is_null_constant(def->raw_default);
+	st->f.other_default = def->identity != '\0' || def->generated != '\0' ||
 		is_serial_type(def->typeName);
 
 	foreach(lc, def->constraints)
@@ -317,17 +457,17 @@ column_def_state(ColumnDef *def, ColState *st)
 		{
 			case CONSTR_NOTNULL:
 			case CONSTR_PRIMARY:
-				st->notnull = true;
+				st->f.notnull = true;
 				break;
 			case CONSTR_NULL:
-				st->notnull = false;
+				st->f.notnull = false;
 				break;
 			case CONSTR_DEFAULT:
-				st->own_default = !is_null_constant(con->raw_expr);
+				st->f.own_default = !is_null_constant(con->raw_expr);
 				break;
 			case CONSTR_IDENTITY:
 			case CONSTR_GENERATED:
-				st->other_default = true;
+				st->f.other_default = true;
 				break;
 			case CONSTR_CHECK:
 				if (!column_constraint_is_enforced(def->constraints, lc))
@@ -337,7 +477,7 @@ column_def_state(ColumnDef *def, ColState *st)
 
 					foreach(cc, check_notnull_columns(con->raw_expr))
 						if (strcmp(lfirst(cc), def->colname) == 0)
-							st->notnull = true;
+							st->f.notnull = true;
 				}
 				break;
 			default:
@@ -345,21 +485,17 @@ column_def_state(ColumnDef *def, ColState *st)
 		}
 	}
 
+	st->f.typid = type_of(def->typeName, &st->f.typmod);
+	if (OidIsValid(st->f.typid))
 	{
-		Type		typ = LookupTypeName(NULL, def->typeName, NULL, true);
+		bool		dom_default;
+		bool		dom_notnull;
 
-		if (typ != NULL)
-		{
-			bool		dom_default;
-			bool		dom_notnull;
-
-			rg_type_default_notnull(((Form_pg_type) GETSTRUCT(typ))->oid, InvalidOid,
-									&dom_default, &dom_notnull);
-			ReleaseSysCache(typ);
-			st->type_default = dom_default;
-			st->notnull |= dom_notnull;
-		}
+		rg_type_default_notnull(st->f.typid, InvalidOid, &dom_default, &dom_notnull);
+		st->f.type_default = dom_default;
+		st->f.notnull |= dom_notnull;
 	}
+	st->f.identity = def->identity;
 }
 
 /*
@@ -405,32 +541,24 @@ using_is_plain(Node *expr, const char *attname, TypeName *newtype)
 	return false;
 }
 
+/*
+ * ALTER COLUMN ... TYPE: does it only widen the column's type?  The
+ * column's state takes the new type.
+ */
 static bool
-type_change_widens(Oid relid, ColumnDef *def, const char *attname)
+type_change_widens(ColState *st, ColumnDef *def)
 {
-	HeapTuple	tup;
-	Oid			oldtype;
-	int32		oldmod;
-	Type		typ;
 	int32		newmod;
-	Oid			newtype;
+	Oid			newtype = type_of(def->typeName, &newmod);
+	bool		widens;
 
-	if (def->collClause != NULL ||
-		!using_is_plain(def->raw_default, attname, def->typeName))
-		return false;
-	tup = SearchSysCacheAttName(relid, attname);
-	if (!HeapTupleIsValid(tup))
-		return false;
-	oldtype = ((Form_pg_attribute) GETSTRUCT(tup))->atttypid;
-	oldmod = ((Form_pg_attribute) GETSTRUCT(tup))->atttypmod;
-	ReleaseSysCache(tup);
-
-	typ = LookupTypeName(NULL, def->typeName, &newmod, true);
-	if (typ == NULL)
-		return false;
-	newtype = ((Form_pg_type) GETSTRUCT(typ))->oid;
-	ReleaseSysCache(typ);
-	return rg_type_widens(oldtype, oldmod, newtype, newmod);
+	widens = def->collClause == NULL &&
+		using_is_plain(def->raw_default, st->attname, def->typeName) &&
+		OidIsValid(st->f.typid) && OidIsValid(newtype) &&
+		rg_type_widens(st->f.typid, st->f.typmod, newtype, newmod);
+	st->f.typid = newtype;
+	st->f.typmod = newmod;
+	return widens;
 }
 
 /* Every guarded relation in a schema. */
@@ -458,6 +586,36 @@ relations_in_schema(Oid nspoid)
 	table_close(rel, AccessShareLock);
 	/* in creation order, not pg_class's physical order (messages name the first) */
 	list_sort(result, list_oid_cmp);
+	return result;
+}
+
+/*
+ * The guarded relations in the schema of that name now: the catalog's,
+ * less those the script moved away or whose schema it renamed, plus those
+ * it moved there.
+ */
+static List *
+relations_in_schema_now(RgOverlay *overlay, const char *nspname)
+{
+	Oid			nsp = get_namespace_oid(nspname, true);
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	if (OidIsValid(nsp))
+	{
+		foreach(lc, relations_in_schema(nsp))
+		{
+			if (relation_renamed(overlay, lfirst_oid(lc)) == NULL)
+				result = lappend_oid(result, lfirst_oid(lc));
+		}
+	}
+	foreach(lc, overlay->relations)
+	{
+		RelState   *rs = lfirst(lc);
+
+		if (strcmp(rs->nspname, nspname) == 0)
+			result = lappend_oid(result, rs->relid);
+	}
 	return result;
 }
 
@@ -558,6 +716,24 @@ makes_generated_always(AlterTableCmd *cmd)
 	return false;
 }
 
+/* The column's identity after ADD ... AS IDENTITY or SET GENERATED. */
+static char
+identity_after(AlterTableCmd *cmd, char identity)
+{
+	ListCell   *lc;
+
+	if (cmd->subtype == AT_AddIdentity)
+		return castNode(Constraint, cmd->def)->generated_when;
+	foreach(lc, castNode(List, cmd->def))
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "generated") == 0)
+			identity = defGetInt32(def);
+	}
+	return identity;
+}
+
 /* The columns of an existing index (PRIMARY KEY USING INDEX). */
 static List *
 index_columns(Oid relid, const char *indexname)
@@ -591,7 +767,7 @@ index_columns(Oid relid, const char *indexname)
  * (PostgreSQL 18; see compat.h): all of them, ONLY or not.
  */
 static List *
-not_null_inherited(List **overlay, Oid relid, AlterTableCmd *cmd)
+not_null_inherited(RgOverlay *overlay, Oid relid, AlterTableCmd *cmd)
 {
 	char	   *col = not_null_made_inheritable(relid, cmd);
 	List	   *changes = NIL;
@@ -607,14 +783,14 @@ not_null_inherited(List **overlay, Oid relid, AlterTableCmd *cmd)
 		if (r == relid || !rg_relation_is_guarded(r, NULL))
 			continue;
 		st = column_state(overlay, r, col);
-		if (st->exists && !st->notnull)
+		if (st->f.exists && !st->f.notnull)
 		{
-			RgChange   *ch = rg_make_change(RG_SET_NOT_NULL, r, col);
+			RgChange   *ch = column_change(RG_SET_NOT_NULL, st);
 
 			ch->has_default = has_default(st);
 			changes = lappend(changes, ch);
 		}
-		st->notnull = true;
+		st->f.notnull = true;
 	}
 	return changes;
 }
@@ -660,7 +836,7 @@ typed_tables(RangeVar *rv)
 }
 
 static List *
-analyze_alter_table(AlterTableStmt *stmt, List **overlay)
+analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 {
 	List	   *changes = NIL;
 	Oid			relid;
@@ -675,7 +851,7 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 		case OBJECT_VIEW:
 		case OBJECT_MATVIEW:
 		case OBJECT_FOREIGN_TABLE:
-			relid = resolve_relation(stmt->relation);
+			relid = resolve_relation(overlay, stmt->relation);
 			if (!OidIsValid(relid))
 				return NIL;
 			rels = relation_and_children(relid, stmt->relation);
@@ -709,9 +885,10 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 						!dropped_with_parent(r, cmd->name))
 						break;
 					st = column_state(overlay, r, cmd->name);
-					if (st->exists)
-						changes = lappend(changes, rg_make_change(RG_DROP_COLUMN, r, cmd->name));
-					st->exists = false;
+					if (st->f.exists)
+						changes = lappend(changes, column_change(RG_DROP_COLUMN, st));
+					st->f.exists = false;
+					st->origin = 0;
 					break;
 
 				case AT_ColumnDefault:
@@ -719,47 +896,49 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 					if (cmd->def == NULL || is_null_constant(cmd->def))
 					{
 						/* DROP DEFAULT (or SET DEFAULT NULL): breaks inserts that leave c out */
-						if (st->exists && st->notnull && st->own_default &&
-							!st->other_default && !st->type_default)
-							changes = lappend(changes, rg_make_change(RG_DROP_DEFAULT, r, cmd->name));
-						st->own_default = false;
+						if (st->f.exists && st->f.notnull && st->f.own_default &&
+							!st->f.other_default && !st->f.type_default)
+							changes = lappend(changes, column_change(RG_DROP_DEFAULT, st));
+						st->f.own_default = false;
 					}
 					else
-						st->own_default = true;
+						st->f.own_default = true;
 					break;
 
 				case AT_DropIdentity:
 					st = column_state(overlay, r, cmd->name);
-					if (st->exists && st->notnull && st->other_default &&
-						!st->own_default && !st->type_default)
-						changes = lappend(changes, rg_make_change(RG_DROP_IDENTITY, r, cmd->name));
-					st->other_default = false;
+					if (st->f.exists && st->f.notnull && st->f.other_default &&
+						!st->f.own_default && !st->f.type_default)
+						changes = lappend(changes, column_change(RG_DROP_IDENTITY, st));
+					st->f.other_default = false;
+					st->f.identity = '\0';
 					break;
 
 				case AT_AddIdentity:
 				case AT_SetIdentity:
 					st = column_state(overlay, r, cmd->name);
-					if (st->exists && makes_generated_always(cmd))
-						changes = lappend(changes, rg_make_change(RG_GENERATED_ALWAYS, r, cmd->name));
+					if (st->f.exists && makes_generated_always(cmd))
+						changes = lappend(changes, column_change(RG_GENERATED_ALWAYS, st));
 					if (cmd->subtype == AT_AddIdentity)
-						st->other_default = true;
+						st->f.other_default = true;
+					st->f.identity = identity_after(cmd, st->f.identity);
 					break;
 
 				case AT_SetNotNull:
 					st = column_state(overlay, r, cmd->name);
-					if (st->exists && !st->notnull)
+					if (st->f.exists && !st->f.notnull)
 					{
-						RgChange   *ch = rg_make_change(RG_SET_NOT_NULL, r, cmd->name);
+						RgChange   *ch = column_change(RG_SET_NOT_NULL, st);
 
 						ch->has_default = has_default(st);
 						changes = lappend(changes, ch);
 					}
-					st->notnull = true;
+					st->f.notnull = true;
 					break;
 
 				case AT_DropNotNull:
 					st = column_state(overlay, r, cmd->name);
-					st->notnull = false;
+					st->f.notnull = false;
 					break;
 
 				case AT_AddColumn:
@@ -768,25 +947,31 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 						ColState	newst = {0};
 
 						st = column_state(overlay, r, def->colname);
-						if (st->exists)
+						if (st->f.exists)
 							break;	/* IF NOT EXISTS, or an error anyway */
 						column_def_state(def, &newst);
-						st->exists = true;
-						st->notnull = newst.notnull;
-						st->own_default = newst.own_default;
-						st->other_default = newst.other_default;
-						st->type_default = newst.type_default;
-						if (st->notnull && !has_default(st))
+						st->f = newst.f;
+						if (st->f.notnull && !has_default(st))
 							changes = lappend(changes,
-											  rg_make_change(RG_ADD_NOT_NULL_COLUMN, r, def->colname));
+											  column_change(RG_ADD_NOT_NULL_COLUMN, st));
 					}
 					break;
 
 				case AT_AlterColumnType:
 					st = column_state(overlay, r, cmd->name);
-					if (st->exists &&
-						!type_change_widens(r, castNode(ColumnDef, cmd->def), cmd->name))
-						changes = lappend(changes, rg_make_change(RG_ALTER_TYPE, r, cmd->name));
+					if (st->f.exists &&
+						!type_change_widens(st, castNode(ColumnDef, cmd->def)))
+						changes = lappend(changes, column_change(RG_ALTER_TYPE, st));
+					break;
+
+				case AT_DropConstraint:
+					{
+						DroppedConstraint *dc = palloc(sizeof(DroppedConstraint));
+
+						dc->relid = r;
+						dc->conname = cmd->name;
+						overlay->dropped = lappend(overlay->dropped, dc);
+					}
 					break;
 
 				case AT_AddConstraint:
@@ -817,16 +1002,16 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 							const char *col = lfirst(cc);
 
 							st = column_state(overlay, r, col);
-							if (st->exists && !st->notnull)
+							if (st->f.exists && !st->f.notnull)
 							{
-								RgChange   *ch = rg_make_change(kind, r, col);
+								RgChange   *ch = column_change(kind, st);
 
 								ch->has_default = has_default(st);
 								ch->target = con->conname;
 								changes = lappend(changes, ch);
 							}
 							if (kind == RG_SET_NOT_NULL)
-								st->notnull = true;
+								st->f.notnull = true;
 						}
 					}
 					break;
@@ -845,8 +1030,30 @@ analyze_alter_table(AlterTableStmt *stmt, List **overlay)
 	return changes;
 }
 
+/* RENAME COLUMN (or ATTRIBUTE) on each of these relations. */
 static List *
-analyze_rename(RenameStmt *stmt)
+rename_columns(RgOverlay *overlay, List *rels, RenameStmt *stmt)
+{
+	List	   *changes = NIL;
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		ColState   *st = column_state(overlay, lfirst_oid(lc), stmt->subname);
+		RgChange   *ch;
+
+		if (!st->f.exists || st->origin < 0)
+			continue;			/* the statement fails on its own */
+		ch = column_change(RG_RENAME_COLUMN, st);
+		ch->target = stmt->newname;
+		changes = lappend(changes, ch);
+		rename_column(overlay, st, stmt->newname);
+	}
+	return changes;
+}
+
+static List *
+analyze_rename(RenameStmt *stmt, RgOverlay *overlay)
 {
 	Oid			relid;
 	List	   *changes = NIL;
@@ -856,57 +1063,39 @@ analyze_rename(RenameStmt *stmt)
 	switch (stmt->renameType)
 	{
 		case OBJECT_COLUMN:
-			relid = resolve_relation(stmt->relation);
-			if (!OidIsValid(relid) || get_attnum(relid, stmt->subname) <= 0)
+			relid = resolve_relation(overlay, stmt->relation);
+			if (!OidIsValid(relid) || !column_state(overlay, relid, stmt->subname)->f.exists)
 				return NIL;
-			foreach(lc, relation_and_children(relid, stmt->relation))
-			{
-				touch(lfirst_oid(lc), stmt->subname);
-				ch = rg_make_change(RG_RENAME_COLUMN, lfirst_oid(lc), stmt->subname);
-				ch->target = stmt->newname;
-				changes = lappend(changes, ch);
-			}
-			return changes;
+			return rename_columns(overlay, relation_and_children(relid, stmt->relation), stmt);
 
 		case OBJECT_ATTRIBUTE:
 			/* ALTER TYPE ... RENAME ATTRIBUTE: the columns of its typed tables */
-			foreach(lc, typed_tables(stmt->relation))
-			{
-				touch(lfirst_oid(lc), stmt->subname);
-				ch = rg_make_change(RG_RENAME_COLUMN, lfirst_oid(lc), stmt->subname);
-				ch->target = stmt->newname;
-				changes = lappend(changes, ch);
-			}
-			return changes;
+			return rename_columns(overlay, typed_tables(stmt->relation), stmt);
 
 		case OBJECT_TABLE:
 		case OBJECT_VIEW:
 		case OBJECT_MATVIEW:
 		case OBJECT_FOREIGN_TABLE:
 		case OBJECT_INDEX:		/* ALTER INDEX ... RENAME takes any relation */
-			relid = resolve_relation(stmt->relation);
+			relid = resolve_relation(overlay, stmt->relation);
 			if (!OidIsValid(relid))
 				return NIL;
 			touch(relid, NULL);
 			ch = rg_make_change(RG_RENAME_RELATION, relid, NULL);
 			ch->target = stmt->newname;
+			relation_renaming(overlay, relid)->relname = pstrdup(stmt->newname);
 			return list_make1(ch);
 
 		case OBJECT_SCHEMA:
+			foreach(lc, relations_in_schema_now(overlay, stmt->subname))
 			{
-				Oid			nsp = get_namespace_oid(stmt->subname, true);
-
-				if (!OidIsValid(nsp))
-					return NIL;
-				foreach(lc, relations_in_schema(nsp))
-				{
-					touch(lfirst_oid(lc), NULL);
-					ch = rg_make_change(RG_RENAME_SCHEMA, lfirst_oid(lc), NULL);
-					ch->target = stmt->newname;
-					changes = lappend(changes, ch);
-				}
-				return changes;
+				touch(lfirst_oid(lc), NULL);
+				ch = rg_make_change(RG_RENAME_SCHEMA, lfirst_oid(lc), NULL);
+				ch->target = stmt->newname;
+				changes = lappend(changes, ch);
+				relation_renaming(overlay, lfirst_oid(lc))->nspname = pstrdup(stmt->newname);
 			}
+			return changes;
 
 		default:
 			return NIL;
@@ -914,7 +1103,7 @@ analyze_rename(RenameStmt *stmt)
 }
 
 static List *
-analyze_set_schema(AlterObjectSchemaStmt *stmt)
+analyze_set_schema(AlterObjectSchemaStmt *stmt, RgOverlay *overlay)
 {
 	Oid			relid;
 	RgChange   *ch;
@@ -929,17 +1118,18 @@ analyze_set_schema(AlterObjectSchemaStmt *stmt)
 		default:
 			return NIL;
 	}
-	relid = resolve_relation(stmt->relation);
+	relid = resolve_relation(overlay, stmt->relation);
 	if (!OidIsValid(relid))
 		return NIL;
 	touch(relid, NULL);
 	ch = rg_make_change(RG_MOVE_RELATION, relid, NULL);
 	ch->target = stmt->newschema;
+	relation_renaming(overlay, relid)->nspname = pstrdup(stmt->newschema);
 	return list_make1(ch);
 }
 
 static List *
-analyze_drop(DropStmt *stmt)
+analyze_drop(DropStmt *stmt, RgOverlay *overlay)
 {
 	List	   *changes = NIL;
 	ListCell   *lc;
@@ -953,7 +1143,7 @@ analyze_drop(DropStmt *stmt)
 			foreach(lc, stmt->objects)
 			{
 				RangeVar   *rv = makeRangeVarFromNameList(castNode(List, lfirst(lc)));
-				Oid			relid = resolve_relation(rv);
+				Oid			relid = resolve_relation(overlay, rv);
 
 				if (OidIsValid(relid))
 					changes = lappend(changes, rg_make_change(RG_DROP_RELATION, relid, NULL));
@@ -1033,7 +1223,7 @@ checks_value_not_null(Node *expr)
  * NOT NULL): the same change to every column of that domain.
  */
 static List *
-analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
+analyze_alter_domain(AlterDomainStmt *stmt, RgOverlay *overlay)
 {
 	TypeName   *tn = makeTypeNameFromNameList(stmt->typeName);
 	Type		typ = LookupTypeName(NULL, tn, NULL, true);
@@ -1102,12 +1292,12 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 			/* left without a default unless it has another one */
 			rg_type_default_notnull(get_atttype(ch->relid, ch->attnum), typid,
 									  &chain_default, &chain_notnull);
-			if (!st->notnull || st->own_default || st->other_default || chain_default)
+			if (!st->f.notnull || st->f.own_default || st->f.other_default || chain_default)
 				continue;
 		}
 		else
 		{
-			if (st->notnull)
+			if (st->f.notnull)
 				continue;
 			ch->has_default = has_default(st);
 		}
@@ -1125,23 +1315,80 @@ analyze_alter_domain(AlterDomainStmt *stmt, List **overlay)
 bool
 rg_default_is_gone(RgChange *ch)
 {
-	List	   *overlay = NIL;
-	ColState   *st;
+	RgColumnFacts f;
 
 	if (get_rel_relkind(ch->relid) == '\0')
 		return false;
-	st = column_state(&overlay, ch->relid, ch->attname);
-	return st->exists && st->notnull && !has_default(st);
+	f = rg_column_facts(ch->relid, get_attnum(ch->relid, ch->attname));
+	return f.exists && f.notnull && !RG_FACTS_HAVE_DEFAULT(f);
+}
+
+/* Did the script drop the relation's constraint of that name? */
+static bool
+constraint_dropped(RgOverlay *overlay, Oid relid, const char *conname)
+{
+	ListCell   *lc;
+
+	foreach(lc, overlay->dropped)
+	{
+		DroppedConstraint *dc = lfirst(lc);
+
+		if (dc->relid == relid && strcmp(dc->conname, conname) == 0)
+			return true;
+	}
+	return false;
 }
 
 /*
- * The changes a statement makes that rules must look at.  *overlay carries
- * column state from command to command (and statement to statement in a
- * dry run).  With lock, the relations the statement names are locked as the
+ * The dry run's net effect: is the (undoable) change still in effect once
+ * the whole script has run, as the overlay says it leaves the column or
+ * relation, compared with the catalog (what was there before the script)?
+ */
+bool
+rg_overlay_leaves(RgOverlay *overlay, RgChange *ch)
+{
+	ColState   *st = NULL;
+	RgColumnFacts before = {0};
+	ListCell   *lc;
+
+	if (rg_change_desc(ch->kind)->rule == RG_RULE_USES_RELATION)
+	{
+		RelState   *rs = relation_renamed(overlay, ch->relid);
+
+		return rs != NULL &&
+			(strcmp(rs->relname, get_rel_name(ch->relid)) != 0 ||
+			 strcmp(rs->nspname, get_namespace_name(get_rel_namespace(ch->relid))) != 0);
+	}
+
+	/* the column it is now: the catalog's one, or the one the script added */
+	foreach(lc, overlay->columns)
+	{
+		ColState   *c = lfirst(lc);
+
+		if (c->relid == ch->relid && c->f.exists &&
+			(ch->attnum > 0 ? c->origin == ch->attnum
+			 : c->origin == 0 && strcmp(c->attname, ch->attname) == 0))
+			st = c;
+	}
+	if (st == NULL)
+		return false;			/* dropped: judged at its statement */
+	if (ch->kind == RG_RENAME_COLUMN)
+		return strcmp(st->attname, ch->attname) != 0;
+	if (ch->attnum > 0)
+		before = rg_column_facts(ch->relid, ch->attnum);
+	return rg_net_column_change_stays(ch, &before, &st->f,
+									  ch->target == NULL ||
+									  !constraint_dropped(overlay, ch->relid, ch->target));
+}
+
+/*
+ * The changes a statement makes that rules must look at.  overlay carries
+ * column and relation state from command to command (and statement to
+ * statement in a dry run).  With lock, the relations the statement names are locked as the
  * statement itself would lock them.
  */
 List *
-rg_analyze_statement(Node *parsetree, List **overlay, bool lock)
+rg_analyze_statement(Node *parsetree, RgOverlay *overlay, bool lock)
 {
 	analysis_lockmode = lock ? AccessExclusiveLock : NoLock;
 	switch (nodeTag(parsetree))
@@ -1149,11 +1396,11 @@ rg_analyze_statement(Node *parsetree, List **overlay, bool lock)
 		case T_AlterTableStmt:
 			return analyze_alter_table((AlterTableStmt *) parsetree, overlay);
 		case T_RenameStmt:
-			return analyze_rename((RenameStmt *) parsetree);
+			return analyze_rename((RenameStmt *) parsetree, overlay);
 		case T_AlterObjectSchemaStmt:
-			return analyze_set_schema((AlterObjectSchemaStmt *) parsetree);
+			return analyze_set_schema((AlterObjectSchemaStmt *) parsetree, overlay);
 		case T_DropStmt:
-			return analyze_drop((DropStmt *) parsetree);
+			return analyze_drop((DropStmt *) parsetree, overlay);
 		case T_AlterDomainStmt:
 			return analyze_alter_domain((AlterDomainStmt *) parsetree, overlay);
 		default:

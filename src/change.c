@@ -196,3 +196,23 @@ rg_relkind_word(char relkind)
 			return "table";
 	}
 }
+
+/* Is the same change of the same column or relation in the list? */
+bool
+rg_change_listed(List *changes, RgChange *ch)
+{
+	ListCell   *lc;
+
+	foreach(lc, changes)
+	{
+		RgChange   *other = lfirst(lc);
+
+		if (other->kind == ch->kind && other->relid == ch->relid &&
+			strcmp(other->relname, ch->relname) == 0 &&
+			strcmp(other->nspname, ch->nspname) == 0 &&
+			((other->attname == NULL && ch->attname == NULL) ||
+			 (other->attname && ch->attname && strcmp(other->attname, ch->attname) == 0)))
+			return true;
+	}
+	return false;
+}

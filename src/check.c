@@ -2,7 +2,9 @@
  * check.c
  *		rollguard.check(ddl): the dry run.  Parses a migration script, runs
  *		every statement through the same analysis and rules as the guard,
- *		executes nothing, and returns one row per blocker.
+ *		executes nothing, and returns one row per blocker.  The script is
+ *		judged as one transaction: an undoable change that a later
+ *		statement undoes is no blocker (see net_effect.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -38,7 +40,9 @@ rollguard_check(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *script = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	List	   *stmts;
-	List	   *overlay = NIL;
+	RgOverlay  *overlay = rg_overlay_new();
+	List	   *changes = NIL;
+	List	   *judged = NIL;
 	ListCell   *lc;
 	List	   *sessions = NIL;
 	ErrorContextCallback errcallback;
@@ -58,43 +62,59 @@ rollguard_check(PG_FUNCTION_ARGS)
 	error_context_stack = errcallback.previous;
 	/* as the guard sees them, when another session runs the script */
 	sessions = rg_live_sessions(false);
+
+	/* every change of every statement, as the script goes */
 	foreach(lc, stmts)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
-		char	   *stmt_text = NULL;
-		List	   *changes;
 		ListCell   *cc;
 
 		if (!rg_is_candidate(rs->stmt))
 			continue;
-		changes = rg_analyze_statement(rs->stmt, &overlay, false);
-		foreach(cc, changes)
+		foreach(cc, rg_analyze_statement(rs->stmt, overlay, false))
 		{
 			RgChange   *ch = lfirst(cc);
-			ListCell   *bc;
 
-			foreach(bc, rg_evaluate(ch, sessions))
-			{
-				RgBlocker  *b = lfirst(bc);
-				Datum		values[7];
-				bool		nulls[7] = {0};
+			ch->statement = rg_statement_text(script, rs->stmt_location, rs->stmt_len);
+			changes = lappend(changes, ch);
+		}
+	}
 
-				if (stmt_text == NULL)
-					stmt_text = rg_statement_text(script, rs->stmt_location, rs->stmt_len);
-				values[0] = CStringGetTextDatum(stmt_text);
-				values[1] = CStringGetTextDatum(rg_change_desc(ch->kind)->label);
-				values[2] = CStringGetTextDatum(psprintf("%s.%s", ch->nspname, ch->relname));
-				if (ch->attname)
-					values[3] = CStringGetTextDatum(ch->attname);
-				else
-					nulls[3] = true;
-				values[4] = CStringGetTextDatum(b->deployment);
-				values[5] = CStringGetTextDatum(b->version);
-				values[6] = CStringGetTextDatum(b->evidence
-												? psprintf("%s (%s)", b->reason, b->evidence)
-												: b->reason);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
+	/*
+	 * The script is one transaction: an undoable change counts only if the
+	 * script leaves it in effect, and once (the first statement that made
+	 * it is named).
+	 */
+	foreach(lc, changes)
+	{
+		RgChange   *ch = lfirst(lc);
+		ListCell   *bc;
+
+		if (rg_change_desc(ch->kind)->undoable)
+		{
+			if (rg_change_listed(judged, ch) || !rg_overlay_leaves(overlay, ch))
+				continue;
+			judged = lappend(judged, ch);
+		}
+		foreach(bc, rg_evaluate(ch, sessions))
+		{
+			RgBlocker  *b = lfirst(bc);
+			Datum		values[7];
+			bool		nulls[7] = {0};
+
+			values[0] = CStringGetTextDatum(ch->statement);
+			values[1] = CStringGetTextDatum(rg_change_desc(ch->kind)->label);
+			values[2] = CStringGetTextDatum(psprintf("%s.%s", ch->nspname, ch->relname));
+			if (ch->attname)
+				values[3] = CStringGetTextDatum(ch->attname);
+			else
+				nulls[3] = true;
+			values[4] = CStringGetTextDatum(b->deployment);
+			values[5] = CStringGetTextDatum(b->version);
+			values[6] = CStringGetTextDatum(b->evidence
+											? psprintf("%s (%s)", b->reason, b->evidence)
+											: b->reason);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
 	return (Datum) 0;

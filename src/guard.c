@@ -169,7 +169,6 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	GuardFrame	frame = {.active = -1};
-	List	   *overlay = NIL;
 
 	/*
 	 * A statement that names a breaking change is judged before it runs.
@@ -188,7 +187,7 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 			 * the whole transaction.
 			 */
 			rg_net_begin_statement(context == PROCESS_UTILITY_TOPLEVEL);
-			frame.covered = rg_analyze_statement(parsetree, &overlay, true);
+			frame.covered = rg_analyze_statement(parsetree, rg_overlay_new(), true);
 			rg_enforce_changes(rg_net_defer(frame.covered,
 											rg_statement_text(queryString,
 															  pstmt->stmt_location,

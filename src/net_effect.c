@@ -201,11 +201,41 @@ net_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/* Does the relation still have a constraint of that name? */
-static bool
-has_constraint(Oid relid, const char *conname)
+/*
+ * Is a change of a column still in effect, comparing what the column was
+ * before (before.exists false: a column the transaction or script added)
+ * with what it is now?  constraint_stays: for CHECK (c IS NOT NULL), the
+ * constraint is still there.  Sets has_default for the NOT NULL rules.
+ */
+bool
+rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before,
+						   const RgColumnFacts *now, bool constraint_stays)
 {
-	return OidIsValid(get_relation_constraint_oid(relid, conname, true));
+	if (!now->exists)
+		return false;			/* dropped since: judged at its statement */
+	switch (ch->kind)
+	{
+		case RG_ALTER_TYPE:
+			return before->exists &&
+				!rg_type_widens(before->typid, before->typmod, now->typid, now->typmod);
+		case RG_SET_NOT_NULL:
+			ch->has_default = RG_FACTS_HAVE_DEFAULT(*now);
+			return now->notnull && !(before->exists && before->notnull);
+		case RG_CHECK_NOT_NULL:
+			ch->has_default = RG_FACTS_HAVE_DEFAULT(*now);
+			return constraint_stays && !(before->exists && before->notnull);
+		case RG_DROP_DEFAULT:
+		case RG_DROP_IDENTITY:
+			/* left NOT NULL without a default that it had (or, added in
+			 * this transaction, never had) */
+			return now->notnull && !RG_FACTS_HAVE_DEFAULT(*now) &&
+				(!before->exists || (before->notnull && RG_FACTS_HAVE_DEFAULT(*before)));
+		case RG_GENERATED_ALWAYS:
+			return now->identity == ATTRIBUTE_IDENTITY_ALWAYS &&
+				!(before->exists && before->identity == ATTRIBUTE_IDENTITY_ALWAYS);
+		default:
+			return true;
+	}
 }
 
 /*
@@ -227,17 +257,10 @@ still_in_effect(RgChange *ch)
 	if (get_rel_relkind(ch->relid) == '\0')
 		return false;			/* dropped since */
 
-	switch (ch->kind)
-	{
-		case RG_RENAME_RELATION:
-		case RG_MOVE_RELATION:
-		case RG_RENAME_SCHEMA:
-			return rel == NULL ||
-				strcmp(get_rel_name(ch->relid), rel->relname) != 0 ||
-				strcmp(get_namespace_name(get_rel_namespace(ch->relid)), rel->nspname) != 0;
-		default:
-			break;
-	}
+	if (rg_change_desc(ch->kind)->rule == RG_RULE_USES_RELATION)
+		return rel == NULL ||
+			strcmp(get_rel_name(ch->relid), rel->relname) != 0 ||
+			strcmp(get_namespace_name(get_rel_namespace(ch->relid)), rel->nspname) != 0;
 
 	/*
 	 * A column the same statement added had no id yet: find it by the name
@@ -250,56 +273,14 @@ still_in_effect(RgChange *ch)
 	if ((col = original(ch->relid, attnum, NULL)) != NULL)
 		before = col->facts;
 	now = rg_column_facts(ch->relid, attnum);
-	if (!now.exists)
-		return false;
 
-	switch (ch->kind)
-	{
-		case RG_RENAME_COLUMN:
-			return col == NULL || strcmp(get_attname(ch->relid, attnum, false), col->attname) != 0;
-		case RG_ALTER_TYPE:
-			return before.exists &&
-				!rg_type_widens(before.typid, before.typmod, now.typid, now.typmod);
-		case RG_SET_NOT_NULL:
-			ch->has_default = RG_FACTS_HAVE_DEFAULT(now);
-			return now.notnull && !(before.exists && before.notnull);
-		case RG_CHECK_NOT_NULL:
-			ch->has_default = RG_FACTS_HAVE_DEFAULT(now);
-			/* an unnamed constraint cannot be found again: it stays */
-			return (ch->target == NULL || has_constraint(ch->relid, ch->target)) &&
-				!(before.exists && before.notnull);
-		case RG_DROP_DEFAULT:
-		case RG_DROP_IDENTITY:
-			/* left NOT NULL without a default that it had (or, added in
-			 * this transaction, never had) */
-			return now.notnull && !RG_FACTS_HAVE_DEFAULT(now) &&
-				(!before.exists || (before.notnull && RG_FACTS_HAVE_DEFAULT(before)));
-		case RG_GENERATED_ALWAYS:
-			return now.identity == ATTRIBUTE_IDENTITY_ALWAYS &&
-				!(before.exists && before.identity == ATTRIBUTE_IDENTITY_ALWAYS);
-		default:
-			return true;
-	}
-}
-
-/* The same change of the same object, kept already? */
-static bool
-same_change_listed(List *changes, RgChange *ch)
-{
-	ListCell   *lc;
-
-	foreach(lc, changes)
-	{
-		RgChange   *other = lfirst(lc);
-
-		if (other->kind == ch->kind && other->relid == ch->relid &&
-			strcmp(other->relname, ch->relname) == 0 &&
-			strcmp(other->nspname, ch->nspname) == 0 &&
-			((other->attname == NULL && ch->attname == NULL) ||
-			 (other->attname && ch->attname && strcmp(other->attname, ch->attname) == 0)))
-			return true;
-	}
-	return false;
+	if (ch->kind == RG_RENAME_COLUMN)
+		return now.exists &&
+			(col == NULL || strcmp(get_attname(ch->relid, attnum, false), col->attname) != 0);
+	/* an unnamed constraint cannot be found again: it stays */
+	return rg_net_column_change_stays(ch, &before, &now,
+									  ch->target == NULL ||
+									  OidIsValid(get_relation_constraint_oid(ch->relid, ch->target, true)));
 }
 
 /* The transaction is about to commit or be prepared: judge what it leaves. */
@@ -314,7 +295,7 @@ judge_transaction(void)
 		Kept	   *k = lfirst(lc);
 		RgChange   *ch = k->change;
 
-		if (same_change_listed(changes, ch))
+		if (rg_change_listed(changes, ch))
 			continue;
 		if (still_in_effect(ch))
 			changes = lappend(changes, ch);

@@ -125,7 +125,8 @@ typedef struct RgChange
 	char	   *attname;		/* NULL for a change of the whole relation */
 	bool		has_default;	/* NOT NULL changes: column has a default */
 	char	   *target;			/* new name, new schema, constraint name */
-	const char *statement;		/* judged at commit: the statement that
+	const char *statement;		/* judged after it (at commit, or at the end
+								 * of a dry-run script): the statement that
 								 * made it */
 } RgChange;
 
@@ -214,9 +215,17 @@ extern void rg_type_default_notnull(Oid typid, Oid skip, bool *has_default,
 									bool *notnull);
 extern bool rg_type_widens(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod);
 
+/*
+ * What earlier statements of a dry-run script (or earlier commands of one
+ * statement) did to columns and relations (analyze.c).
+ */
+typedef struct RgOverlay RgOverlay;
+
 /* analyze.c */
 extern bool rg_is_candidate(Node *parsetree);
-extern List *rg_analyze_statement(Node *parsetree, List **overlay, bool lock);
+extern RgOverlay *rg_overlay_new(void);
+extern List *rg_analyze_statement(Node *parsetree, RgOverlay *overlay, bool lock);
+extern bool rg_overlay_leaves(RgOverlay *overlay, RgChange *ch);
 extern char *rg_statement_text(const char *query, int location, int len);
 extern RgChange *rg_make_change(RgChangeKind kind, Oid relid, const char *attname);
 extern bool rg_default_is_gone(RgChange *change);
@@ -224,6 +233,7 @@ extern bool rg_default_is_gone(RgChange *change);
 /* change.c */
 extern const RgChangeDesc *rg_change_desc(RgChangeKind kind);
 extern const char *rg_relkind_word(char relkind);
+extern bool rg_change_listed(List *changes, RgChange *ch);
 
 /* net_effect.c */
 extern void rg_net_note_toplevel(void);
@@ -231,6 +241,8 @@ extern void rg_net_begin_statement(bool toplevel);
 extern void rg_net_touch(Oid relid, const char *attname);
 extern void rg_net_original_names(RgChange *ch);
 extern List *rg_net_defer(List *changes, const char *statement);
+extern bool rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before,
+									   const RgColumnFacts *now, bool constraint_stays);
 
 /* rules.c */
 extern List *rg_evaluate(RgChange *change, List *sessions);

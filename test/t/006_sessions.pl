@@ -46,12 +46,15 @@ CREATE DATABASE other;
 });
 $node->safe_psql('other', 'CREATE EXTENSION rollguard');
 
-# Runs DDL in a transaction that is rolled back: 'allowed', or the error.
+# Runs DDL and undoes it: 'allowed', or the error.  (In a DO block outside
+# a transaction block, each statement is judged as it comes, as an
+# autocommit statement is; the block then rolls everything back.)
 sub try_ddl
 {
 	my ($sql, $db) = @_;
-	my ($ret, $out, $err) = $node->psql($db // 'postgres', "BEGIN; $sql; ROLLBACK;");
-	return $ret == 0 ? 'allowed' : $err;
+	my ($ret, $out, $err) = $node->psql($db // 'postgres',
+		"DO \$try\$ BEGIN EXECUTE \$ddl\$$sql\$ddl\$; RAISE EXCEPTION 'rolled back'; END \$try\$;");
+	return $err =~ /ERROR:  rolled back/ ? 'allowed' : $err;
 }
 
 # A background session with these connection options / application_name;
