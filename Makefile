@@ -8,7 +8,8 @@ OBJS = src/rollguard.o src/guard.o src/analyze.o src/catalog.o src/change.o \
        src/registry.o src/version_order.o src/check.o \
        src/override.o src/sessions.o src/observed.o
 DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \
-       rollguard--1.2--1.3.sql rollguard--1.3--1.4.sql
+       rollguard--1.2--1.3.sql rollguard--1.3--1.4.sql \
+       rollguard--1.4--1.5.sql
 PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
 REGRESS = install version_order registry manifest deploy rules_columns \

@@ -4,7 +4,8 @@
 -- the history as they were, and the guard decides as before.  1.1 adds the
 -- roles rollguard_deploy and rollguard_admin and rollguard.override(); 1.2
 -- the rollguard.sessions view; 1.3 the counters of live use the guard
--- reads first; 1.4 the triggers that let backends keep what they read.
+-- reads first; 1.4 the triggers that let backends keep what they read; 1.5
+-- drops the advisory locks of deploy steps (any role could take them).
 --
 CREATE EXTENSION rollguard VERSION '1.0';
 \set VERBOSITY default
@@ -216,6 +217,25 @@ SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger
 -- The same decision, checked twice (the second from what the first read).
 ALTER TABLE person RENAME COLUMN name TO full_name;
 ALTER TABLE person RENAME COLUMN name TO full_name;
+SELECT * FROM rollguard._live_drift();
+
+------------------------------------------------------------------------------
+-- 1.4 to 1.5: deploy steps and registrations no longer take advisory locks
+-- (keys any role can take and hold); EXCLUSIVE on rollguard.live_version,
+-- which only rollguard's functions take, runs them one at a time.
+------------------------------------------------------------------------------
+SELECT count(*) AS functions_with_advisory_locks FROM pg_proc
+ WHERE pronamespace = 'rollguard'::regnamespace AND prosrc LIKE '%advisory%';
+ALTER EXTENSION rollguard UPDATE TO '1.5';
+SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+SELECT count(*) AS functions_with_advisory_locks FROM pg_proc
+ WHERE pronamespace = 'rollguard'::regnamespace AND prosrc LIKE '%advisory%';
+-- Deploy steps and registrations work as before.
+SELECT rollguard.register_version('44', '{"relations": {"public.person": {"id": {"writes": false}}}}');
+SELECT rollguard.deploy('mirror-3', '44');
+SELECT rollguard.begin_rollout('mirror-3', '42');
+SELECT rollguard.abort_rollout('mirror-3', '42');
+SELECT deployment, version, state FROM rollguard.deployments WHERE deployment = 'mirror-3';
 SELECT * FROM rollguard._live_drift();
 
 -- Clean up.

@@ -25,7 +25,9 @@ typedef struct GuardFrame
 {
 	int			active;			/* extension in this database: 1, 0, or -1
 								 * (not asked yet) */
-	List	   *covered;		/* changes checked before the statement ran */
+	List	   *covered;		/* changes the statement names */
+	List	   *judged;			/* ... judged before it ran (the others wait
+								 * for the commit: net_effect.c) */
 	List	   *pending;		/* cascade drops seen while it ran */
 	MemoryContext cxt;
 } GuardFrame;
@@ -188,10 +190,11 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 			 */
 			rg_net_begin_statement(context == PROCESS_UTILITY_TOPLEVEL);
 			frame.covered = rg_analyze_statement(parsetree, rg_overlay_new(), true);
-			rg_enforce_changes(rg_net_defer(frame.covered,
-											rg_statement_text(queryString,
-															  pstmt->stmt_location,
-															  pstmt->stmt_len)));
+			frame.judged = rg_net_defer(frame.covered,
+										rg_statement_text(queryString,
+														  pstmt->stmt_location,
+														  pstmt->stmt_len));
+			rg_enforce_changes(frame.judged);
 		}
 	}
 
@@ -203,22 +206,23 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 	rg_sessions_note_appname();
 
 	/*
-	 * Anything left to do: removals to record, or what the statement
-	 * dropped without naming it?  (Then check again that the extension is
-	 * there: the statement may have dropped it.)
+	 * Anything left to do: removals to record (of what was judged now; a
+	 * change that waits for the commit is recorded then, if it stays), or
+	 * what the statement dropped without naming it?  (Then check again
+	 * that the extension is there: the statement may have dropped it.)
 	 */
 	{
 		bool		removes = frame.pending != NIL;
 		ListCell   *lc;
 
-		foreach(lc, frame.covered)
+		foreach(lc, frame.judged)
 			removes |= rg_change_desc(((RgChange *) lfirst(lc))->kind)->removes;
 		if (!removes || !rg_extension_active())
 			return;
 	}
 
-	if (frame.covered != NIL)
-		rg_record_removals(frame.covered);
+	if (frame.judged != NIL)
+		rg_record_removals(frame.judged);
 
 	/* the backstop: what the statement dropped without naming it */
 	if (frame.pending != NIL)

@@ -305,9 +305,15 @@ judge_transaction(void)
 		return;
 	/* SPI, for the registry and the history, wants an active snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	/* the transaction may have dropped the extension */
+	/*
+	 * The transaction may have dropped the extension.  What stays and is
+	 * let through is recorded for deploy's forward check.
+	 */
 	if (rg_extension_active())
+	{
 		rg_enforce_changes(changes);
+		rg_record_removals(changes);
+	}
 	PopActiveSnapshot();
 }
 
