@@ -342,6 +342,9 @@ ALTER TABLE "orders" ALTER COLUMN "status" DROP DEFAULT;
 ALTER TABLE "orders" RENAME COLUMN "note" TO "remark";
 COMMIT;
 SELECT * FROM columns_of('orders');
+-- deploy()'s forward check remembers what a transaction removed in the
+-- end (here: note, renamed), not what it renamed and renamed back.
+SELECT nspname, relname, attname, change FROM rollguard.removed_column ORDER BY 1, 2, 3;
 
 -- The counters of live use agree with a recount from scratch.
 SELECT * FROM rollguard._live_drift();
