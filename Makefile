@@ -1,5 +1,9 @@
-# rollguard: PGXS build.  `make && make install`; `make installcheck` runs the
-# pg_regress suites against a server that preloads rollguard (see README).
+# rollguard: PGXS build.  `make && make install`, then, each on a temporary
+# instance that preloads rollguard (test/rollguard.conf):
+#   make installcheck         the pg_regress suites (sql/, expected/) and the
+#                             isolation specs (specs/, expected/)
+#   make prove_installcheck   the TAP tests (test/t/*.pl)
+# test/run-tests.sh installs what they need and runs them all (see README).
 
 EXTENSION = rollguard
 MODULE_big = rollguard
@@ -17,6 +21,13 @@ REGRESS = install version_order registry manifest deploy rules_columns \
           enforce seed_scenario net_effect privileges override history sessions observed observed_rules upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
 
+# migrations racing deploy steps, and what a session keeps between checks
+ISOLATION = $(basename $(notdir $(sort $(wildcard specs/*.spec))))
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=./test/rollguard.conf
+
+# restarts, crashes, dump and restore, upgrades, the server log, sessions
+PROVE_TESTS ?= $(sort $(wildcard test/t/*.pl))
+
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(ICU_CFLAGS)
 SHLIB_LINK += $(ICU_LIBS)
@@ -26,6 +37,18 @@ override with_llvm = no
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS defines how to run TAP tests, and runs them in installcheck only with
+# TAP_TESTS = 1; here they have a target of their own
+PROVE_FLAGS = --timer
+.PHONY: prove_installcheck
+prove_installcheck:
+	$(prove_installcheck)
+
+clean: clean-tap
+.PHONY: clean-tap
+clean-tap:
+	rm -rf tmp_check/
 
 # PGXS does not know ICU's flags for out-of-tree builds everywhere
 ifeq ($(ICU_LIBS),)

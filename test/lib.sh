@@ -11,6 +11,18 @@ RG_PACKAGES="make gcc pkg-config postgresql-$RG_PG_MAJOR postgresql-server-dev-$
 
 rg_log() { printf '\n==> %s\n' "$*"; }
 
+# The machine's own Debian archive, as its apt sources name it (deb822
+# .sources or one-line .list files): rg_apt_uri "" for the archive,
+# rg_apt_uri -security for the security archive.  Empty if there is none.
+rg_apt_uri() {
+	{
+		grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+			sed 's/^URIs:[[:space:]]*//' | tr ' ' '\n'
+		grep -hE '^deb(-src)?[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+			sed -E 's/^deb(-src)?[[:space:]]+(\[[^]]*\][[:space:]]+)?//' | awk '{print $1}'
+	} | sed 's#/*$##' | grep -E "/debian$1\$" | head -1
+}
+
 rg_need_root() {
 	if [ "$(id -u)" != 0 ]; then
 		echo "run this as root: it installs packages and switches to the postgres user" >&2

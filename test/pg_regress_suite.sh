@@ -85,11 +85,17 @@ fetch_regress_source() {
 	rg_log "fetching the postgresql-$PG_MAJOR source package (private apt configuration in $CACHE/apt)"
 	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 	mkdir -p "$CACHE/apt/lists/partial"
-	cat >"$CACHE/apt/sources.list" <<LIST
-deb-src http://deb.debian.org/debian $codename main
-deb-src http://deb.debian.org/debian $codename-updates main
-deb-src http://deb.debian.org/debian-security $codename-security main
-LIST
+	archive=$(rg_apt_uri "")
+	security=$(rg_apt_uri -security)
+	if [ -z "$archive" ]; then
+		echo "   the machine's apt sources name no Debian archive"
+		return 1
+	fi
+	{
+		echo "deb-src $archive $codename main"
+		echo "deb-src $archive $codename-updates main"
+		[ -z "$security" ] || echo "deb-src $security $codename-security main"
+	} >"$CACHE/apt/sources.list"
 	set -- -o Dir::Etc::SourceList="$CACHE/apt/sources.list" \
 		-o Dir::Etc::SourceParts=/dev/null \
 		-o Dir::State::Lists="$CACHE/apt/lists" \

@@ -29,13 +29,15 @@ suite() {
 	fi
 }
 
+# PGXS: the pg_regress suites, then the isolation specs (a step that waits
+# longer than 2 x 15 s is cancelled; the whole run is bounded as well)
 regress() {
-	rg_as_postgres "cd '$RG_WORK' && make -s installcheck" || {
-		cat "$RG_WORK/regression.diffs" 2>/dev/null | head -300
+	rg_as_postgres "cd '$RG_WORK' && PG_TEST_TIMEOUT_DEFAULT=15 timeout 600 make -s installcheck" || {
+		cat "$RG_WORK/regression.diffs" "$RG_WORK/output_iso/regression.diffs" 2>/dev/null | head -300
 		return 1
 	}
 }
-suite "pg_regress (sql/, expected/)" regress
+suite "make installcheck: pg_regress (sql/) and isolation (specs/)" regress
 
 for t in test/scenario/*.sh; do
 	[ -e "$t" ] || continue

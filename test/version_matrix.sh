@@ -40,6 +40,7 @@
 # reported but is not a failure.
 set -eu
 cd "$(dirname "$0")/.."
+. test/lib.sh
 RG_SRC=$(pwd)
 RG_MATRIX_DIR=${RG_MATRIX_DIR:-/var/tmp/rollguard-matrix}
 RG_PG_PREFIX=${RG_PG_PREFIX:-/opt/rollguard-pg}
@@ -84,7 +85,12 @@ private_apt_update() {
 	d=$RG_MATRIX_DIR/apt/$suite
 	[ -e "$d/updated" ] && [ -n "$(find "$d/updated" -mmin -360)" ] && return 0
 	mkdir -p "$d/sources.list.d" "$d/lists/partial" "$d/cache/archives/partial"
-	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+	archive=$(rg_apt_uri "")
+	if [ -z "$archive" ]; then
+		echo "the machine's apt sources name no Debian archive" >&2
+		return 1
+	fi
+	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive $suite main" \
 		>"$d/sources.list"
 	private_apt "$suite" apt-get update >"$d/update.log" 2>&1 || {
 		tail -3 "$d/update.log" >&2

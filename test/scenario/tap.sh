@@ -5,11 +5,10 @@
 # tagged sessions count as live while connected.
 #     sh test/scenario/tap.sh                       # every test/t/*.pl
 #     sh test/scenario/tap.sh t/003_upgrade.pl      # some (relative to test/)
-# As root, with rollguard installed.  Runs prove as the postgres OS user
-# the way PGXS's prove_installcheck does (TESTDIR, PG_REGRESS, PERL5LIB,
-# PATH), from a copy of the tree.  Prints prove's ok / not ok lines; exits
-# non-zero on any failure, after printing the server logs of the failed run
-# (they are also kept in test/tmp/tap-logs/).
+# As root, with rollguard installed.  Runs PGXS's `make prove_installcheck`
+# as the postgres OS user, from a copy of the tree.  Prints prove's ok / not
+# ok lines; exits non-zero on any failure, after printing the server logs of
+# the failed run (they are also kept in test/tmp/tap-logs/).
 set -eu
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -21,12 +20,15 @@ if [ ! -d "$PGXS_SRC/test/perl/PostgreSQL/Test" ] || ! perl -MIPC::Run -e 1 2>/d
 	exit 1
 fi
 
-tests=${*:-t/*.pl}
+tests=""
+for t in ${*:-t/*.pl}; do
+	tests="$tests test/$t"
+done
 
 rg_workdir
 cleanup() {
 	# a run cut short by the timeout may leave its servers behind
-	for pid in "$RG_WORK"/test/tmp_check/t_*_data/pgdata/postmaster.pid; do
+	for pid in "$RG_WORK"/tmp_check/t_*_data/pgdata/postmaster.pid; do
 		[ -f "$pid" ] || continue
 		rg_as_postgres "$RG_BINDIR/pg_ctl -D '$(dirname "$pid")' -m immediate -w stop" >/dev/null 2>&1 || true
 	done
@@ -41,19 +43,17 @@ trap cleanup EXIT
 # kept in the regress_log_* files; failure diagnostics (stderr) are shown.
 start=$(date +%s)
 status=0
-rg_as_postgres "cd '$RG_WORK/test' && mkdir -p tmp_check && \
-	TESTDIR='$RG_WORK/test' PATH='$RG_BINDIR:'\"\$PATH\" \
-	PG_REGRESS='$PGXS_SRC/test/regress/pg_regress' \
-	PERL5LIB='$PGXS_SRC/test/perl' PG_TEST_TIMEOUT_DEFAULT=60 \
-	timeout 170 prove -v --timer $tests >'$RG_WORK/prove.out'" || status=$?
+rg_as_postgres "cd '$RG_WORK' && PG_TEST_TIMEOUT_DEFAULT=60 \
+	timeout 170 make -s prove_installcheck PROVE_TESTS='$tests' PROVE_FLAGS='-v --timer' \
+	>'$RG_WORK/prove.out'" || status=$?
 grep -v '^#' "$RG_WORK/prove.out" || true
 
 if [ "$status" != 0 ]; then
 	# the server logs of the tests that failed (all of them: test/tmp/tap-logs/)
 	rm -rf test/tmp/tap-logs
 	mkdir -p test/tmp/tap-logs
-	cp -r "$RG_WORK"/test/tmp_check/log/. test/tmp/tap-logs/ 2>/dev/null || true
-	for t in $(sed -n 's|^t/\([^ ]*\)\.pl .*Wstat.*|\1|p' "$RG_WORK/prove.out"); do
+	cp -r "$RG_WORK"/tmp_check/log/. test/tmp/tap-logs/ 2>/dev/null || true
+	for t in $(sed -n 's|^test/t/\([^ ]*\)\.pl .*Wstat.*|\1|p' "$RG_WORK/prove.out"); do
 		for f in test/tmp/tap-logs/"$t"_*.log; do
 			[ -f "$f" ] || continue
 			echo "--- $f (last 40 lines)"

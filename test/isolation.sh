@@ -1,19 +1,20 @@
 #!/bin/sh
 # Isolation tests (specs/*.spec, with their expected output in
-# expected/*.out): migrations racing deploy steps (race_*), and what a
-# long-lived session keeps between checks (registry_cache).  Run by PGXS's
-# pg_isolation_regress on a temporary instance that preloads rollguard
-# (test/rollguard.conf).  Each permutation must end as some serial order of
+# expected/*.out): migrations racing deploy steps (race_*, net_effect_*,
+# deploy_not_stalled), and what a long-lived session keeps between checks
+# (registry_cache).  Run by PGXS (`make installcheck`, which runs them after
+# the pg_regress suites; here alone) on a temporary instance that preloads
+# rollguard (test/rollguard.conf).  Each permutation must end as some serial order of
 # the two would: never a dropped column under a live version that uses it,
 # no deadlock, no lost deploy step.
-#     sh test/scenario/isolation.sh                  # every specs/*.spec
-#     sh test/scenario/isolation.sh race_double_deploy
+#     sh test/isolation.sh                  # every specs/*.spec
+#     sh test/isolation.sh race_double_deploy
 # As root, with rollguard installed.  Prints "ok - NAME" or "not ok - NAME"
 # per spec (and the differences), exits non-zero on any failure.  The
 # actual output of every spec is copied to output_iso/results/ here, for
 # updating expected/ after a deliberate change.
 set -eu
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 . test/lib.sh
 rg_need_root
 RG_BINDIR=${RG_BINDIR:-$(pg_config --bindir)}
@@ -43,10 +44,8 @@ trap cleanup EXIT
 # lost wake-up would otherwise hang); the whole run is bounded as well.
 status=0
 start=$(date +%s)
-rg_as_postgres "cd '$RG_WORK' && PG_TEST_TIMEOUT_DEFAULT=15 timeout 150 '$ISOLATION_REGRESS' \
-	--temp-instance=./tmp_check_iso --temp-config=./test/rollguard.conf \
-	--inputdir=. --outputdir=output_iso --bindir='$RG_BINDIR' \
-	--dbname=isolation_regression_rollguard $specs" >"$RG_WORK/isolation.log" 2>&1 || status=$?
+rg_as_postgres "cd '$RG_WORK' && PG_TEST_TIMEOUT_DEFAULT=15 timeout 150 \
+	make -s installcheck REGRESS= ISOLATION='$specs'" >"$RG_WORK/isolation.log" 2>&1 || status=$?
 
 mkdir -p output_iso/results
 cp "$RG_WORK"/output_iso/results/*.out output_iso/results/ 2>/dev/null || true
