@@ -7,7 +7,7 @@
 
 EXTENSION = rollguard
 MODULE_big = rollguard
-OBJS = src/rollguard.o src/guard.o src/analyze.o src/catalog.o src/change.o \
+OBJS = src/rollguard.o src/guard.o src/analyze.o src/catalog.o src/change.o src/label.o \
        src/net_effect.o src/rules.o src/report.o \
        src/registry.o src/version_order.o src/check.o \
        src/override.o src/sessions.o src/observed.o

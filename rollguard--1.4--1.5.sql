@@ -1,5 +1,5 @@
 /* rollguard--1.4--1.5.sql: deploy steps wait only for locks that
- * rollguard's own roles can take */
+ * rollguard's own roles can take; each fact defined once */
 
 \echo Use "ALTER EXTENSION rollguard UPDATE TO '1.5'" to load this file. \quit
 
@@ -164,6 +164,143 @@ BEGIN
     PERFORM rollguard._log('register_version', NULL, v,
                            detail => jsonb_build_object('contract', CASE WHEN manifest IS NULL
                                                                          THEN 'inferred' ELSE 'declared' END));
+END
+$$;
+
+------------------------------------------------------------------------------
+-- Each fact once.  What a label may be is one rule in C (label.c), which
+-- the settings rollguard.deployment / rollguard.version check too; what a
+-- guarded relation is, one C function (catalog.c), which the guard, the
+-- observed uses, inferred contracts and declarations all ask.  (The
+-- inferred contract no longer takes information_schema's views, which the
+-- guard never guarded; override() already refused them.)
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION rollguard._check_label(what text, label text)
+RETURNS text
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_check_label';
+
+CREATE FUNCTION rollguard._is_guarded(relation pg_catalog.regclass)
+RETURNS boolean
+LANGUAGE c STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_is_guarded';
+
+REVOKE ALL ON FUNCTION rollguard._is_guarded(pg_catalog.regclass) FROM PUBLIC;
+
+COMMENT ON FUNCTION rollguard._is_guarded(pg_catalog.regclass) IS
+'Is this a relation rollguard guards (a table, view, materialized view or foreign table outside the system''s and rollguard''s schemas)?';
+
+CREATE OR REPLACE FUNCTION rollguard._prepare_live(deployment text, v text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg     rollguard.version_registry;
+    missing text[];
+    nmiss   bigint;
+    m       record;
+BEGIN
+    -- The forward check must see migrations that committed while this step
+    -- waited for them; a transaction snapshot would not.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'deploy steps must run at isolation level READ COMMITTED'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('At isolation level %s, the check that the version''s columns still exist could miss a migration that committed meanwhile.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'Run it in a transaction of its own, or begin the transaction with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
+    SELECT * INTO reg FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO rollguard.version_registry (version, declared, manifest)
+        VALUES (v, false, NULL)
+        RETURNING * INTO reg;
+        PERFORM rollguard._log('register_version', deployment, v,
+                               detail => jsonb_build_object('contract', 'inferred'));
+    END IF;
+
+    IF NOT reg.declared AND reg.contract_taken_at IS NULL THEN
+        -- Conservative: every column of every user relation that exists now.
+        -- A column with a default (or identity, generated) may be left to
+        -- the database on INSERT; views are not inserted into.
+        INSERT INTO rollguard.contract (nspname, relname, attname, version, writes, nullable)
+        SELECT n.nspname, c.relname, a.attname, v,
+               c.relkind IN ('r', 'p', 'f') AND NOT a.atthasdef
+                 AND a.attidentity = '' AND a.attgenerated = '',
+               NOT a.attnotnull
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+         WHERE rollguard._is_guarded(c.oid)
+           AND a.attnum > 0 AND NOT a.attisdropped;
+        UPDATE rollguard.version_registry r SET contract_taken_at = now() WHERE r.version = v;
+        RETURN;
+    END IF;
+
+    SELECT array_agg(format('Column %s.%s.%s no longer exists%s.', mc.nspname, mc.relname, mc.attname,
+                            CASE WHEN mc.removed_by IS NULL THEN ''
+                                 ELSE format(' (%s)', mc.removed_by) END)),
+           count(*)
+      INTO missing, nmiss
+      FROM (SELECT * FROM rollguard._missing_columns(v) LIMIT 50) mc;
+    IF nmiss > 0 THEN
+        SELECT count(*) INTO nmiss FROM rollguard._missing_columns(v);
+        RAISE EXCEPTION 'cannot deploy version "%" to deployment "%": its code uses % that no longer exist%',
+                v, deployment,
+                CASE WHEN nmiss = 1 THEN '1 column' ELSE nmiss || ' columns' END,
+                CASE WHEN nmiss = 1 THEN 's' ELSE '' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = array_to_string(missing, E'\n')
+                           || CASE WHEN nmiss > 50 THEN format(E'\n... and %s more.', nmiss - 50) ELSE '' END,
+                  HINT = 'A contract migration has run since this version was current: deploy a version whose code matches the schema, or restore the columns first.';
+    END IF;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION rollguard._declare(kind text, relation pg_catalog.regclass, "column" name, since_version text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s    text := rollguard._check_label('since_version', since_version);
+    nsp  text;
+    rel  text;
+BEGIN
+    IF relation IS NULL THEN
+        RAISE EXCEPTION 'relation must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF "column" IS NULL OR "column" = '' THEN
+        RAISE EXCEPTION 'column must not be %', CASE WHEN "column" IS NULL THEN 'null' ELSE 'empty' END
+            USING ERRCODE = CASE WHEN "column" IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END;
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = relation AND rollguard._is_guarded(c.oid);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a table, view, materialized view or foreign table that rollguard guards', relation
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = relation AND a.attname = "column"
+                      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation "%.%" does not exist', "column", nsp, rel
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    IF EXISTS (SELECT 1 FROM rollguard.declaration d
+                WHERE (d.nspname, d.relname, d.attname, d.kind, d.since_version)
+                    = (nsp, rel, _declare."column", _declare.kind, s)) THEN
+        RETURN;     -- declared so already
+    END IF;
+    INSERT INTO rollguard.declaration (nspname, relname, attname, kind, since_version)
+    VALUES (nsp, rel, "column", kind, s)
+    ON CONFLICT ON CONSTRAINT declaration_pkey DO UPDATE
+       SET since_version = EXCLUDED.since_version,
+           declared_at = EXCLUDED.declared_at,
+           declared_by = EXCLUDED.declared_by;
+    PERFORM rollguard._log(kind, NULL, s, nsp || '.' || rel, "column");
 END
 $$;
 

@@ -176,6 +176,11 @@ SELECT rollguard.never_null('person_seq', 'last_value', '1.10');
 \echo SQLSTATE :SQLSTATE
 SELECT rollguard.stop_using('person_name_idx', 'name', '1.10');
 \echo SQLSTATE :SQLSTATE
+-- the system's relations are not guarded: nothing to declare there either
+SELECT rollguard.stop_using('information_schema.tables', 'table_name', '1.10');
+\echo SQLSTATE :SQLSTATE
+SELECT rollguard.never_null('pg_class', 'relname', '1.10');
+\echo SQLSTATE :SQLSTATE
 SELECT rollguard.stop_using('no_such_table', 'weight', '1.10');
 \echo SQLSTATE :SQLSTATE
 SELECT count(*) AS declarations FROM rollguard.declarations;

@@ -14,14 +14,20 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "fmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #include "rollguard.h"
 
+PG_FUNCTION_INFO_V1(rollguard_is_guarded);
+
 /*
  * Is this a relation that code can use (table, view, materialized view,
- * foreign table) outside the system's and rollguard's own schemas?
+ * foreign table) outside the system's and rollguard's own schemas
+ * (pg_catalog, information_schema, TOAST, temporary schemas)?  What the
+ * rules guard, what observed usage records, and (rollguard._is_guarded())
+ * what an inferred contract takes and a declaration may name.
  */
 bool
 rg_relation_is_guarded(Oid relid, char *relkind_out)
@@ -43,11 +49,19 @@ rg_relation_is_guarded(Oid relid, char *relkind_out)
 	nsp = get_rel_namespace(relid);
 	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
 		isAnyTempNamespace(nsp) ||
-		nsp == get_namespace_oid("rollguard", true))
+		nsp == get_namespace_oid("rollguard", true) ||
+		nsp == get_namespace_oid("information_schema", true))
 		return false;
 	if (relkind_out)
 		*relkind_out = relkind;
 	return true;
+}
+
+/* rollguard._is_guarded(regclass) RETURNS boolean */
+Datum
+rollguard_is_guarded(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(rg_relation_is_guarded(PG_GETARG_OID(0), NULL));
 }
 
 /*

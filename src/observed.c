@@ -543,24 +543,14 @@ init_local_cache(void)
 static bool
 relation_is_observed(Oid relid, LocalRel *rel)
 {
-	char		relkind = get_rel_relkind(relid);
-	Oid			nspid;
 	char	   *nspname;
 	char	   *relname;
 
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
-		relkind != RELKIND_MATVIEW && relkind != RELKIND_FOREIGN_TABLE &&
-		relkind != RELKIND_PARTITIONED_TABLE)
+	if (!rg_relation_is_guarded(relid, NULL))
 		return false;
-	nspid = get_rel_namespace(relid);
-	if (nspid == PG_CATALOG_NAMESPACE || nspid == PG_TOAST_NAMESPACE ||
-		isAnyTempNamespace(nspid))
-		return false;
-	nspname = get_namespace_name(nspid);
+	nspname = get_namespace_name(get_rel_namespace(relid));
 	relname = get_rel_name(relid);
-	if (nspname == NULL || relname == NULL ||
-		strcmp(nspname, "information_schema") == 0 ||
-		strcmp(nspname, "rollguard") == 0)
+	if (nspname == NULL || relname == NULL)
 		return false;
 	namestrcpy(&rel->nspname, nspname);
 	namestrcpy(&rel->relname, relname);
@@ -713,10 +703,7 @@ observe_statement(List *perminfos)
 	 */
 	if (extension_generation != local_generation)
 	{
-		Oid			nsp = get_namespace_oid("rollguard", true);
-
-		extension_here = OidIsValid(get_extension_oid("rollguard", true)) &&
-			OidIsValid(nsp) && OidIsValid(get_relname_relid("observed", nsp));
+		extension_here = rg_extension_active() && rg_api_version() >= RG_API_1_3;
 		extension_generation = local_generation;
 	}
 	if (!extension_here)

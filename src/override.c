@@ -15,7 +15,6 @@
 #include "access/xact.h"
 #include "catalog/pg_inherits.h"
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -72,26 +71,6 @@ override_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/* Is the text nothing but white space (Unicode's, not only ASCII's)? */
-static bool
-is_blank(const char *s)
-{
-	int			len = strlen(s);
-	pg_wchar   *w = palloc((len + 1) * sizeof(pg_wchar));
-	int			n = pg_mb2wchar_with_len(s, w, len);
-
-	for (int i = 0; i < n; i++)
-	{
-		pg_wchar	c = w[i];
-
-		if (!((c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 ||
-			  c == 0x1680 || (c >= 0x2000 && c <= 0x200b) || c == 0x2028 ||
-			  c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff))
-			return false;
-	}
-	return true;
-}
-
 /*
  * rollguard.override(relation regclass, column name, reason text)
  */
@@ -121,7 +100,7 @@ rollguard_override(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("reason is too long"),
 				 errdetail("It is %zu bytes long; the limit is 1000 bytes.", strlen(reason))));
-	if (is_blank(reason))
+	if (rg_is_blank(reason))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("reason must not be empty"),

@@ -119,6 +119,7 @@ static struct
 	Oid			extoid;
 	Oid			nsp;
 	Oid			relids[RT_COUNT];	/* InvalidOid: not looked up yet */
+	RgApiVersion api;			/* the installed SQL scripts' version */
 	bool		probe_cache;	/* 1.4 or later: see probe_cache below */
 } ext_cache;
 
@@ -213,6 +214,27 @@ rollguard_registry_changed(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(NULL);
 }
 
+/*
+ * The version of the installed SQL scripts, from pg_extension.extversion:
+ * one of ours, or (a newer script with an older library) the newest this
+ * library knows.
+ */
+static RgApiVersion
+api_version(const char *extversion)
+{
+	static const char *const names[] = {
+		[RG_API_1_0] = "1.0", [RG_API_1_1] = "1.1", [RG_API_1_2] = "1.2",
+		[RG_API_1_3] = "1.3", [RG_API_1_4] = "1.4", [RG_API_1_5] = "1.5",
+	};
+
+	for (int v = RG_API_1_0; v <= RG_API_LATEST; v++)
+	{
+		if (strcmp(extversion, names[v]) == 0)
+			return (RgApiVersion) v;
+	}
+	return RG_API_LATEST;
+}
+
 /* Looks the extension up, if the cache does not have it: is it here? */
 static bool
 ext_cache_fill(void)
@@ -250,17 +272,13 @@ ext_cache_fill(void)
 		bool		isnull;
 		Datum		version = heap_getattr(tup, Anum_pg_extension_extversion,
 										   RelationGetDescr(rel), &isnull);
-		int			major = 0,
-					minor = 0;
-
 		memset(&ext_cache, 0, sizeof(ext_cache));
 		ext_cache.extoid = ext->oid;
 		ext_owner = ext->extowner;
 		ext_cache.nsp = nsp;
 		ext_cache.valid = true;
-		if (!isnull)
-			(void) sscanf(TextDatumGetCString(version), "%d.%d", &major, &minor);
-		ext_cache.probe_cache = major > 1 || (major == 1 && minor >= 4);
+		ext_cache.api = isnull ? RG_API_1_0 : api_version(TextDatumGetCString(version));
+		ext_cache.probe_cache = ext_cache.api >= RG_API_1_4;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -340,16 +358,21 @@ registry_table(RegistryTable which)
 static Oid
 registry_lock_relation(LOCKMODE *mode)
 {
-	Oid			relid = registry_table(RT_LIVE_VERSION);
+	Oid			relid;
 
-	*mode = RowShareLock;
-	if (!OidIsValid(relid))
+	if (rg_api_version() >= RG_API_1_3)
+	{
+		relid = registry_table(RT_LIVE_VERSION);
+		*mode = RowShareLock;
+	}
+	else
 	{
 		relid = registry_table(RT_DEPLOYMENT_STATE);
 		*mode = ShareLock;
-		if (!OidIsValid(relid))
-			elog(ERROR, "rollguard: registry table rollguard.deployment_state is missing");
 	}
+	if (!OidIsValid(relid))
+		elog(ERROR, "rollguard: registry table rollguard.%s is missing",
+			 *mode == RowShareLock ? "live_version" : "deployment_state");
 	return relid;
 }
 
@@ -518,11 +541,28 @@ usage_rows(MemoryContext outer, bool full)
 	return result;
 }
 
+/*
+ * The version of the extension's SQL objects in this database (after
+ * rg_extension_active() said it is here).  The library serves every
+ * version: features follow what the database has (ALTER EXTENSION UPDATE
+ * may not have run yet).  An update that changes no registry table is seen
+ * at the next reset of the cache; the library's behaviour changes only at
+ * 1.3 (the counters) and 1.4 (the triggers on the registry tables), and
+ * those updates make such a reset.
+ */
+RgApiVersion
+rg_api_version(void)
+{
+	if (!ext_cache_fill())
+		return RG_API_NONE;
+	return ext_cache.api;
+}
+
 /* Is the installed extension 1.3 or later (counters, observed uses)? */
 bool
 rg_counters_installed(void)
 {
-	return OidIsValid(registry_table(RT_LIVE_COLUMN));
+	return rg_api_version() >= RG_API_1_3;
 }
 
 /*

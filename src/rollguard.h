@@ -208,6 +208,30 @@ typedef struct RgObserved
 	TimestampTz last_seen;
 } RgObserved;
 
+/* What is wrong with a deployment name or version label (label.c). */
+typedef enum RgLabelProblem
+{
+	RG_LABEL_OK,
+	RG_LABEL_EMPTY,
+	RG_LABEL_TOO_LONG,
+	RG_LABEL_BAD_ENCODING,
+	RG_LABEL_CONTROL,			/* a control or bidirectional character */
+	RG_LABEL_BLANK_END			/* white space at either end */
+} RgLabelProblem;
+
+typedef struct RgLabelCheck
+{
+	RgLabelProblem problem;
+	int			length;			/* in bytes */
+	unsigned int character;		/* RG_LABEL_CONTROL: which (code point) */
+	int			position;		/* ... and where (from 1) */
+} RgLabelCheck;
+
+/* label.c */
+extern RgLabelCheck rg_label_check(const char *label);
+extern bool rg_is_white_space(unsigned int c);
+extern bool rg_is_blank(const char *s);
+
 /* catalog.c */
 extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
 extern RgColumnFacts rg_column_facts(Oid relid, AttrNumber attnum);
@@ -248,8 +272,26 @@ extern bool rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before
 extern List *rg_evaluate(RgChange *change, List *sessions);
 extern void rg_enforce_changes(List *changes);
 
+/*
+ * The versions of the extension's SQL scripts (rollguard--*.sql) the
+ * library knows, in order (as pg_stat_statements numbers its own).
+ */
+typedef enum RgApiVersion
+{
+	RG_API_NONE = -1,			/* not installed */
+	RG_API_1_0 = 0,
+	RG_API_1_1,
+	RG_API_1_2,
+	RG_API_1_3,					/* the counters of live use, observed uses */
+	RG_API_1_4,					/* the registry announces its changes */
+	RG_API_1_5					/* deploy steps without advisory locks */
+} RgApiVersion;
+
+#define RG_API_LATEST RG_API_1_5
+
 /* registry.c */
 extern bool rg_extension_active(void);
+extern RgApiVersion rg_api_version(void);
 extern void rg_lock_registry(void);
 extern bool rg_counters_installed(void);
 extern bool rg_fetch_counts(const char *nspname, const char *relname,

@@ -101,81 +101,35 @@ session_array_size(void)
 
 /*
  * What is wrong with a deployment name or version label (NULL if nothing),
- * with the SQLSTATE to report.  These are the rules of the SQL function
- * rollguard._check_label(), repeated because a check hook cannot run SQL
- * (it runs at connection start, and in the postmaster): keep them in step.
+ * as a DETAIL sentence, with the SQLSTATE to report.  The rule is
+ * rg_label_check()'s (label.c), the one rollguard._check_label() applies.
  */
 static const char *
 label_problem(const char *what, const char *label, int *sqlstate)
 {
-	int			len = strlen(label);
-	const char *utf8;
-	int			utf8len;
-	int			pos = 0;
-	pg_wchar	first = 0;
-	pg_wchar	last = 0;
+	RgLabelCheck check = rg_label_check(label);
 
 	*sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
-	if (len == 0)
-		return psprintf("A %s must not be empty.", what);
-	if (len > RG_LABEL_MAX)
+	switch (check.problem)
 	{
-		*sqlstate = ERRCODE_NAME_TOO_LONG;
-		return psprintf("It is %d bytes long; the limit is %d bytes.", len, RG_LABEL_MAX);
-	}
-	if (!pg_verifymbstr(label, len, true))
-	{
-		*sqlstate = ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
-		return psprintf("It is not valid in encoding \"%s\".", GetDatabaseEncodingName());
-	}
-
-	/*
-	 * Judged by Unicode code point, whatever the database encoding (SQL_ASCII
-	 * has none: its bytes are taken as UTF-8 where they are, else one by one).
-	 */
-	if (GetDatabaseEncoding() == PG_SQL_ASCII)
-		utf8 = label;
-	else
-		utf8 = pg_server_to_any(label, len, PG_UTF8);
-	utf8len = strlen(utf8);
-	for (int i = 0; i < utf8len;)
-	{
-		const unsigned char *p = (const unsigned char *) utf8 + i;
-		int			clen = pg_utf_mblen(p);
-		pg_wchar	c;
-
-		if (i + clen > utf8len || !pg_utf8_islegal(p, clen))
-		{
-			c = *p;
-			clen = 1;
-		}
-		else
-			c = utf8_to_unicode(p);
-		pos++;
-
-		/* C0 and C1 controls, and bidirectional formatting characters */
-		if ((c >= 0x01 && c <= 0x1f) || (c >= 0x7f && c <= 0x9f) ||
-			c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e) ||
-			(c >= 0x2066 && c <= 0x2069))
+		case RG_LABEL_OK:
+			return NULL;
+		case RG_LABEL_EMPTY:
+			return psprintf("A %s must not be empty.", what);
+		case RG_LABEL_TOO_LONG:
+			*sqlstate = ERRCODE_NAME_TOO_LONG;
+			return psprintf("It is %d bytes long; the limit is %d bytes.",
+							check.length, RG_LABEL_MAX);
+		case RG_LABEL_BAD_ENCODING:
+			*sqlstate = ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
+			return psprintf("It is not valid in encoding \"%s\".", GetDatabaseEncodingName());
+		case RG_LABEL_CONTROL:
 			return psprintf("It contains a control character: U+%04X at position %d.",
-							(unsigned int) c, pos);
-		if (pos == 1)
-			first = c;
-		last = c;
-		i += clen;
-	}
-
-	/* Unicode White_Space, the zero-width space and the BOM, at either end */
-	for (int end = 0; end < 2; end++)
-	{
-		pg_wchar	c = end == 0 ? first : last;
-
-		if ((c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 ||
-			c == 0x1680 || (c >= 0x2000 && c <= 0x200b) || c == 0x2028 ||
-			c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff)
+							(unsigned int) check.character, check.position);
+		case RG_LABEL_BLANK_END:
 			return psprintf("A %s must not begin or end with white space.", what);
 	}
-	return NULL;
+	pg_unreachable();
 }
 
 /* Check hook of both settings (the boot value, '', means untagged). */
