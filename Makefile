@@ -13,10 +13,10 @@ OBJS = src/rollguard.o src/guard.o src/analyze.o src/catalog.o src/change.o src/
        src/override.o src/sessions.o src/observed.o
 DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \
        rollguard--1.2--1.3.sql rollguard--1.3--1.4.sql \
-       rollguard--1.4--1.5.sql
+       rollguard--1.4--1.5.sql rollguard--1.5.sql
 PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
-REGRESS = install version_order registry manifest deploy rules_columns \
+REGRESS = install install_script version_order registry manifest deploy rules_columns \
           rules_not_null rules_relations live_counters statement_forms cascade check \
           enforce seed_scenario net_effect privileges override history sessions observed observed_rules upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf

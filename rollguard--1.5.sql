@@ -1,0 +1,1535 @@
+/* rollguard--1.5.sql: rollguard 1.5, installed from scratch.
+ *
+ * The whole schema of the current version in one file: the registry, the
+ * deploy-script API, the inspection views (1.0), the roles and override()
+ * (1.1), the sessions view (1.2), the counters of live use and observed
+ * usage (1.3), the triggers that announce registry changes (1.4).  An
+ * existing installation reaches the same schema through the update scripts
+ * rollguard--1.0--1.1.sql ... rollguard--1.4--1.5.sql; sql/install_script.sql
+ * checks that both ways end in the same catalog. */
+
+\echo Use "CREATE EXTENSION rollguard" to load this file. \quit
+
+-- Refuse to install where the library is not preloaded: without the utility
+-- hook nothing is guarded, and nobody should believe otherwise.
+CREATE FUNCTION rollguard._require_preload()
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'rollguard_require_preload';
+
+SELECT rollguard._require_preload();
+
+-- The role on whose behalf a registry change is made: the session's role as
+-- SET ROLE left it, not the owner a SECURITY DEFINER function runs as.
+CREATE FUNCTION rollguard._who()
+RETURNS name
+LANGUAGE C STABLE STRICT
+AS 'MODULE_PATHNAME', 'rollguard_who';
+
+------------------------------------------------------------------------------
+-- Version order (ICU numeric collation: 1.9 < 1.10, release-9 < release-10)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION rollguard.version_cmp(a text, b text)
+RETURNS integer
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_version_cmp';
+
+COMMENT ON FUNCTION rollguard.version_cmp(text, text) IS
+'Compares two version labels in rollguard''s order (ICU numeric collation): -1, 0 or 1';
+
+CREATE FUNCTION rollguard.version_sort_key(label text)
+RETURNS bytea
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_version_sort_key';
+
+COMMENT ON FUNCTION rollguard.version_sort_key(text) IS
+'Sort key of a version label: ORDER BY rollguard.version_sort_key(version) orders labels as rollguard does';
+
+------------------------------------------------------------------------------
+-- Registry
+------------------------------------------------------------------------------
+
+-- Every registered build.  A NULL manifest means an inferred contract, taken
+-- when the version first goes live (contract_taken_at).
+CREATE TABLE rollguard.version_registry (
+    version           text PRIMARY KEY,
+    declared          boolean NOT NULL,
+    manifest          jsonb,
+    registered_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    registered_by     name NOT NULL DEFAULT rollguard._who(),
+    contract_taken_at timestamptz,
+    CHECK (declared = (manifest IS NOT NULL))
+);
+
+-- The columns each version uses, by name (schema, relation, column).
+CREATE TABLE rollguard.contract (
+    nspname  text NOT NULL,
+    relname  text NOT NULL,
+    attname  text NOT NULL,
+    version  text NOT NULL REFERENCES rollguard.version_registry ON DELETE CASCADE,
+    writes   boolean NOT NULL,
+    nullable boolean NOT NULL,
+    PRIMARY KEY (nspname, relname, attname, version)
+);
+CREATE INDEX contract_version_idx ON rollguard.contract (version);
+-- "does this version insert into the relation?" in one probe (NOT NULL rules)
+CREATE INDEX contract_writers_idx ON rollguard.contract (nspname, relname, version) WHERE writes;
+
+-- What runs now: one row per (deployment, live version).
+CREATE TABLE rollguard.deployment_state (
+    deployment text NOT NULL,
+    version    text NOT NULL REFERENCES rollguard.version_registry,
+    state      text NOT NULL CHECK (state IN ('running', 'rolling out')),
+    since      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (deployment, version)
+);
+CREATE INDEX deployment_state_version_idx ON rollguard.deployment_state (version);
+
+-- stop_using / never_null declarations amending inferred contracts.
+CREATE TABLE rollguard.declaration (
+    nspname       text NOT NULL,
+    relname       text NOT NULL,
+    attname       text NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('stop_using', 'never_null')),
+    since_version text NOT NULL,
+    declared_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    declared_by   name NOT NULL DEFAULT rollguard._who(),
+    PRIMARY KEY (nspname, relname, attname, kind)
+);
+
+-- Columns and relations the guard saw disappear (dropped, renamed, moved):
+-- what lets deploy() tell "no longer exists" (a rollback past a contract
+-- migration) from "does not exist yet" (an expand migration still to run).
+-- attname '' stands for the whole relation.
+CREATE TABLE rollguard.removed_column (
+    nspname    text NOT NULL,
+    relname    text NOT NULL,
+    attname    text NOT NULL,
+    change     text NOT NULL,
+    removed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (nspname, relname, attname)
+);
+
+-- Every registration, deploy step, declaration and removal, appended by the
+-- functions below (and overrides, from 1.1).  Nobody but a superuser may
+-- rewrite it: no role is granted anything beyond reading it.
+CREATE TABLE rollguard.history (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    who        name NOT NULL DEFAULT rollguard._who(),
+    action     text NOT NULL,
+    deployment text,
+    version    text,
+    relation   text,
+    "column"   text,
+    reason     text,
+    detail     jsonb
+);
+
+-- pg_dump keeps the registry's rows.
+SELECT pg_catalog.pg_extension_config_dump('rollguard.version_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.contract', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.deployment_state', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.declaration', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.removed_column', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.history', '');
+SELECT pg_catalog.pg_extension_config_dump('rollguard.history_id_seq', '');
+
+-- The contract the guard enforces: declared contracts as given; inferred ones
+-- amended by declarations made for versions at or after their "since".
+CREATE VIEW rollguard.effective_contract AS
+SELECT c.version, c.nspname, c.relname, c.attname,
+       c.writes OR nn.since_version IS NOT NULL AS writes,
+       c.nullable AND nn.since_version IS NULL AS nullable
+  FROM rollguard.contract c
+  JOIN rollguard.version_registry v
+    ON v.version OPERATOR(pg_catalog.=) c.version
+  LEFT JOIN rollguard.declaration nn
+    ON NOT v.declared
+   AND nn.kind OPERATOR(pg_catalog.=) 'never_null'
+   AND nn.nspname OPERATOR(pg_catalog.=) c.nspname
+   AND nn.relname OPERATOR(pg_catalog.=) c.relname
+   AND nn.attname OPERATOR(pg_catalog.=) c.attname
+   AND rollguard.version_cmp(c.version, nn.since_version) OPERATOR(pg_catalog.>=) 0
+ WHERE v.declared
+    OR NOT EXISTS (
+        SELECT 1 FROM rollguard.declaration su
+         WHERE su.kind OPERATOR(pg_catalog.=) 'stop_using'
+           AND su.nspname OPERATOR(pg_catalog.=) c.nspname
+           AND su.relname OPERATOR(pg_catalog.=) c.relname
+           AND su.attname OPERATOR(pg_catalog.=) c.attname
+           AND rollguard.version_cmp(c.version, su.since_version) OPERATOR(pg_catalog.>=) 0);
+
+------------------------------------------------------------------------------
+-- Inspection
+------------------------------------------------------------------------------
+
+CREATE VIEW rollguard.deployments AS
+SELECT d.deployment, d.version, d.state, d.since,
+       v.declared AS declared_contract
+  FROM rollguard.deployment_state d
+  JOIN rollguard.version_registry v ON v.version OPERATOR(pg_catalog.=) d.version;
+
+COMMENT ON VIEW rollguard.deployments IS
+'One row per (deployment, version) live now: running, or rolling out beside the running version';
+
+CREATE VIEW rollguard.versions AS
+SELECT v.version,
+       CASE WHEN v.declared THEN 'declared' ELSE 'inferred' END AS contract,
+       v.registered_at,
+       v.registered_by,
+       v.contract_taken_at,
+       (SELECT pg_catalog.count(*) FROM rollguard.effective_contract c
+         WHERE c.version OPERATOR(pg_catalog.=) v.version) AS columns,
+       ARRAY(SELECT d.deployment FROM rollguard.deployment_state d
+              WHERE d.version OPERATOR(pg_catalog.=) v.version
+              ORDER BY rollguard.version_sort_key(d.deployment)) AS live_in
+  FROM rollguard.version_registry v;
+
+COMMENT ON VIEW rollguard.versions IS
+'Every registered version: declared or inferred contract, when registered, how many columns it uses, where it is live';
+
+CREATE VIEW rollguard.declarations AS
+SELECT nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) relname AS relation,
+       attname AS "column", kind, since_version, declared_at, declared_by
+  FROM rollguard.declaration;
+
+COMMENT ON VIEW rollguard.declarations IS
+'stop_using and never_null declarations that amend inferred contracts';
+
+------------------------------------------------------------------------------
+-- Input validation helpers
+------------------------------------------------------------------------------
+
+-- A deployment name or version label: not NULL, not empty, printable,
+-- bounded.  One rule, in the library (label.c), by which the settings
+-- rollguard.deployment and rollguard.version are checked too.
+CREATE FUNCTION rollguard._check_label(what text, label text)
+RETURNS text
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_check_label';
+
+-- One key of a manifest path, as JSON, cut short if it is very long (the
+-- messages must not echo megabytes).
+CREATE FUNCTION rollguard._path_elem(key text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.to_json(CASE WHEN pg_catalog.length(key) > 80
+                                   THEN pg_catalog.left(key, 60) || '...'
+                                   ELSE key END)::text
+$$;
+
+-- Validates a manifest and returns one row per column it declares, with
+-- relation names resolved (bare names against the caller's search_path).
+-- Errors name the offending path; nothing is written here.
+CREATE FUNCTION rollguard._manifest_columns(manifest jsonb)
+RETURNS TABLE (nspname text, relname text, attname text, writes boolean, nullable boolean)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    k      text;
+    rel    text;
+    relv   jsonb;
+    col    text;
+    colv   jsonb;
+    prop   text;
+    propv  jsonb;
+    nsp    text;
+    rname  text;
+    path   text;
+    seen   jsonb := '{}';      -- resolved relation -> the key it was listed under
+    other  text;
+    dup    text;
+    relid  pg_catalog.regclass;
+BEGIN
+    IF manifest IS NULL THEN
+        RAISE EXCEPTION 'manifest must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.jsonb_typeof(manifest) <> 'object' THEN
+        RAISE EXCEPTION 'invalid manifest at $'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The manifest must be a JSON object, not %s.', pg_catalog.jsonb_typeof(manifest)),
+                  HINT = 'Write {"relations": {"schema.table": {"column": {}}}}.';
+    END IF;
+    FOR k IN SELECT pg_catalog.jsonb_object_keys(manifest) LOOP
+        IF k <> 'relations' THEN
+            RAISE EXCEPTION 'invalid manifest at $.%', rollguard._path_elem(k)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = pg_catalog.format('Unknown key %s; the only top-level key is "relations".', rollguard._path_elem(k));
+        END IF;
+    END LOOP;
+    IF NOT manifest ? 'relations' THEN
+        RAISE EXCEPTION 'invalid manifest at $'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The key "relations" is missing.';
+    END IF;
+    IF pg_catalog.jsonb_typeof(manifest -> 'relations') <> 'object' THEN
+        RAISE EXCEPTION 'invalid manifest at $.relations'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('"relations" must be a JSON object, not %s.', pg_catalog.jsonb_typeof(manifest -> 'relations'));
+    END IF;
+
+    FOR rel, relv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(manifest -> 'relations') e ORDER BY e.key LOOP
+        path := pg_catalog.format('$.relations.%s', rollguard._path_elem(rel));
+        IF pg_catalog.jsonb_typeof(relv) <> 'object' THEN
+            RAISE EXCEPTION 'invalid manifest at %', path
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = pg_catalog.format('A relation must map column names to objects, not be %s.', pg_catalog.jsonb_typeof(relv));
+        END IF;
+        IF relv = '{}' THEN
+            RAISE EXCEPTION 'invalid manifest at %', path
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'The relation lists no columns.',
+                      HINT = 'List every column the code reads or writes.';
+        END IF;
+
+        -- "schema.name" splits at the first dot; a bare name is resolved
+        -- against search_path (an existing relation, else current_schema()).
+        IF pg_catalog.strpos(rel, '.') > 0 THEN
+            nsp := pg_catalog.split_part(rel, '.', 1);
+            rname := pg_catalog.substr(rel, pg_catalog.strpos(rel, '.') + 1);
+        ELSE
+            nsp := NULL;
+            rname := rel;
+        END IF;
+        IF rname = '' OR nsp = '' THEN
+            RAISE EXCEPTION 'invalid manifest at %', path
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A relation name must be "schema.name" or "name", with neither part empty.';
+        END IF;
+        IF pg_catalog.octet_length(rname) >= 64 OR pg_catalog.octet_length(nsp) >= 64 THEN
+            RAISE EXCEPTION 'invalid manifest at %', path
+                USING ERRCODE = 'name_too_long',
+                      DETAIL = 'A schema or relation name is longer than PostgreSQL''s limit of 63 bytes.';
+        END IF;
+        IF nsp IS NULL THEN
+            relid := pg_catalog.to_regclass(pg_catalog.quote_ident(rname));
+            IF relid IS NOT NULL THEN
+                SELECT n.nspname INTO nsp
+                  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = relid;
+            ELSE
+                nsp := pg_catalog.current_schema();
+            END IF;
+            IF nsp IS NULL THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'invalid_schema_name',
+                          DETAIL = pg_catalog.format('Relation %s has no schema, and search_path names no existing schema to resolve it in.', pg_catalog.to_json(rname)),
+                          HINT = 'Qualify the name as "schema.name".';
+            END IF;
+        END IF;
+
+        -- Two names of one relation ("person", "public.person") may not both
+        -- list a column: within one JSON object keys are unique already.
+        other := seen ->> pg_catalog.format('%I.%I', nsp, rname);
+        IF other IS NOT NULL THEN
+            SELECT x.key INTO dup FROM pg_catalog.jsonb_object_keys(relv) AS x(key)
+             WHERE (manifest -> 'relations' -> other) ? x.key ORDER BY x.key LIMIT 1;
+            IF dup IS NOT NULL THEN
+                RAISE EXCEPTION 'invalid manifest at $.relations.%.%', rollguard._path_elem(rel), rollguard._path_elem(dup)
+                    USING ERRCODE = 'duplicate_column',
+                          DETAIL = pg_catalog.format('Column %s.%s.%s is listed twice (under two names of the same relation).', nsp, rname, dup);
+            END IF;
+        ELSE
+            seen := seen || pg_catalog.jsonb_build_object(pg_catalog.format('%I.%I', nsp, rname), rel);
+        END IF;
+
+        -- The first bad column, in key order (set-based: manifests may list
+        -- thousands of columns), then every column at once.
+        SELECT e.key, e.value, bad.key, bad.value
+          INTO col, colv, prop, propv
+          FROM pg_catalog.jsonb_each(relv) e
+          LEFT JOIN LATERAL (
+              SELECT p.key, p.value
+                FROM pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e.value) = 'object'
+                                                THEN e.value END) WITH ORDINALITY p(key, value, n)
+               WHERE p.key NOT IN ('writes', 'nullable')
+                  OR pg_catalog.jsonb_typeof(p.value) <> 'boolean'
+               ORDER BY p.n LIMIT 1) bad ON true
+         WHERE e.key = '' OR pg_catalog.octet_length(e.key) >= 64
+            OR pg_catalog.jsonb_typeof(e.value) <> 'object' OR bad.key IS NOT NULL
+         ORDER BY e.key LIMIT 1;
+        IF FOUND THEN
+            path := pg_catalog.format('$.relations.%s.%s', rollguard._path_elem(rel), rollguard._path_elem(col));
+            IF col = '' THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = 'A column name must not be empty.';
+            END IF;
+            IF pg_catalog.octet_length(col) >= 64 THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'name_too_long',
+                          DETAIL = 'The column name is longer than PostgreSQL''s limit of 63 bytes.';
+            END IF;
+            IF pg_catalog.jsonb_typeof(colv) <> 'object' THEN
+                RAISE EXCEPTION 'invalid manifest at %', path
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = pg_catalog.format('A column must map to an object such as {"writes": true, "nullable": false}, not be %s.', pg_catalog.jsonb_typeof(colv));
+            END IF;
+            IF prop NOT IN ('writes', 'nullable') THEN
+                RAISE EXCEPTION 'invalid manifest at %.%', path, rollguard._path_elem(prop)
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = pg_catalog.format('Unknown column property %s; the properties are "writes" and "nullable".', rollguard._path_elem(prop));
+            END IF;
+            RAISE EXCEPTION 'invalid manifest at %.%', path, pg_catalog.to_json(prop)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = pg_catalog.format('"%s" must be true or false, not %s.', prop, pg_catalog.jsonb_typeof(propv));
+        END IF;
+
+        RETURN QUERY
+            SELECT nsp, rname, e.key,
+                   COALESCE((e.value ->> 'writes')::boolean, true),
+                   COALESCE((e.value ->> 'nullable')::boolean, true)
+              FROM pg_catalog.jsonb_each(relv) e
+             ORDER BY e.key;
+    END LOOP;
+END
+$$;
+
+-- The manifest with every relation schema-qualified and every property
+-- explicit: what register_version stores and compares.
+CREATE FUNCTION rollguard._normalize_manifest(manifest jsonb)
+RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    -- built as text and parsed once: jsonb_object_agg is slow for the
+    -- hundreds of thousands of columns a large manifest may list
+    SELECT CASE WHEN manifest IS NULL THEN NULL ELSE
+        ('{"relations": {' || COALESCE(
+            (SELECT pg_catalog.string_agg(pg_catalog.to_json(r.relation)::text || ': {' || r.columns || '}',
+                                          ', ' ORDER BY r.relation)
+               FROM (SELECT m.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) m.relname AS relation,
+                            pg_catalog.string_agg(pg_catalog.to_json(m.attname)::text
+                                                  || ': {"writes": ' || m.writes::text
+                                                  || ', "nullable": ' || m.nullable::text || '}', ', ') AS columns
+                       FROM rollguard._manifest_columns(manifest) m
+                      GROUP BY m.nspname, m.relname) r),
+            '') || '}}')::jsonb
+    END
+$$;
+
+-- Columns of a version's effective contract that no longer exist: missing
+-- now, and either seen removed by the guard after the version was
+-- registered or, for an inferred contract, present when the contract was
+-- taken.  A declared column that never existed, or that was removed before
+-- the build was registered, is not "no longer": its expand migration (which
+-- may bring a dropped name back) may simply not have run yet.
+CREATE FUNCTION rollguard._missing_columns(v text)
+RETURNS TABLE (nspname text, relname text, attname text, removed_by text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.nspname, c.relname, c.attname,
+           (SELECT t.change FROM rollguard.removed_column t
+             WHERE t.nspname = c.nspname AND t.relname = c.relname
+               AND t.attname IN (c.attname, '')
+             ORDER BY t.attname DESC LIMIT 1)
+      FROM rollguard.effective_contract c
+      JOIN rollguard.version_registry r ON r.version = c.version
+     WHERE c.version = v
+       AND NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_attribute a
+             JOIN pg_catalog.pg_class rel ON rel.oid = a.attrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = rel.relnamespace
+            WHERE n.nspname = c.nspname AND rel.relname = c.relname
+              AND a.attname = c.attname AND a.attnum > 0 AND NOT a.attisdropped)
+       AND (NOT r.declared OR EXISTS (
+           SELECT 1 FROM rollguard.removed_column t
+            WHERE t.nspname = c.nspname AND t.relname = c.relname
+              AND t.attname IN (c.attname, '')
+              AND t.removed_at > r.registered_at))
+     ORDER BY 1, 2, 3
+$$;
+
+-- Makes a version live for a deployment: registers it if unknown, takes an
+-- inferred contract the first time it goes live, and refuses a version whose
+-- contract uses columns that no longer exist.
+CREATE FUNCTION rollguard._prepare_live(deployment text, v text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg     rollguard.version_registry;
+    missing text[];
+    nmiss   bigint;
+    m       record;
+BEGIN
+    -- The forward check must see migrations that committed while this step
+    -- waited for them; a transaction snapshot would not.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'deploy steps must run at isolation level READ COMMITTED'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('At isolation level %s, the check that the version''s columns still exist could miss a migration that committed meanwhile.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'Run it in a transaction of its own, or begin the transaction with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
+    SELECT * INTO reg FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO rollguard.version_registry (version, declared, manifest)
+        VALUES (v, false, NULL)
+        RETURNING * INTO reg;
+        PERFORM rollguard._log('register_version', deployment, v,
+                               detail => jsonb_build_object('contract', 'inferred'));
+    END IF;
+
+    IF NOT reg.declared AND reg.contract_taken_at IS NULL THEN
+        -- Conservative: every column of every user relation that exists now.
+        -- A column with a default (or identity, generated) may be left to
+        -- the database on INSERT; views are not inserted into.
+        INSERT INTO rollguard.contract (nspname, relname, attname, version, writes, nullable)
+        SELECT n.nspname, c.relname, a.attname, v,
+               c.relkind IN ('r', 'p', 'f') AND NOT a.atthasdef
+                 AND a.attidentity = '' AND a.attgenerated = '',
+               NOT a.attnotnull
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+         WHERE rollguard._is_guarded(c.oid)
+           AND a.attnum > 0 AND NOT a.attisdropped;
+        UPDATE rollguard.version_registry r SET contract_taken_at = now() WHERE r.version = v;
+        RETURN;
+    END IF;
+
+    SELECT array_agg(format('Column %s.%s.%s no longer exists%s.', mc.nspname, mc.relname, mc.attname,
+                            CASE WHEN mc.removed_by IS NULL THEN ''
+                                 ELSE format(' (%s)', mc.removed_by) END)),
+           count(*)
+      INTO missing, nmiss
+      FROM (SELECT * FROM rollguard._missing_columns(v) LIMIT 50) mc;
+    IF nmiss > 0 THEN
+        SELECT count(*) INTO nmiss FROM rollguard._missing_columns(v);
+        RAISE EXCEPTION 'cannot deploy version "%" to deployment "%": its code uses % that no longer exist%',
+                v, deployment,
+                CASE WHEN nmiss = 1 THEN '1 column' ELSE nmiss || ' columns' END,
+                CASE WHEN nmiss = 1 THEN 's' ELSE '' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = array_to_string(missing, E'\n')
+                           || CASE WHEN nmiss > 50 THEN format(E'\n... and %s more.', nmiss - 50) ELSE '' END,
+                  HINT = 'A contract migration has run since this version was current: deploy a version whose code matches the schema, or restore the columns first.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION rollguard._log(action text, deployment text, version text,
+                               relation text DEFAULT NULL, "column" text DEFAULT NULL,
+                               reason text DEFAULT NULL, detail jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO rollguard.history (action, deployment, version, relation, "column", reason, detail)
+    VALUES (action, deployment, version, relation, "column", reason, detail);
+$$;
+
+------------------------------------------------------------------------------
+-- Deploy-script API
+------------------------------------------------------------------------------
+
+CREATE FUNCTION rollguard._store_version(version text, manifest jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v    text := rollguard._check_label('version label', version);
+    reg  rollguard.version_registry;
+    diff text;
+BEGIN
+    -- register_version() qualifies every relation name with the caller's
+    -- search_path; here, inside a pinned search_path, a bare name would be
+    -- resolved wrongly.
+    IF manifest IS NOT NULL AND jsonb_typeof(manifest -> 'relations') = 'object'
+       AND EXISTS (SELECT 1 FROM jsonb_object_keys(manifest -> 'relations') k WHERE strpos(k, '.') = 0) THEN
+        RAISE EXCEPTION 'relation names passed to rollguard._register_version() must be schema-qualified'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Call rollguard.register_version(), which resolves bare names against your search_path.';
+    END IF;
+    SELECT * INTO reg FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
+    IF FOUND THEN
+        IF NOT reg.declared AND manifest IS NULL THEN
+            RETURN;
+        END IF;
+        IF reg.declared AND manifest IS NULL THEN
+            RAISE EXCEPTION 'version "%" is already registered with a manifest', v
+                USING ERRCODE = 'duplicate_object',
+                      HINT = 'A build does not change: pass the same manifest again, or register the new build under a new version label.';
+        END IF;
+        IF NOT reg.declared THEN
+            RAISE EXCEPTION 'version "%" is already registered without a manifest', v
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = 'Its contract is inferred from the schema.',
+                      HINT = 'A build does not change: register the manifest under a new version label, or register it before the first deploy.';
+        END IF;
+        -- Same build registered again: must declare exactly the same contract.
+        SELECT string_agg(d.line, E'\n' ORDER BY d.line) INTO diff FROM (
+            SELECT format('Column %s.%s.%s %s.', coalesce(o.nspname, n.nspname), coalesce(o.relname, n.relname),
+                          coalesce(o.attname, n.attname),
+                          CASE WHEN o.attname IS NULL THEN 'is new'
+                               WHEN n.attname IS NULL THEN 'is no longer listed'
+                               ELSE format('changed from writes %s, nullable %s to writes %s, nullable %s',
+                                           o.writes::text, o.nullable::text, n.writes::text, n.nullable::text) END) AS line
+              FROM (SELECT * FROM rollguard.contract c WHERE c.version = v) o
+              FULL JOIN rollguard._manifest_columns(manifest) n
+                ON (n.nspname, n.relname, n.attname) = (o.nspname, o.relname, o.attname)
+             WHERE o.attname IS NULL OR n.attname IS NULL
+                OR (o.writes, o.nullable) IS DISTINCT FROM (n.writes, n.nullable)
+             LIMIT 20) d;
+        IF diff IS NOT NULL THEN
+            RAISE EXCEPTION 'version "%" is already registered with a different manifest', v
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = diff,
+                      HINT = 'A build does not change: register the new build under a new version label.';
+        END IF;
+        RETURN;
+    END IF;
+
+    -- stored as given: register_version() passes it normalized (every name
+    -- qualified, every property spelled out)
+    INSERT INTO rollguard.version_registry (version, declared, manifest)
+    VALUES (v, manifest IS NOT NULL, manifest);
+    IF manifest IS NOT NULL THEN
+        INSERT INTO rollguard.contract (nspname, relname, attname, version, writes, nullable)
+        SELECT m.nspname, m.relname, m.attname, v, m.writes, m.nullable
+          FROM rollguard._manifest_columns(manifest) m;
+    END IF;
+    PERFORM rollguard._log('register_version', NULL, v,
+                           detail => jsonb_build_object('contract', CASE WHEN manifest IS NULL
+                                                                         THEN 'inferred' ELSE 'declared' END));
+END
+$$;
+
+-- The public entry point resolves bare relation names against the caller's
+-- search_path (SECURITY DEFINER functions pin theirs), then stores.
+CREATE FUNCTION rollguard.register_version(version text, manifest jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE sql
+AS $$
+    SELECT rollguard._register_version(version, rollguard._normalize_manifest(manifest));
+$$;
+
+COMMENT ON FUNCTION rollguard.register_version(text, jsonb) IS
+'Declares a build and its contract (manifest); without a manifest the contract is inferred when the version first goes live';
+
+-- Deploy steps take the counters' lock first: see rollguard._lock_live().
+CREATE FUNCTION rollguard._lock_deployment(deployment text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    LOCK TABLE rollguard.deployment_state IN ROW EXCLUSIVE MODE;
+    PERFORM rollguard._lock_live();
+END
+$$;
+
+CREATE FUNCTION rollguard.deploy(deployment text, version text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d text := rollguard._check_label('deployment name', deployment);
+    v text := rollguard._check_label('version label', version);
+BEGIN
+    PERFORM rollguard._require_preload();
+    PERFORM rollguard._lock_deployment(d);
+    IF EXISTS (SELECT 1 FROM rollguard.deployment_state s
+                WHERE s.deployment = d AND s.version = v AND s.state = 'running')
+       AND NOT EXISTS (SELECT 1 FROM rollguard.deployment_state s
+                        WHERE s.deployment = d AND s.version <> v) THEN
+        RETURN;     -- already exactly so
+    END IF;
+    PERFORM rollguard._prepare_live(d, v);
+    PERFORM rollguard._log('deploy', d, v, detail => jsonb_build_object('replaces',
+        COALESCE((SELECT jsonb_agg(s.version ORDER BY s.version) FROM rollguard.deployment_state s WHERE s.deployment = d), '[]')));
+    DELETE FROM rollguard.deployment_state s WHERE s.deployment = d;
+    INSERT INTO rollguard.deployment_state (deployment, version, state) VALUES (d, v, 'running');
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.deploy(text, text) IS
+'The deployment now runs exactly this version';
+
+CREATE FUNCTION rollguard.begin_rollout(deployment text, version text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d       text := rollguard._check_label('deployment name', deployment);
+    v       text := rollguard._check_label('version label', version);
+    cur     rollguard.deployment_state;
+BEGIN
+    PERFORM rollguard._require_preload();
+    PERFORM rollguard._lock_deployment(d);
+    SELECT * INTO cur FROM rollguard.deployment_state s
+     WHERE s.deployment = d AND s.state = 'rolling out';
+    IF FOUND THEN
+        IF cur.version = v THEN
+            RETURN;     -- this rollout is already under way
+        END IF;
+        RAISE EXCEPTION 'deployment "%" is already rolling out version "%"', d, cur.version
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Finish or abort that rollout first: rollguard.finish_rollout(%L, %L) or rollguard.abort_rollout(%L, %L).',
+                                d, cur.version, d, cur.version);
+    END IF;
+    SELECT * INTO cur FROM rollguard.deployment_state s WHERE s.deployment = d;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'deployment "%" does not exist', d
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'A rollout starts from a running version: use rollguard.deploy() for a new deployment.';
+    END IF;
+    IF cur.version = v THEN
+        RAISE EXCEPTION 'deployment "%" already runs version "%"', d, v
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM rollguard._prepare_live(d, v);
+    INSERT INTO rollguard.deployment_state (deployment, version, state) VALUES (d, v, 'rolling out');
+    PERFORM rollguard._log('begin_rollout', d, v, detail => jsonb_build_object('beside', cur.version));
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.begin_rollout(text, text) IS
+'The deployment starts running version beside what it runs: both are live';
+
+CREATE FUNCTION rollguard.finish_rollout(deployment text, version text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d     text := rollguard._check_label('deployment name', deployment);
+    v     text := rollguard._check_label('version label', version);
+    st    text;
+BEGIN
+    PERFORM rollguard._lock_deployment(d);
+    IF NOT EXISTS (SELECT 1 FROM rollguard.deployment_state s WHERE s.deployment = d) THEN
+        RAISE EXCEPTION 'deployment "%" does not exist', d USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT s.state INTO st FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version = v;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'deployment "%" is not rolling out version "%"', d, v
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Start the rollout with rollguard.begin_rollout(), or use rollguard.deploy().';
+    END IF;
+    -- Only v remains (if v is the version running, this calls the rollout off).
+    IF st = 'rolling out' OR EXISTS (SELECT 1 FROM rollguard.deployment_state s
+                                      WHERE s.deployment = d AND s.version <> v) THEN
+        PERFORM rollguard._log('finish_rollout', d, v, detail => jsonb_build_object('replaces',
+            (SELECT jsonb_agg(s.version ORDER BY s.version) FROM rollguard.deployment_state s
+              WHERE s.deployment = d AND s.version <> v)));
+    END IF;
+    DELETE FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version <> v;
+    IF st = 'running' THEN
+        RETURN;
+    END IF;
+    UPDATE rollguard.deployment_state s SET state = 'running', since = now()
+     WHERE s.deployment = d AND s.version = v;
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.finish_rollout(text, text) IS
+'Only version remains live for the deployment';
+
+CREATE FUNCTION rollguard.abort_rollout(deployment text, version text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d     text := rollguard._check_label('deployment name', deployment);
+    v     text := rollguard._check_label('version label', version);
+    st    text;
+BEGIN
+    PERFORM rollguard._lock_deployment(d);
+    IF NOT EXISTS (SELECT 1 FROM rollguard.deployment_state s WHERE s.deployment = d) THEN
+        RAISE EXCEPTION 'deployment "%" does not exist', d USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT s.state INTO st FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version = v;
+    IF st IS NULL THEN
+        RETURN;     -- aborted already
+    END IF;
+    IF st = 'running' THEN
+        RAISE EXCEPTION 'deployment "%" is not rolling out version "%": it is the version it runs', d, v
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'To stop running it, deploy another version with rollguard.deploy(), or use rollguard.remove_deployment().';
+    END IF;
+    DELETE FROM rollguard.deployment_state s WHERE s.deployment = d AND s.version = v;
+    PERFORM rollguard._log('abort_rollout', d, v);
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.abort_rollout(text, text) IS
+'The rollout is called off: version is gone again, the version running before remains';
+
+CREATE FUNCTION rollguard.remove_deployment(deployment text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d text := rollguard._check_label('deployment name', deployment);
+BEGIN
+    PERFORM rollguard._lock_deployment(d);
+    PERFORM rollguard._log('remove_deployment', d, NULL, detail => jsonb_build_object('ran',
+        (SELECT jsonb_agg(s.version ORDER BY s.version) FROM rollguard.deployment_state s WHERE s.deployment = d)));
+    DELETE FROM rollguard.deployment_state s WHERE s.deployment = d;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'deployment "%" does not exist', d USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.remove_deployment(text) IS
+'A decommissioned deployment: its versions no longer count as live';
+
+CREATE FUNCTION rollguard._declare(kind text, relation pg_catalog.regclass, "column" name, since_version text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s    text := rollguard._check_label('since_version', since_version);
+    nsp  text;
+    rel  text;
+BEGIN
+    IF relation IS NULL THEN
+        RAISE EXCEPTION 'relation must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF "column" IS NULL OR "column" = '' THEN
+        RAISE EXCEPTION 'column must not be %', CASE WHEN "column" IS NULL THEN 'null' ELSE 'empty' END
+            USING ERRCODE = CASE WHEN "column" IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END;
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = relation AND rollguard._is_guarded(c.oid);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a table, view, materialized view or foreign table that rollguard guards', relation
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = relation AND a.attname = "column"
+                      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation "%.%" does not exist', "column", nsp, rel
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    IF EXISTS (SELECT 1 FROM rollguard.declaration d
+                WHERE (d.nspname, d.relname, d.attname, d.kind, d.since_version)
+                    = (nsp, rel, _declare."column", _declare.kind, s)) THEN
+        RETURN;     -- declared so already
+    END IF;
+    INSERT INTO rollguard.declaration (nspname, relname, attname, kind, since_version)
+    VALUES (nsp, rel, "column", kind, s)
+    ON CONFLICT ON CONSTRAINT declaration_pkey DO UPDATE
+       SET since_version = EXCLUDED.since_version,
+           declared_at = EXCLUDED.declared_at,
+           declared_by = EXCLUDED.declared_by;
+    PERFORM rollguard._log(kind, NULL, s, nsp || '.' || rel, "column");
+END
+$$;
+
+CREATE FUNCTION rollguard.stop_using(relation pg_catalog.regclass, "column" name, since_version text)
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rollguard._declare('stop_using', relation, "column", since_version) $$;
+
+COMMENT ON FUNCTION rollguard.stop_using(pg_catalog.regclass, name, text) IS
+'For inferred contracts: from since_version on (in version order) code no longer uses the column';
+
+CREATE FUNCTION rollguard.never_null(relation pg_catalog.regclass, "column" name, since_version text)
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rollguard._declare('never_null', relation, "column", since_version) $$;
+
+COMMENT ON FUNCTION rollguard.never_null(pg_catalog.regclass, name, text) IS
+'For inferred contracts: from since_version on code always writes a non-NULL value to the column';
+
+------------------------------------------------------------------------------
+-- Dry run
+------------------------------------------------------------------------------
+
+CREATE FUNCTION rollguard.check(ddl text)
+RETURNS TABLE (statement text, change text, relation text, "column" text,
+               deployment text, version text, reason text)
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_check';
+
+COMMENT ON FUNCTION rollguard.check(text) IS
+'Runs the rules over a migration script without executing it: one row per blocker';
+
+------------------------------------------------------------------------------
+-- Privileges: the registry is written only through the functions above.
+------------------------------------------------------------------------------
+
+REVOKE ALL ON ALL TABLES IN SCHEMA rollguard FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA rollguard FROM PUBLIC;
+GRANT USAGE ON SCHEMA rollguard TO PUBLIC;
+GRANT SELECT ON rollguard.deployments, rollguard.versions, rollguard.declarations TO PUBLIC;
+-- history: readable by whom the DBA grants it to (superusers rewrite it)
+GRANT EXECUTE ON FUNCTION rollguard.check(text),
+                          rollguard.version_cmp(text, text),
+                          rollguard.version_sort_key(text) TO PUBLIC;
+
+/* ----------------------------------------------------------------------
+ * 1.1: roles for deploy scripts and administrators, and override()
+ * ---------------------------------------------------------------------- */
+
+-- Two roles, granted to login roles with one GRANT each:
+--   GRANT rollguard_deploy TO deployer;  -- register versions, deploy steps
+--   GRANT rollguard_admin TO dba;        -- all of that, and override()
+-- Roles belong to the cluster: they outlive DROP EXTENSION and are shared by
+-- every database where the extension is installed.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    -- Adopt roles left by an installation in another database, but never a
+    -- role someone can log in as: that would hand out override() silently.
+    FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+              WHERE rolname IN ('rollguard_deploy', 'rollguard_admin')
+                AND (rolcanlogin OR rolsuper) LOOP
+        RAISE EXCEPTION 'role "%" exists and can log in', r.rolname
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'rollguard grants its rights to this role; make it NOLOGIN NOSUPERUSER, or rename it, and try again.';
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollguard_deploy') THEN
+        CREATE ROLE rollguard_deploy NOLOGIN;
+        COMMENT ON ROLE rollguard_deploy IS 'rollguard: may register versions and record deploy steps';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollguard_admin') THEN
+        CREATE ROLE rollguard_admin NOLOGIN;
+        COMMENT ON ROLE rollguard_admin IS 'rollguard: may deploy and override the guard for one transaction';
+    END IF;
+    IF NOT pg_catalog.pg_has_role('rollguard_admin', 'rollguard_deploy', 'MEMBER') THEN
+        GRANT rollguard_deploy TO rollguard_admin;
+    END IF;
+END
+$$;
+
+-- register_version runs as its caller (bare names resolve against the
+-- caller's search_path), so the deploy role needs the helpers it calls.
+GRANT EXECUTE ON FUNCTION
+    rollguard.register_version(text, jsonb),
+    rollguard._normalize_manifest(jsonb),
+    rollguard._manifest_columns(jsonb),
+    rollguard._path_elem(text),
+    rollguard.deploy(text, text),
+    rollguard.begin_rollout(text, text),
+    rollguard.finish_rollout(text, text),
+    rollguard.abort_rollout(text, text),
+    rollguard.remove_deployment(text),
+    rollguard.stop_using(pg_catalog.regclass, name, text),
+    rollguard.never_null(pg_catalog.regclass, name, text)
+  TO rollguard_deploy;
+GRANT SELECT ON rollguard.history TO rollguard_deploy;
+
+-- Lets breaking changes on one column (NULL: the whole relation) through for
+-- the rest of the current transaction, in this session only; recorded in
+-- rollguard.history with who, when, why, and what it let through.
+CREATE FUNCTION rollguard.override(relation pg_catalog.regclass, "column" name, reason text)
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_override';
+
+COMMENT ON FUNCTION rollguard.override(pg_catalog.regclass, name, text) IS
+'Lets breaking changes on the column through for the rest of the current transaction (administrators only)';
+
+REVOKE ALL ON FUNCTION rollguard.override(pg_catalog.regclass, name, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard.override(pg_catalog.regclass, name, text) TO rollguard_admin;
+
+/* ----------------------------------------------------------------------
+ * 1.2: live tagged sessions (rollguard.sessions)
+ * ---------------------------------------------------------------------- */
+
+-- Every session connected to this database that says which deployment and
+-- version it runs: by the settings rollguard.deployment and
+-- rollguard.version (source 'setting'), or by application_name
+-- 'rollguard:<deployment>@<version>' (source 'application_name').
+CREATE FUNCTION rollguard._sessions(OUT deployment text, OUT version text,
+                                    OUT pid integer, OUT source text)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_sessions';
+
+-- While connected, each counts as live evidence: its version is live for
+-- its deployment.  registered: whether the registry knows the version (if
+-- it has no contract there, the guard counts it as using every column).
+CREATE VIEW rollguard.sessions AS
+SELECT s.deployment, s.version, s.pid, s.source,
+       EXISTS (SELECT 1 FROM rollguard.version_registry v
+                WHERE v.version OPERATOR(pg_catalog.=) s.version) AS registered
+  FROM rollguard._sessions() s;
+
+COMMENT ON VIEW rollguard.sessions IS
+'Tagged sessions connected to this database now: each counts as live evidence that its deployment runs its version';
+
+-- Like pg_stat_activity, visible to everyone.
+GRANT EXECUTE ON FUNCTION rollguard._sessions() TO PUBLIC;
+GRANT SELECT ON rollguard.sessions TO PUBLIC;
+
+/* ----------------------------------------------------------------------
+ * 1.3: counters of live use, observed usage
+ * ---------------------------------------------------------------------- */
+
+------------------------------------------------------------------------------
+-- Counters of live use (the guard's fast verdict)
+------------------------------------------------------------------------------
+
+-- The guard's common answer is "nothing live breaks".  Rather than read the
+-- contracts of every live deployment for that, it reads two rows kept here:
+-- per column and per relation, how many live versions use it, may write
+-- NULL to it, write it, insert into the relation.  Two primary-key probes,
+-- however many deployments and versions there are.  Only a change that the
+-- counters say may break something is then judged deployment by deployment,
+-- which also words the refusal.
+--
+-- Derived data, kept by triggers on everything they derive from
+-- (deployment_state, contract, declaration), so that deploy steps, direct
+-- edits by a superuser and pg_restore (in any table order) keep them right.
+-- rollguard._rebuild_live() recomputes them from scratch.
+
+-- (Counts change in place: half of every page is left free, so that an
+-- update stays on its page and leaves no index entry behind.)
+
+-- Versions at least one deployment runs (or is rolling out), and how many.
+CREATE TABLE rollguard.live_version (
+    version     text PRIMARY KEY,
+    deployments integer NOT NULL CHECK (deployments > 0)
+) WITH (fillfactor = 50);
+
+-- Per column: live versions whose effective contract lists it (users), of
+-- those the ones that may write NULL to it (nullable_users) and the ones
+-- that write it on INSERT (writers).
+CREATE TABLE rollguard.live_column (
+    nspname        text NOT NULL,
+    relname        text NOT NULL,
+    attname        text NOT NULL,
+    users          integer NOT NULL CHECK (users > 0),
+    nullable_users integer NOT NULL CHECK (nullable_users BETWEEN 0 AND users),
+    writers        integer NOT NULL CHECK (writers BETWEEN 0 AND users),
+    PRIMARY KEY (nspname, relname, attname)
+) WITH (fillfactor = 50);
+
+-- Per relation: live versions that use any of its columns (users), and
+-- those that write any of them, i.e. insert into it (inserters).
+CREATE TABLE rollguard.live_relation (
+    nspname   text NOT NULL,
+    relname   text NOT NULL,
+    users     integer NOT NULL CHECK (users > 0),
+    inserters integer NOT NULL CHECK (inserters BETWEEN 0 AND users),
+    PRIMARY KEY (nspname, relname)
+) WITH (fillfactor = 50);
+
+REVOKE ALL ON rollguard.live_version, rollguard.live_column, rollguard.live_relation FROM PUBLIC;
+
+-- Whoever changes the counters holds this lock until commit: deploy steps
+-- and registrations take it first thing (rollguard._lock_deployment,
+-- rollguard._register_version), the triggers below take it for direct
+-- edits.  One order for everyone, so no deadlocks, and each recount sees
+-- the previous one committed.  A table lock, not an advisory one: only
+-- rollguard's own functions (and superusers) may take it, so no other
+-- role can hold deploy steps up.  Reading the counters (the guard) does not
+-- wait for it.
+CREATE FUNCTION rollguard._lock_live(read_committed boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A recount from an old snapshot would be wrong for good.
+    IF read_committed AND current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'deploy steps must run at isolation level READ COMMITTED'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('At isolation level %s, the registry''s counters of live use could be computed from an outdated snapshot.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'Run it in a transaction of its own, or begin the transaction with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
+    LOCK TABLE rollguard.live_version IN EXCLUSIVE MODE;
+END
+$$;
+
+-- Recounts the counters of the given relations from scratch.
+CREATE FUNCTION rollguard._recount_relations(nspnames text[], relnames text[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM rollguard.live_column l
+     USING unnest(nspnames, relnames) AS r(nspname, relname)
+     WHERE (l.nspname, l.relname) = (r.nspname, r.relname);
+    DELETE FROM rollguard.live_relation l
+     USING unnest(nspnames, relnames) AS r(nspname, relname)
+     WHERE (l.nspname, l.relname) = (r.nspname, r.relname);
+    INSERT INTO rollguard.live_column (nspname, relname, attname, users, nullable_users, writers)
+    SELECT e.nspname, e.relname, e.attname, count(*),
+           count(*) FILTER (WHERE e.nullable), count(*) FILTER (WHERE e.writes)
+      FROM (SELECT DISTINCT * FROM unnest(nspnames, relnames)) AS r(nspname, relname)
+      JOIN rollguard.effective_contract e ON (e.nspname, e.relname) = (r.nspname, r.relname)
+      JOIN rollguard.live_version lv ON lv.version = e.version
+     GROUP BY 1, 2, 3;
+    INSERT INTO rollguard.live_relation (nspname, relname, users, inserters)
+    SELECT e.nspname, e.relname, count(DISTINCT e.version),
+           count(DISTINCT e.version) FILTER (WHERE e.writes)
+      FROM (SELECT DISTINCT * FROM unnest(nspnames, relnames)) AS r(nspname, relname)
+      JOIN rollguard.effective_contract e ON (e.nspname, e.relname) = (r.nspname, r.relname)
+      JOIN rollguard.live_version lv ON lv.version = e.version
+     GROUP BY 1, 2;
+$$;
+
+-- A version became live (sign 1) or stopped being live (sign -1): add its
+-- effective contract to the counters, or take it away.
+CREATE FUNCTION rollguard._count_version(v text, sign integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO rollguard.live_column AS l (nspname, relname, attname, users, nullable_users, writers)
+    SELECT e.nspname, e.relname, e.attname, 1, e.nullable::integer, e.writes::integer
+      FROM rollguard.effective_contract e
+     WHERE e.version = v AND sign > 0
+    ON CONFLICT (nspname, relname, attname) DO UPDATE
+       SET users = l.users + 1,
+           nullable_users = l.nullable_users + EXCLUDED.nullable_users,
+           writers = l.writers + EXCLUDED.writers;
+    INSERT INTO rollguard.live_relation AS l (nspname, relname, users, inserters)
+    SELECT e.nspname, e.relname, 1, bool_or(e.writes)::integer
+      FROM rollguard.effective_contract e
+     WHERE e.version = v AND sign > 0
+     GROUP BY 1, 2
+    ON CONFLICT (nspname, relname) DO UPDATE
+       SET users = l.users + 1, inserters = l.inserters + EXCLUDED.inserters;
+    IF sign > 0 THEN
+        RETURN;
+    END IF;
+    -- the last user of a column or relation takes its row with it
+    DELETE FROM rollguard.live_column l
+     USING rollguard.effective_contract e
+     WHERE e.version = v AND l.users = 1
+       AND (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
+    UPDATE rollguard.live_column l
+       SET users = l.users - 1,
+           nullable_users = l.nullable_users - e.nullable::integer,
+           writers = l.writers - e.writes::integer
+      FROM rollguard.effective_contract e
+     WHERE e.version = v
+       AND (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
+    DELETE FROM rollguard.live_relation l
+     USING (SELECT DISTINCT e.nspname, e.relname FROM rollguard.effective_contract e
+             WHERE e.version = v) r
+     WHERE l.users = 1 AND (l.nspname, l.relname) = (r.nspname, r.relname);
+    UPDATE rollguard.live_relation l
+       SET users = l.users - 1, inserters = l.inserters - r.writes::integer
+      FROM (SELECT e.nspname, e.relname, bool_or(e.writes) AS writes
+              FROM rollguard.effective_contract e
+             WHERE e.version = v GROUP BY 1, 2) r
+     WHERE (l.nspname, l.relname) = (r.nspname, r.relname);
+END
+$$;
+
+-- deployment_state changed by (version, +/- deployments): versions that
+-- gained their first deployment or lost their last one move in or out of
+-- the counters.
+CREATE FUNCTION rollguard._apply_deployment_delta(versions text[], deltas integer[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    PERFORM rollguard._lock_live();
+    FOR t IN
+        SELECT d.version, coalesce(lv.deployments, 0) AS before, d.n
+          FROM (SELECT x.version, sum(x.n)::integer AS n
+                  FROM unnest(versions, deltas) AS x(version, n)
+                 GROUP BY 1 HAVING sum(x.n) <> 0) d
+          LEFT JOIN rollguard.live_version lv ON lv.version = d.version
+         ORDER BY d.version COLLATE "C"
+    LOOP
+        IF t.before + t.n < 0 THEN
+            RAISE EXCEPTION 'counters of live use are out of step with deployment_state for version "%"', t.version
+                USING ERRCODE = 'data_corrupted',
+                      HINT = 'Run SELECT rollguard._rebuild_live(); as a superuser.';
+        ELSIF t.before + t.n = 0 THEN
+            DELETE FROM rollguard.live_version WHERE version = t.version;
+            PERFORM rollguard._count_version(t.version, -1);
+        ELSIF t.before = 0 THEN
+            INSERT INTO rollguard.live_version (version, deployments) VALUES (t.version, t.n);
+            PERFORM rollguard._count_version(t.version, 1);
+        ELSE
+            UPDATE rollguard.live_version SET deployments = deployments + t.n
+             WHERE version = t.version;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- (Transition tables exist only for the event a trigger names, so each
+-- event has its trigger, and each branch reads only its own tables.)
+CREATE FUNCTION rollguard._deployment_state_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    versions text[];
+    deltas   integer[];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM rollguard._rebuild_live();
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT array_agg(s.version), array_agg(1) INTO versions, deltas FROM new_rows s;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(s.version), array_agg(-1) INTO versions, deltas FROM old_rows s;
+    ELSE
+        SELECT array_agg(x.version), array_agg(x.n) INTO versions, deltas
+          FROM (SELECT s.version, 1 AS n FROM new_rows s
+                UNION ALL SELECT s.version, -1 FROM old_rows s) x;
+    END IF;
+    IF versions IS NOT NULL THEN
+        PERFORM rollguard._apply_deployment_delta(versions, deltas);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- contract or declaration rows changed: recount the relations they name,
+-- if that can concern a live version.  Rare: deploy steps change only the
+-- contracts of versions not yet live; pg_restore may load contracts after
+-- deployment_state; declarations amend the contracts of live versions.
+CREATE FUNCTION rollguard._contract_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsps     text[];
+    rels     text[];
+    versions text[];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM rollguard._rebuild_live();
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT array_agg(c.nspname), array_agg(c.relname) INTO nsps, rels
+          FROM (SELECT DISTINCT x.nspname, x.relname FROM new_rows x) c;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(c.nspname), array_agg(c.relname) INTO nsps, rels
+          FROM (SELECT DISTINCT x.nspname, x.relname FROM old_rows x) c;
+    ELSE
+        SELECT array_agg(c.nspname), array_agg(c.relname) INTO nsps, rels
+          FROM (SELECT x.nspname, x.relname FROM new_rows x
+                UNION SELECT x.nspname, x.relname FROM old_rows x) c;
+    END IF;
+    IF nsps IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- the lock first: a deploy step committing meanwhile would count the
+    -- version without these rows
+    PERFORM rollguard._lock_live(false);
+    IF TG_TABLE_NAME = 'contract' THEN
+        IF TG_OP = 'INSERT' THEN
+            SELECT array_agg(DISTINCT x.version) INTO versions FROM new_rows x;
+        ELSIF TG_OP = 'DELETE' THEN
+            SELECT array_agg(DISTINCT x.version) INTO versions FROM old_rows x;
+        ELSE
+            SELECT array_agg(DISTINCT x.version) INTO versions
+              FROM (SELECT y.version FROM new_rows y UNION ALL SELECT y.version FROM old_rows y) x;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM rollguard.live_version lv WHERE lv.version = ANY (versions)) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    PERFORM rollguard._lock_live();
+    PERFORM rollguard._recount_relations(nsps, rels);
+    RETURN NULL;
+END
+$$;
+
+-- The triggers: one per event (a trigger with transition tables serves
+-- one event), all per statement.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('deployment_state', '_deployment_state_changed'),
+                                   ('contract', '_contract_changed'),
+                                   ('declaration', '_contract_changed')) AS x(tab, fn)
+    LOOP
+        EXECUTE format('CREATE TRIGGER live_insert AFTER INSERT ON rollguard.%I'
+                       ' REFERENCING NEW TABLE AS new_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard.%I()', t.tab, t.fn);
+        EXECUTE format('CREATE TRIGGER live_update AFTER UPDATE ON rollguard.%I'
+                       ' REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard.%I()', t.tab, t.fn);
+        EXECUTE format('CREATE TRIGGER live_delete AFTER DELETE ON rollguard.%I'
+                       ' REFERENCING OLD TABLE AS old_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard.%I()', t.tab, t.fn);
+        EXECUTE format('CREATE TRIGGER live_truncate AFTER TRUNCATE ON rollguard.%I'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard.%I()', t.tab, t.fn);
+    END LOOP;
+END
+$$;
+
+-- Recomputes every counter from scratch (after a data-only restore with
+-- --disable-triggers, say).  Superuser only, like every function here
+-- not granted otherwise.
+CREATE FUNCTION rollguard._rebuild_live()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsps text[];
+    rels text[];
+BEGIN
+    PERFORM rollguard._lock_live();
+    DELETE FROM rollguard.live_version;
+    INSERT INTO rollguard.live_version (version, deployments)
+    SELECT s.version, count(*) FROM rollguard.deployment_state s GROUP BY 1;
+    DELETE FROM rollguard.live_column;
+    DELETE FROM rollguard.live_relation;
+    SELECT array_agg(c.nspname), array_agg(c.relname) INTO nsps, rels
+      FROM (SELECT DISTINCT x.nspname, x.relname FROM rollguard.contract x
+              JOIN rollguard.live_version lv ON lv.version = x.version) c;
+    IF nsps IS NOT NULL THEN
+        PERFORM rollguard._recount_relations(nsps, rels);
+    END IF;
+END
+$$;
+
+-- The counters that differ from a recount from scratch: none, always
+-- (the test suites check it after every scenario).
+CREATE FUNCTION rollguard._live_drift()
+RETURNS TABLE (counter text, key text, stored text, recounted text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH lv AS (SELECT s.version, count(*)::integer AS deployments
+                  FROM rollguard.deployment_state s GROUP BY 1),
+    lc AS (SELECT e.nspname, e.relname, e.attname, count(*)::integer AS users,
+                  (count(*) FILTER (WHERE e.nullable))::integer AS nullable_users,
+                  (count(*) FILTER (WHERE e.writes))::integer AS writers
+             FROM rollguard.effective_contract e JOIN lv ON lv.version = e.version
+            GROUP BY 1, 2, 3),
+    lr AS (SELECT e.nspname, e.relname, count(DISTINCT e.version)::integer AS users,
+                  (count(DISTINCT e.version) FILTER (WHERE e.writes))::integer AS inserters
+             FROM rollguard.effective_contract e JOIN lv ON lv.version = e.version
+            GROUP BY 1, 2)
+    SELECT 'live_version', coalesce(a.version, b.version),
+           a.deployments::text, b.deployments::text
+      FROM rollguard.live_version a FULL JOIN lv b ON a.version = b.version
+     WHERE a.deployments IS DISTINCT FROM b.deployments
+    UNION ALL
+    SELECT 'live_column', format('%s.%s.%s', coalesce(a.nspname, b.nspname),
+                                 coalesce(a.relname, b.relname), coalesce(a.attname, b.attname)),
+           format('%s/%s/%s', a.users, a.nullable_users, a.writers),
+           format('%s/%s/%s', b.users, b.nullable_users, b.writers)
+      FROM rollguard.live_column a
+      FULL JOIN lc b ON (a.nspname, a.relname, a.attname) = (b.nspname, b.relname, b.attname)
+     WHERE (a.users, a.nullable_users, a.writers) IS DISTINCT FROM (b.users, b.nullable_users, b.writers)
+    UNION ALL
+    SELECT 'live_relation', format('%s.%s', coalesce(a.nspname, b.nspname), coalesce(a.relname, b.relname)),
+           format('%s/%s', a.users, a.inserters), format('%s/%s', b.users, b.inserters)
+      FROM rollguard.live_relation a
+      FULL JOIN lr b ON (a.nspname, a.relname) = (b.nspname, b.relname)
+     WHERE (a.users, a.inserters) IS DISTINCT FROM (b.users, b.inserters)
+     ORDER BY 1, 2
+$$;
+
+-- Registrations take the counters' lock before the version's own (as
+-- deploy steps do): a deploy script registers and deploys in one
+-- transaction while other mirrors deploy the same version.
+REVOKE ALL ON FUNCTION rollguard._store_version(text, jsonb) FROM PUBLIC, rollguard_deploy;
+CREATE FUNCTION rollguard._register_version(version text, manifest jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM rollguard._lock_live(false);
+    PERFORM rollguard._store_version(version, manifest);
+END
+$$;
+REVOKE ALL ON FUNCTION rollguard._register_version(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard._register_version(text, jsonb) TO rollguard_deploy;
+
+-- Installs from 1.0 files older than this index lack it.
+CREATE INDEX IF NOT EXISTS contract_writers_idx ON rollguard.contract (nspname, relname, version) WHERE writes;
+
+REVOKE ALL ON FUNCTION rollguard._lock_live(boolean), rollguard._recount_relations(text[], text[]),
+                       rollguard._count_version(text, integer),
+                       rollguard._apply_deployment_delta(text[], integer[]),
+                       rollguard._deployment_state_changed(), rollguard._contract_changed(),
+                       rollguard._rebuild_live(), rollguard._live_drift() FROM PUBLIC;
+
+SELECT rollguard._rebuild_live();
+
+------------------------------------------------------------------------------
+-- Observed usage
+------------------------------------------------------------------------------
+
+-- The columns that tagged sessions' statements read or write, per version
+-- (recorded in shared memory by the library; see README, "Observed usage"),
+-- in this database.  relation is schema-qualified, unquoted, as in
+-- manifests.
+CREATE FUNCTION rollguard._observed(OUT version text, OUT relation text, OUT "column" name,
+                                    OUT reads boolean, OUT writes boolean,
+                                    OUT first_seen timestamptz, OUT last_seen timestamptz)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_observed';
+
+CREATE VIEW rollguard.observed AS
+SELECT version, relation, "column", reads, writes, first_seen, last_seen
+  FROM rollguard._observed();
+
+COMMENT ON VIEW rollguard.observed IS
+'Columns that tagged sessions were seen reading or writing, per version: each counts as used by that version';
+
+-- The table's state for the whole server: entries (every database), the
+-- limit (rollguard.max_observed), uses not recorded since the server
+-- started because the table was full, and when it was last saved to disk.
+CREATE FUNCTION rollguard._observed_stats(OUT entries bigint, OUT max_entries integer,
+                                          OUT dropped bigint, OUT saved_at timestamptz)
+RETURNS record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_observed_stats';
+
+CREATE VIEW rollguard.observed_stats AS
+SELECT entries, max_entries, dropped, saved_at FROM rollguard._observed_stats();
+
+COMMENT ON VIEW rollguard.observed_stats IS
+'Observed uses: how many are kept, the limit, how many were not recorded because it was reached, when last saved';
+
+-- Like rollguard.sessions (and pg_stat_activity), visible to everyone: they
+-- name columns of the schema and version labels, nothing more.
+GRANT EXECUTE ON FUNCTION rollguard._observed(), rollguard._observed_stats() TO PUBLIC;
+GRANT SELECT ON rollguard.observed, rollguard.observed_stats TO PUBLIC;
+
+CREATE FUNCTION rollguard._clear_observed(version text, nspname name, relname name, attname name)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_clear_observed';
+
+REVOKE ALL ON FUNCTION rollguard._clear_observed(text, name, name, name) FROM PUBLIC;
+
+-- Forgets observed uses of this database: of a version, a relation, a
+-- column, or any combination (NULL: any).  Returns how many were removed,
+-- and records the call in rollguard.history.  A session that still uses a
+-- column records it again at its next use.
+CREATE FUNCTION rollguard.clear_observed(version text DEFAULT NULL,
+                                         relation pg_catalog.regclass DEFAULT NULL,
+                                         "column" name DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsp     name;
+    rel     name;
+    removed bigint;
+BEGIN
+    IF $1 IS NOT NULL THEN
+        PERFORM rollguard._check_label('version label', $1);
+    END IF;
+    IF $2 IS NOT NULL THEN
+        SELECT n.nspname, c.relname INTO nsp, rel
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         WHERE c.oid OPERATOR(pg_catalog.=) $2;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'relation with OID % does not exist', $2::oid
+                USING ERRCODE = 'undefined_table';
+        END IF;
+    END IF;
+    removed := rollguard._clear_observed($1, nsp, rel, $3);
+    PERFORM rollguard._log('clear_observed', NULL, $1,
+                           CASE WHEN nsp IS NOT NULL THEN nsp OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) rel END,
+                           $3, NULL, pg_catalog.jsonb_build_object('removed', removed));
+    RETURN removed;
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.clear_observed(text, pg_catalog.regclass, name) IS
+'Forgets observed uses of a version, relation or column (NULL: any); administrators only';
+
+REVOKE ALL ON FUNCTION rollguard.clear_observed(text, pg_catalog.regclass, name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard.clear_observed(text, pg_catalog.regclass, name) TO rollguard_admin;
+
+/* ----------------------------------------------------------------------
+ * 1.4: the registry announces its changes
+ * ---------------------------------------------------------------------- */
+
+-- The guard answers most checks from a few primary-key probes of the
+-- registry (the counters of live use, and whether a contract names what a
+-- statement removes).  Each backend keeps those answers until the registry
+-- changes.  A change is announced the way PostgreSQL announces a change to
+-- its own catalogs: a relcache invalidation of the table, which every
+-- backend reads when the writing transaction commits (never if it rolls
+-- back), before the writer's locks are released.  Every statement that
+-- writes to one of these tables sends it, whoever runs it: deploy steps,
+-- the counters' own triggers, a superuser's direct edit, pg_restore.
+CREATE FUNCTION rollguard._registry_changed()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rollguard_registry_changed';
+REVOKE ALL ON FUNCTION rollguard._registry_changed() FROM PUBLIC;
+
+-- ENABLE ALWAYS: also in sessions with session_replication_role =
+-- replica.  Logical replication's apply fires row triggers only: for a
+-- subscriber that receives the registry, the same function as a row
+-- trigger, enabled only there (ENABLE REPLICA).
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['deployment_state', 'contract', 'live_version',
+                             'live_column', 'live_relation']
+    LOOP
+        EXECUTE format('CREATE TRIGGER registry_changed'
+                       ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollguard.%I'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION rollguard._registry_changed()', t);
+        EXECUTE format('ALTER TABLE rollguard.%I ENABLE ALWAYS TRIGGER registry_changed', t);
+        EXECUTE format('CREATE TRIGGER registry_changed_replica'
+                       ' AFTER INSERT OR UPDATE OR DELETE ON rollguard.%I'
+                       ' FOR EACH ROW EXECUTE FUNCTION rollguard._registry_changed()', t);
+        EXECUTE format('ALTER TABLE rollguard.%I ENABLE REPLICA TRIGGER registry_changed_replica', t);
+    END LOOP;
+END
+$$;
+
+/* ----------------------------------------------------------------------
+ * 1.5: guarded relations
+ * ---------------------------------------------------------------------- */
+
+-- What a guarded relation is: one function in the library (catalog.c),
+-- which the guard, the observed uses, inferred contracts and declarations
+-- all ask.
+CREATE FUNCTION rollguard._is_guarded(relation pg_catalog.regclass)
+RETURNS boolean
+LANGUAGE c STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_is_guarded';
+
+REVOKE ALL ON FUNCTION rollguard._is_guarded(pg_catalog.regclass) FROM PUBLIC;
+
+COMMENT ON FUNCTION rollguard._is_guarded(pg_catalog.regclass) IS
+'Is this a relation rollguard guards (a table, view, materialized view or foreign table outside the system''s and rollguard''s schemas)?';
