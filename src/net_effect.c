@@ -350,7 +350,7 @@ rg_net_defer(List *changes, const char *statement)
 	ListCell   *lc;
 	MemoryContext old;
 
-	if (!deferring || rg_enforce == RG_ENFORCE_OFF)
+	if (!deferring)
 		return changes;
 	if (!callbacks_registered)
 	{

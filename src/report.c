@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  * report.c
- *		What is done with a verdict: rollguard.enforce decides between the
- *		refusal (ERROR) and the warning; an administrator's override lets a
+ *		What is done with a verdict: rollguard.enforce (defined here)
+ *		decides between the refusal (ERROR) and the warning; an administrator's override lets a
  *		change through with a NOTICE and a line in rollguard.history.
  *
  * The messages' texts are the change kinds' (change.c); a blocker's line
@@ -12,9 +12,40 @@
 
 #include "lib/stringinfo.h"
 #include "utils/elog.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 
 #include "rollguard.h"
+
+/* rollguard.enforce */
+int			rg_enforce = RG_ENFORCE_ON;
+
+static const struct config_enum_entry enforce_options[] = {
+	{"on", RG_ENFORCE_ON, false},
+	{"warn", RG_ENFORCE_WARN, false},
+	{"off", RG_ENFORCE_OFF, false},
+	{"true", RG_ENFORCE_ON, true},
+	{"false", RG_ENFORCE_OFF, true},
+	{NULL, 0, false}
+};
+
+void
+rg_report_define_settings(void)
+{
+	/*
+	 * Superuser only: letting the application role relax the guard would
+	 * defeat its point.
+	 */
+	DefineCustomEnumVariable("rollguard.enforce",
+							 "What rollguard does with a schema change that breaks a live version.",
+							 "on refuses it, warn reports it as a WARNING and lets it through, off checks nothing.",
+							 &rg_enforce,
+							 RG_ENFORCE_ON,
+							 enforce_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+}
 
 /* how many blockers a refusal names to the client (all go to the log) */
 #define MAX_REPORTED_BLOCKERS 100

@@ -30,8 +30,7 @@ typedef enum RgEnforce
 	RG_ENFORCE_ON
 } RgEnforce;
 
-extern int	rg_enforce;
-extern bool rg_preloaded;
+extern int	rg_enforce;		/* report.c */
 
 /* guard.c: an EXPLAIN without ANALYZE is running (it executes nothing) */
 extern bool rg_explain_only;
@@ -270,7 +269,10 @@ extern bool rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before
 
 /* rules.c */
 extern List *rg_evaluate(RgChange *change, List *sessions);
+
+/* report.c */
 extern void rg_enforce_changes(List *changes);
+extern void rg_report_define_settings(void);
 
 /*
  * The versions of the extension's SQL scripts (rollguard--*.sql) the

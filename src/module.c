@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
- * rollguard.c
- *		Module entry: settings, hooks, and the preload check.
+ * module.c
+ *		Module entry: _PG_init asks each part to define its settings and
+ *		(when preloaded) install its hooks; and the preload check.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -15,17 +16,7 @@
 
 PG_MODULE_MAGIC;
 
-int			rg_enforce = RG_ENFORCE_ON;
-bool		rg_preloaded = false;
-
-static const struct config_enum_entry enforce_options[] = {
-	{"on", RG_ENFORCE_ON, false},
-	{"warn", RG_ENFORCE_WARN, false},
-	{"off", RG_ENFORCE_OFF, false},
-	{"true", RG_ENFORCE_ON, true},
-	{"false", RG_ENFORCE_OFF, true},
-	{NULL, 0, false}
-};
+static bool preloaded = false;
 
 void		_PG_init(void);
 
@@ -35,19 +26,8 @@ PG_FUNCTION_INFO_V1(rollguard_who);
 void
 _PG_init(void)
 {
-	/*
-	 * Superuser only: letting the application role relax the guard would
-	 * defeat its point.
-	 */
-	DefineCustomEnumVariable("rollguard.enforce",
-							 "What rollguard does with a schema change that breaks a live version.",
-							 "on refuses it, warn reports it as a WARNING and lets it through, off checks nothing.",
-							 &rg_enforce,
-							 RG_ENFORCE_ON,
-							 enforce_options,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
+	/* rollguard.enforce */
+	rg_report_define_settings();
 
 	/* rollguard.deployment, rollguard.version: the session tags */
 	rg_sessions_define_settings();
@@ -65,7 +45,7 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	rg_preloaded = true;
+	preloaded = true;
 	rg_install_hooks();
 	rg_sessions_install_hooks();
 	rg_observed_install_hooks();
@@ -77,7 +57,7 @@ _PG_init(void)
 Datum
 rollguard_require_preload(PG_FUNCTION_ARGS)
 {
-	if (!rg_preloaded)
+	if (!preloaded)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rollguard must be loaded via \"shared_preload_libraries\""),
