@@ -50,7 +50,7 @@ SELECT * FROM rollguard.check('ALTER TABLE person DRO COLUMN weight');
 
 -- Statements inside DO blocks and functions are not looked into by the dry
 -- run: they are checked when they run.  (Nor does it follow renames of
--- relations within the script; README lists what the dry run sees.)
+-- relations within the script; doc/api.md lists what the dry run sees.)
 SELECT count(*) FROM rollguard.check('DO $x$ BEGIN ALTER TABLE person DROP COLUMN weight; END $x$');
 DO $x$ BEGIN ALTER TABLE person DROP COLUMN weight; END $x$;
 
