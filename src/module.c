@@ -1,13 +1,16 @@
 /*-------------------------------------------------------------------------
  * module.c
  *		Module entry: _PG_init asks each part to define its settings and
- *		(when preloaded) install its hooks; and the preload check.
+ *		(when preloaded) install its hooks; the one shared-memory request
+ *		and startup (the tagged sessions' slots, the observed uses); and
+ *		the preload check.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -17,6 +20,38 @@
 PG_MODULE_MAGIC;
 
 static bool preloaded = false;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Shared memory: the tagged sessions' slots, and the observed uses. */
+static void
+request_shmem(void)
+{
+	rg_sessions_shmem_request();
+	rg_observed_shmem_request();
+}
+
+#if PG_VERSION_NUM >= 150000
+static void
+rg_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	request_shmem();
+}
+#endif
+
+static void
+rg_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	rg_sessions_shmem_startup();
+	rg_observed_shmem_startup();
+}
 
 void		_PG_init(void);
 
@@ -46,6 +81,14 @@ _PG_init(void)
 		return;
 
 	preloaded = true;
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = rg_shmem_request;
+#else
+	request_shmem();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = rg_shmem_startup;
 	rg_install_hooks();
 	rg_sessions_install_hooks();
 	rg_observed_install_hooks();

@@ -157,10 +157,6 @@ static ObservedShared *observed = NULL;
 static HTAB *observed_hash = NULL;
 static HTAB *relcount_hash = NULL;
 
-#if PG_VERSION_NUM >= 150000
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms_hook = NULL;
 
 /*
@@ -279,28 +275,23 @@ observed_shmem_size(void)
 	return size;
 }
 
-#if PG_VERSION_NUM >= 150000
-static void
-observed_shmem_request(void)
+/* The shared memory it needs (from the module's shmem_request_hook). */
+void
+rg_observed_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(observed_shmem_size());
 	RequestNamedLWLockTranche("rollguard observed", 1);
 }
-#endif
 
 static void observed_shmem_shutdown(int code, Datum arg);
 static void load_observed(void);
 
-static void
-observed_shmem_startup(void)
+/* Sets it up (from the module's shmem_startup_hook). */
+void
+rg_observed_shmem_startup(void)
 {
 	bool		found;
 	HASHCTL		info;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
 
 	observed = NULL;
 	observed_hash = NULL;
@@ -1052,15 +1043,6 @@ register_saver(void)
 void
 rg_observed_install_hooks(void)
 {
-#if PG_VERSION_NUM >= 150000
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = observed_shmem_request;
-#else
-	RequestAddinShmemSpace(observed_shmem_size());
-	RequestNamedLWLockTranche("rollguard observed", 1);
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = observed_shmem_startup;
 	prev_ExecutorCheckPerms_hook = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = rg_executor_check_perms;
 	register_saver();

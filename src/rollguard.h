@@ -317,6 +317,8 @@ extern int	rg_version_cmp(const char *a, int alen, const char *b, int blen);
 /* sessions.c */
 extern void rg_sessions_define_settings(void);
 extern void rg_sessions_install_hooks(void);
+extern void rg_sessions_shmem_request(void);
+extern void rg_sessions_shmem_startup(void);
 extern List *rg_live_sessions(bool with_self);
 extern void rg_sessions_note_appname(void);
 extern const RgSessionTags *rg_session_tags(void);
@@ -324,6 +326,8 @@ extern const RgSessionTags *rg_session_tags(void);
 /* observed.c */
 extern void rg_observed_define_settings(void);
 extern void rg_observed_install_hooks(void);
+extern void rg_observed_shmem_request(void);
+extern void rg_observed_shmem_startup(void);
 extern List *rg_observed_for(const char *nspname, const char *relname,
 							 const char *attname);
 

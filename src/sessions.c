@@ -81,10 +81,6 @@ static bool own_tags_valid = false;
 static char *tags_appname = NULL;
 static MemoryContext tags_cxt = NULL;
 
-#if PG_VERSION_NUM >= 150000
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
 /* Whether this backend counts itself in appname_tagged. */
@@ -261,23 +257,18 @@ rg_sessions_define_settings(void)
 							   check_version, assign_version, NULL);
 }
 
-#if PG_VERSION_NUM >= 150000
-static void
-sessions_shmem_request(void)
+/* The shared memory it needs (from the module's shmem_request_hook). */
+void
+rg_sessions_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(session_array_size());
 }
-#endif
 
-static void
-sessions_shmem_startup(void)
+/* Sets it up (from the module's shmem_startup_hook). */
+void
+rg_sessions_shmem_startup(void)
 {
 	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	session_array = ShmemInitStruct("rollguard sessions", session_array_size(), &found);
@@ -366,14 +357,6 @@ sessions_client_auth(Port *port, int status)
 void
 rg_sessions_install_hooks(void)
 {
-#if PG_VERSION_NUM >= 150000
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = sessions_shmem_request;
-#else
-	RequestAddinShmemSpace(session_array_size());
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = sessions_shmem_startup;
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = sessions_client_auth;
 }
