@@ -52,7 +52,8 @@ fi
 
 T0=$(date +%s)
 log() { printf '[%4ds] %s\n' $(($(date +%s) - T0)) "$*"; }
-as_postgres() { su postgres -s /bin/sh -c "$*"; }
+# as_postgres, start_cluster, q
+. "$BENCH/lib.sh"
 
 WORK=$(mktemp -d /tmp/rollguard-bench-net.XXXXXX)
 chown postgres: "$WORK"
@@ -66,28 +67,6 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-start_cluster() {
-	local name=$1 preload=$2 dir=$WORK/$1
-	mkdir -p "$dir" && chown postgres: "$dir"
-	as_postgres "'$BINDIR/initdb' -D '$dir/data' -A trust -U postgres >'$dir/initdb.log' 2>&1"
-	cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$dir'
-port = 5432
-lc_messages = 'C'
-fsync = off
-shared_buffers = 256MB
-log_min_messages = warning
-CONF
-	[ "$preload" = yes ] && echo "shared_preload_libraries = 'rollguard'" >>"$dir/data/postgresql.conf"
-	as_postgres "'$BINDIR/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w start >/dev/null"
-}
-q() {
-	local c=$1
-	shift
-	PGHOST=$WORK/$c PGPORT=5432 PGUSER=postgres "$BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -d bench "$@"
-}
 
 log "starting clusters in $WORK (rg: rollguard preloaded; stock: not)"
 start_cluster rg yes

@@ -76,7 +76,8 @@ chown postgres: "$WORK"
 rm -rf "$RAW" "$PROFILE"
 mkdir -p "$RAW" "$PROFILE"
 
-as_postgres() { su postgres -s /bin/sh -c "$*"; }
+# as_postgres, start_cluster, q
+. "$BENCH/lib.sh"
 
 cleanup() {
 	if [ "${KEEP:-0}" = 1 ]; then
@@ -92,32 +93,6 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the two clusters ------------------------------------------------------
-start_cluster() {
-	local name=$1 preload=$2 dir=$WORK/$1
-	mkdir -p "$dir" && chown postgres: "$dir"
-	as_postgres "'$BINDIR/initdb' -D '$dir/data' -A trust -U postgres >'$dir/initdb.log' 2>&1"
-	cat >>"$dir/data/postgresql.conf" <<CONF
-# bench/run.sh: the same on both clusters but for shared_preload_libraries
-listen_addresses = ''
-unix_socket_directories = '$dir'
-port = 5432
-lc_messages = 'C'
-fsync = off
-shared_buffers = 256MB
-max_connections = 120
-max_wal_size = 4GB
-checkpoint_timeout = 30min
-log_min_messages = warning
-log_line_prefix = '%m [%p] '
-CONF
-	[ "$preload" = yes ] && echo "shared_preload_libraries = 'rollguard'" >>"$dir/data/postgresql.conf"
-	as_postgres "'$BINDIR/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w start >/dev/null"
-}
-q() {	# q CLUSTER SQL...: psql -At on database bench
-	local c=$1
-	shift
-	PGHOST=$WORK/$c PGPORT=5432 PGUSER=postgres "$BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -d bench "$@"
-}
 # CPU seconds a cluster has used so far: the postmaster, the children it has
 # reaped (cutime, cstime) and those still running.  Other tenants of the
 # machine slow the wall clock (tps) but not this: server CPU per transaction
