@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
@@ -47,6 +48,7 @@ typedef struct ColState
 	char	   *attname;		/* its name now */
 	AttrNumber	origin;			/* the catalog's column it is (0: one the
 								 * statement or script adds) */
+	char	   *origin_name;	/* ... and its name there */
 	RgColumnFacts f;
 } ColState;
 
@@ -67,15 +69,24 @@ typedef struct DroppedConstraint
 
 struct RgOverlay
 {
+	LOCKMODE	lockmode;		/* see below */
 	List	   *columns;		/* ColState */
 	List	   *relations;		/* RelState */
 	List	   *dropped;		/* DroppedConstraint */
 };
 
+/*
+ * A new overlay, for the guard's analysis of one statement (lock: the
+ * relations it names are locked first, as the statement will lock them) or
+ * for the dry run's of a script (no locks).
+ */
 RgOverlay *
-rg_overlay_new(void)
+rg_overlay_new(bool lock)
 {
-	return palloc0(sizeof(RgOverlay));
+	RgOverlay  *overlay = palloc0(sizeof(RgOverlay));
+
+	overlay->lockmode = lock ? AccessExclusiveLock : NoLock;
+	return overlay;
 }
 
 /* The statements that can name a breaking change; everything else passes. */
@@ -138,14 +149,14 @@ rg_statement_text(const char *query, int location, int len)
 }
 
 /*
- * The lock the statement will take, taken now (in the guard, not in the dry
- * run): the catalog state the rules look at cannot change between the check
- * and the statement, so two migrations cannot both pass where no serial
- * order would let them.  Like PostgreSQL, lock only what the user may alter
- * (its owner, or for DROP the schema's owner); for anything else the
- * statement fails on its own, and there is nothing to check.
+ * overlay->lockmode: the lock the statement will take, taken now (in the
+ * guard, not in the dry run: NoLock): the catalog state the rules look at
+ * cannot change between the check and the statement, so two migrations
+ * cannot both pass where no serial order would let them.  Like PostgreSQL,
+ * lock only what the user may alter (its owner, or for DROP the schema's
+ * owner); for anything else the statement fails on its own, and there is
+ * nothing to check.
  */
-static LOCKMODE analysis_lockmode = NoLock;
 
 /* The names the script gave the relation, or NULL if it gave none. */
 static RelState *
@@ -224,16 +235,16 @@ resolve_relation(RgOverlay *overlay, RangeVar *rv)
 			return InvalidOid;
 		if (relation_renamed(overlay, relid) != NULL)
 			return InvalidOid;	/* not its name any more */
-		if (analysis_lockmode == NoLock)
+		if (overlay->lockmode == NoLock)
 			return relid;
 		if (!rg_class_ownercheck(relid, GetUserId()) &&
 			!rg_namespace_ownercheck(get_rel_namespace(relid), GetUserId()))
 			return InvalidOid;
-		LockRelationOid(relid, analysis_lockmode);
+		LockRelationOid(relid, overlay->lockmode);
 		/* renamed or dropped while we waited? look it up again */
 		if (RangeVarGetRelid(rv, NoLock, true) == relid)
 			return relid;
-		UnlockRelationOid(relid, analysis_lockmode);
+		UnlockRelationOid(relid, overlay->lockmode);
 	}
 }
 
@@ -242,15 +253,15 @@ resolve_relation(RgOverlay *overlay, RangeVar *rv)
  * column: the net effect notes what they were before the transaction.
  */
 static void
-touch(Oid relid, const char *attname)
+touch(RgOverlay *overlay, Oid relid, const char *attname)
 {
-	if (analysis_lockmode != NoLock)
+	if (overlay->lockmode != NoLock)
 		rg_net_touch(relid, attname);
 }
 
 /* The relation and, unless ONLY was written, every relation inheriting it. */
 static List *
-relation_and_children(Oid relid, RangeVar *rv)
+relation_and_children(RgOverlay *overlay, Oid relid, RangeVar *rv)
 {
 	List	   *all;
 	List	   *result = NIL;
@@ -258,7 +269,7 @@ relation_and_children(Oid relid, RangeVar *rv)
 
 	if (!rv->inh || !has_subclass(relid))
 		return list_make1_oid(relid);
-	all = find_all_inheritors(relid, analysis_lockmode, NULL);
+	all = find_all_inheritors(relid, overlay->lockmode, NULL);
 	foreach(lc, all)
 	{
 		if (rg_relation_is_guarded(lfirst_oid(lc), NULL))
@@ -289,7 +300,8 @@ column_state(RgOverlay *overlay, Oid relid, const char *attname)
 {
 	ListCell   *lc;
 	ColState   *st;
-	AttrNumber	attnum = get_attnum(relid, attname);
+	AttrNumber	attnum;
+	RgColumnFacts facts;
 
 	foreach(lc, overlay->columns)
 	{
@@ -302,12 +314,14 @@ column_state(RgOverlay *overlay, Oid relid, const char *attname)
 	st->relid = relid;
 	st->attname = pstrdup(attname);
 	/* the catalog's column of that name, unless the script renamed it */
-	if (attnum != InvalidAttrNumber && column_by_origin(overlay, relid, attnum) == NULL)
+	facts = rg_column_facts_by_name(relid, attname, &attnum);
+	if (facts.exists && column_by_origin(overlay, relid, attnum) == NULL)
 	{
 		st->origin = attnum;
-		st->f = rg_column_facts(relid, attnum);
+		st->origin_name = st->attname;
+		st->f = facts;
 	}
-	touch(relid, attname);
+	touch(overlay, relid, attname);
 	overlay->columns = lappend(overlay->columns, st);
 	return st;
 }
@@ -319,11 +333,29 @@ column_state(RgOverlay *overlay, Oid relid, const char *attname)
 static void
 rename_column(RgOverlay *overlay, ColState *st, const char *newname)
 {
-	ColState   *to = column_state(overlay, st->relid, newname);
+	ColState   *to = NULL;
+	ListCell   *lc;
 
+	/* (not from the catalog: a column of that name there is an error) */
+	foreach(lc, overlay->columns)
+	{
+		ColState   *c = lfirst(lc);
+
+		if (c->relid == st->relid && strcmp(c->attname, newname) == 0)
+			to = c;
+	}
+	if (to == NULL)
+	{
+		to = palloc0(sizeof(ColState));
+		to->relid = st->relid;
+		to->attname = pstrdup(newname);
+		overlay->columns = lappend(overlay->columns, to);
+	}
 	to->origin = st->origin;
+	to->origin_name = st->origin_name;
 	to->f = st->f;
 	st->origin = 0;
+	st->origin_name = NULL;
 	memset(&st->f, 0, sizeof(st->f));
 }
 
@@ -332,9 +364,7 @@ static RgChange *
 column_change(RgChangeKind kind, ColState *st)
 {
 	RgChange   *ch = rg_make_change(kind, st->relid,
-									st->origin > 0
-									? get_attname(st->relid, st->origin, false)
-									: st->attname);
+									st->origin > 0 ? st->origin_name : st->attname);
 
 	if (st->origin == 0)
 		ch->attnum = 0;			/* not (yet) in the catalog */
@@ -619,63 +649,21 @@ relations_in_schema_now(RgOverlay *overlay, const char *nspname)
 	return result;
 }
 
-/* The type and every domain built on it, directly or through others. */
-static List *
-type_and_derived_domains(Oid typid)
-{
-	List	   *types = list_make1_oid(typid);
-	bool		grown = true;
-
-	while (grown)
-	{
-		Relation	rel = table_open(TypeRelationId, AccessShareLock);
-		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-		HeapTuple	tup;
-
-		grown = false;
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		{
-			Form_pg_type typ = (Form_pg_type) GETSTRUCT(tup);
-
-			if (typ->typtype == TYPTYPE_DOMAIN &&
-				list_member_oid(types, typ->typbasetype) &&
-				!list_member_oid(types, typ->oid))
-			{
-				types = lappend_oid(types, typ->oid);
-				grown = true;
-			}
-		}
-		systable_endscan(scan);
-		table_close(rel, AccessShareLock);
-	}
-	return types;
-}
-
 /* Every column of a guarded relation whose type is typid or a domain on it. */
 static List *
 columns_of_type(Oid typid)
 {
-	List	   *types = type_and_derived_domains(typid);
-	Relation	rel;
-	SysScanDesc scan;
-	HeapTuple	tup;
 	List	   *result = NIL;
+	ListCell   *lc;
 
-	rel = table_open(AttributeRelationId, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	foreach(lc, rg_columns_of_type(typid))
 	{
-		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+		ObjectAddress *col = lfirst(lc);
 
-		if (att->attnum > 0 && !att->attisdropped &&
-			list_member_oid(types, att->atttypid) &&
-			rg_relation_is_guarded(att->attrelid, NULL))
-			result = lappend(result,
-							 rg_make_change(RG_CASCADE_DROP_COLUMN, att->attrelid,
-											NameStr(att->attname)));
+		result = lappend(result,
+						 rg_make_change(RG_CASCADE_DROP_COLUMN, col->objectId,
+										get_attname(col->objectId, col->objectSubId, false)));
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
 	return result;
 }
 
@@ -775,7 +763,7 @@ not_null_inherited(RgOverlay *overlay, Oid relid, AlterTableCmd *cmd)
 
 	if (col == NULL || !has_subclass(relid))
 		return NIL;
-	foreach(lc, find_all_inheritors(relid, analysis_lockmode, NULL))
+	foreach(lc, find_all_inheritors(relid, overlay->lockmode, NULL))
 	{
 		Oid			r = lfirst_oid(lc);
 		ColState   *st;
@@ -800,7 +788,7 @@ not_null_inherited(RgOverlay *overlay, Oid relid, AlterTableCmd *cmd)
  * names: ALTER TYPE ... CASCADE changes their columns too.
  */
 static List *
-typed_tables(RangeVar *rv)
+typed_tables(RgOverlay *overlay, RangeVar *rv)
 {
 	Oid			typrelid = RangeVarGetRelid(rv, NoLock, true);
 	Oid			typid;
@@ -811,7 +799,7 @@ typed_tables(RangeVar *rv)
 
 	if (!OidIsValid(typrelid) || get_rel_relkind(typrelid) != RELKIND_COMPOSITE_TYPE)
 		return NIL;
-	if (analysis_lockmode != NoLock && !rg_class_ownercheck(typrelid, GetUserId()))
+	if (overlay->lockmode != NoLock && !rg_class_ownercheck(typrelid, GetUserId()))
 		return NIL;				/* the statement fails on its own */
 	typid = get_rel_type_id(typrelid);
 	rel = table_open(RelationRelationId, AccessShareLock);
@@ -825,12 +813,12 @@ typed_tables(RangeVar *rv)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	if (analysis_lockmode != NoLock)
+	if (overlay->lockmode != NoLock)
 	{
 		ListCell   *lc;
 
 		foreach(lc, result)
-			LockRelationOid(lfirst_oid(lc), analysis_lockmode);
+			LockRelationOid(lfirst_oid(lc), overlay->lockmode);
 	}
 	return result;
 }
@@ -843,8 +831,8 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 	List	   *rels;
 	ListCell   *lc;
 
-	if (analysis_lockmode != NoLock)
-		analysis_lockmode = AlterTableGetLockLevel(stmt->cmds);
+	if (overlay->lockmode != NoLock)
+		overlay->lockmode = AlterTableGetLockLevel(stmt->cmds);
 	switch (stmt->objtype)
 	{
 		case OBJECT_TABLE:
@@ -854,11 +842,11 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 			relid = resolve_relation(overlay, stmt->relation);
 			if (!OidIsValid(relid))
 				return NIL;
-			rels = relation_and_children(relid, stmt->relation);
+			rels = relation_and_children(overlay, relid, stmt->relation);
 			break;
 		case OBJECT_TYPE:
 			/* ALTER TYPE ... DROP / ALTER ATTRIBUTE: its typed tables */
-			rels = typed_tables(stmt->relation);
+			rels = typed_tables(overlay, stmt->relation);
 			if (rels == NIL)
 				return NIL;
 			relid = linitial_oid(rels);
@@ -889,6 +877,7 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 						changes = lappend(changes, column_change(RG_DROP_COLUMN, st));
 					st->f.exists = false;
 					st->origin = 0;
+					st->origin_name = NULL;
 					break;
 
 				case AT_ColumnDefault:
@@ -1066,11 +1055,11 @@ analyze_rename(RenameStmt *stmt, RgOverlay *overlay)
 			relid = resolve_relation(overlay, stmt->relation);
 			if (!OidIsValid(relid) || !column_state(overlay, relid, stmt->subname)->f.exists)
 				return NIL;
-			return rename_columns(overlay, relation_and_children(relid, stmt->relation), stmt);
+			return rename_columns(overlay, relation_and_children(overlay, relid, stmt->relation), stmt);
 
 		case OBJECT_ATTRIBUTE:
 			/* ALTER TYPE ... RENAME ATTRIBUTE: the columns of its typed tables */
-			return rename_columns(overlay, typed_tables(stmt->relation), stmt);
+			return rename_columns(overlay, typed_tables(overlay, stmt->relation), stmt);
 
 		case OBJECT_TABLE:
 		case OBJECT_VIEW:
@@ -1080,7 +1069,7 @@ analyze_rename(RenameStmt *stmt, RgOverlay *overlay)
 			relid = resolve_relation(overlay, stmt->relation);
 			if (!OidIsValid(relid))
 				return NIL;
-			touch(relid, NULL);
+			touch(overlay, relid, NULL);
 			ch = rg_make_change(RG_RENAME_RELATION, relid, NULL);
 			ch->target = stmt->newname;
 			relation_renaming(overlay, relid)->relname = pstrdup(stmt->newname);
@@ -1089,7 +1078,7 @@ analyze_rename(RenameStmt *stmt, RgOverlay *overlay)
 		case OBJECT_SCHEMA:
 			foreach(lc, relations_in_schema_now(overlay, stmt->subname))
 			{
-				touch(lfirst_oid(lc), NULL);
+				touch(overlay, lfirst_oid(lc), NULL);
 				ch = rg_make_change(RG_RENAME_SCHEMA, lfirst_oid(lc), NULL);
 				ch->target = stmt->newname;
 				changes = lappend(changes, ch);
@@ -1121,7 +1110,7 @@ analyze_set_schema(AlterObjectSchemaStmt *stmt, RgOverlay *overlay)
 	relid = resolve_relation(overlay, stmt->relation);
 	if (!OidIsValid(relid))
 		return NIL;
-	touch(relid, NULL);
+	touch(overlay, relid, NULL);
 	ch = rg_make_change(RG_MOVE_RELATION, relid, NULL);
 	ch->target = stmt->newschema;
 	relation_renaming(overlay, relid)->nspname = pstrdup(stmt->newschema);
@@ -1384,13 +1373,13 @@ rg_overlay_leaves(RgOverlay *overlay, RgChange *ch)
 /*
  * The changes a statement makes that rules must look at.  overlay carries
  * column and relation state from command to command (and statement to
- * statement in a dry run).  With lock, the relations the statement names are locked as the
- * statement itself would lock them.
+ * statement in a dry run).  In the guard (rg_overlay_new(true)) the
+ * relations the statement names are locked as the statement itself would
+ * lock them.
  */
 List *
-rg_analyze_statement(Node *parsetree, RgOverlay *overlay, bool lock)
+rg_analyze_statement(Node *parsetree, RgOverlay *overlay)
 {
-	analysis_lockmode = lock ? AccessExclusiveLock : NoLock;
 	switch (nodeTag(parsetree))
 	{
 		case T_AlterTableStmt:

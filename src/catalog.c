@@ -8,13 +8,18 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -96,6 +101,29 @@ rg_type_default_notnull(Oid typid, Oid skip, bool *has_default, bool *notnull)
 	}
 }
 
+/* What a pg_attribute row says of its column. */
+static RgColumnFacts
+facts_of(HeapTuple tup)
+{
+	RgColumnFacts facts = {0};
+	Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+	bool		dom_default;
+	bool		dom_notnull;
+
+	if (att->attisdropped)
+		return facts;
+	rg_type_default_notnull(att->atttypid, InvalidOid, &dom_default, &dom_notnull);
+	facts.exists = true;
+	facts.notnull = att->attnotnull || dom_notnull;
+	facts.own_default = att->atthasdef && att->attgenerated == '\0';
+	facts.other_default = att->attidentity != '\0' || att->attgenerated != '\0';
+	facts.type_default = dom_default;
+	facts.identity = att->attidentity;
+	facts.typid = att->atttypid;
+	facts.typmod = att->atttypmod;
+	return facts;
+}
+
 /*
  * What the catalog says now of column attnum of relid (InvalidAttrNumber:
  * a column that does not exist).
@@ -105,28 +133,29 @@ rg_column_facts(Oid relid, AttrNumber attnum)
 {
 	RgColumnFacts facts = {0};
 	HeapTuple	tup;
-	Form_pg_attribute att;
-	bool		dom_default;
-	bool		dom_notnull;
 
 	if (attnum == InvalidAttrNumber)
 		return facts;
 	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
 	if (!HeapTupleIsValid(tup))
 		return facts;
-	att = (Form_pg_attribute) GETSTRUCT(tup);
-	if (!att->attisdropped)
-	{
-		rg_type_default_notnull(att->atttypid, InvalidOid, &dom_default, &dom_notnull);
-		facts.exists = true;
-		facts.notnull = att->attnotnull || dom_notnull;
-		facts.own_default = att->atthasdef && att->attgenerated == '\0';
-		facts.other_default = att->attidentity != '\0' || att->attgenerated != '\0';
-		facts.type_default = dom_default;
-		facts.identity = att->attidentity;
-		facts.typid = att->atttypid;
-		facts.typmod = att->atttypmod;
-	}
+	facts = facts_of(tup);
+	ReleaseSysCache(tup);
+	return facts;
+}
+
+/* The same, of the column of that name, and its number (0 if none). */
+RgColumnFacts
+rg_column_facts_by_name(Oid relid, const char *attname, AttrNumber *attnum)
+{
+	RgColumnFacts facts = {0};
+	HeapTuple	tup = SearchSysCacheAttName(relid, attname);
+
+	*attnum = InvalidAttrNumber;
+	if (!HeapTupleIsValid(tup))
+		return facts;
+	*attnum = ((Form_pg_attribute) GETSTRUCT(tup))->attnum;
+	facts = facts_of(tup);
 	ReleaseSysCache(tup);
 	return facts;
 }
@@ -179,4 +208,81 @@ rg_type_widens(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod)
 		default:
 			return false;
 	}
+}
+
+static int
+column_order(const ListCell *a, const ListCell *b)
+{
+	const ObjectAddress *x = lfirst(a);
+	const ObjectAddress *y = lfirst(b);
+
+	if (x->objectId != y->objectId)
+		return x->objectId < y->objectId ? -1 : 1;
+	return x->objectSubId - y->objectSubId;
+}
+
+/*
+ * Every column of a guarded relation whose type is typid or a domain built
+ * on it (directly or through other domains), as a list of ObjectAddress
+ * (classId pg_class, objectId the relation, objectSubId the column):
+ * what DROP TYPE / DROP DOMAIN ... CASCADE removes, and what ALTER DOMAIN
+ * changes.  Found as PostgreSQL finds them, through pg_depend: a column
+ * depends on its type, a domain on its base type.
+ */
+List *
+rg_columns_of_type(Oid typid)
+{
+	List	   *types = list_make1_oid(typid);
+	List	   *columns = NIL;
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+
+	/* types grows while it is walked: each domain found is walked in turn */
+	for (int i = 0; i < list_length(types); i++)
+	{
+		Oid			type = list_nth_oid(types, i);
+		ScanKeyData key[2];
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(TypeRelationId));
+		ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(type));
+		scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, key);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+			if (dep->classid == TypeRelationId && dep->objsubid == 0 &&
+				!list_member_oid(types, dep->objid))
+			{
+				HeapTuple	typtup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(dep->objid));
+
+				if (HeapTupleIsValid(typtup))
+				{
+					Form_pg_type t = (Form_pg_type) GETSTRUCT(typtup);
+
+					if (t->typtype == TYPTYPE_DOMAIN && t->typbasetype == type)
+						types = lappend_oid(types, dep->objid);
+					ReleaseSysCache(typtup);
+				}
+			}
+			else if (dep->classid == RelationRelationId && dep->objsubid > 0 &&
+					 get_atttype(dep->objid, dep->objsubid) == type &&
+					 rg_relation_is_guarded(dep->objid, NULL))
+			{
+				ObjectAddress *col = palloc(sizeof(ObjectAddress));
+
+				col->classId = RelationRelationId;
+				col->objectId = dep->objid;
+				col->objectSubId = dep->objsubid;
+				columns = lappend(columns, col);
+			}
+		}
+		systable_endscan(scan);
+	}
+	table_close(depend, AccessShareLock);
+	/* in creation order (messages name the first) */
+	list_sort(columns, column_order);
+	return columns;
 }

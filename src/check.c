@@ -40,7 +40,7 @@ rollguard_check(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *script = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	List	   *stmts;
-	RgOverlay  *overlay = rg_overlay_new();
+	RgOverlay  *overlay = rg_overlay_new(false);
 	List	   *changes = NIL;
 	List	   *judged = NIL;
 	ListCell   *lc;
@@ -71,7 +71,7 @@ rollguard_check(PG_FUNCTION_ARGS)
 
 		if (!rg_is_candidate(rs->stmt))
 			continue;
-		foreach(cc, rg_analyze_statement(rs->stmt, overlay, false))
+		foreach(cc, rg_analyze_statement(rs->stmt, overlay))
 		{
 			RgChange   *ch = lfirst(cc);
 

@@ -189,7 +189,7 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 			 * the whole transaction.
 			 */
 			rg_net_begin_statement(context == PROCESS_UTILITY_TOPLEVEL);
-			frame.covered = rg_analyze_statement(parsetree, rg_overlay_new(), true);
+			frame.covered = rg_analyze_statement(parsetree, rg_overlay_new(true));
 			frame.judged = rg_net_defer(frame.covered,
 										rg_statement_text(queryString,
 														  pstmt->stmt_location,

@@ -234,9 +234,12 @@ extern bool rg_is_blank(const char *s);
 /* catalog.c */
 extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
 extern RgColumnFacts rg_column_facts(Oid relid, AttrNumber attnum);
+extern RgColumnFacts rg_column_facts_by_name(Oid relid, const char *attname,
+											 AttrNumber *attnum);
 extern void rg_type_default_notnull(Oid typid, Oid skip, bool *has_default,
 									bool *notnull);
 extern bool rg_type_widens(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod);
+extern List *rg_columns_of_type(Oid typid);
 
 /*
  * What earlier statements of a dry-run script (or earlier commands of one
@@ -246,8 +249,8 @@ typedef struct RgOverlay RgOverlay;
 
 /* analyze.c */
 extern bool rg_is_candidate(Node *parsetree);
-extern RgOverlay *rg_overlay_new(void);
-extern List *rg_analyze_statement(Node *parsetree, RgOverlay *overlay, bool lock);
+extern RgOverlay *rg_overlay_new(bool lock);
+extern List *rg_analyze_statement(Node *parsetree, RgOverlay *overlay);
 extern bool rg_overlay_leaves(RgOverlay *overlay, RgChange *ch);
 extern char *rg_statement_text(const char *query, int location, int len);
 extern RgChange *rg_make_change(RgChangeKind kind, Oid relid, const char *attname);
