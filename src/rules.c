@@ -206,8 +206,9 @@ session_evidence(List *sessions, const char *deployment, const char *version,
 	}
 	return psprintf("connected now, pid %d%s%s", lowest,
 					list_length(pids) > 1
-					? psprintf(" and %d more %s", list_length(pids) - 1,
-							   list_length(pids) > 2 ? "sessions" : "session")
+					? psprintf(ngettext(" and %d more session", " and %d more sessions",
+										list_length(pids) - 1),
+							   list_length(pids) - 1)
 					: "",
 					unknown ? "; not registered, so it counts as using every column" : "");
 }
