@@ -55,6 +55,19 @@ SELECT rollguard.register_version('41', '{"relations": {
 SELECT rollguard.deploy('mirror-1', '41');
 SELECT rollguard.deploy('mirror-2', '41');
 
+-- A transaction that touches columns but keeps no change for its COMMIT
+-- (DROP NOT NULL breaks nothing), in a new session, twice: what was noted
+-- goes with the first transaction (a server built with assertions wipes
+-- freed memory: the second would trip over it).
+\c -
+BEGIN;
+ALTER TABLE orders ALTER COLUMN note DROP NOT NULL;
+COMMIT;
+BEGIN;
+ALTER TABLE orders ALTER COLUMN note DROP NOT NULL;
+ALTER TABLE orders ALTER COLUMN amount DROP NOT NULL;
+COMMIT;
+
 ------------------------------------------------------------------------------
 -- knex's .alter(): t.string('status', 40).notNullable().defaultTo('new')
 -- on a NOT NULL column with a default.  Taken statement by statement, DROP

@@ -80,6 +80,24 @@ forget_transaction(void)
 	deferring = false;
 }
 
+static void net_xact_callback(XactEvent event, void *arg);
+static void net_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								 SubTransactionId parentSubid, void *arg);
+
+/*
+ * What this file keeps lives in TopTransactionContext: from the first time
+ * it keeps anything in a backend, the end of every transaction forgets it.
+ */
+static void
+keep_until_transaction_end(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(net_xact_callback, NULL);
+	RegisterSubXactCallback(net_subxact_callback, NULL);
+	callbacks_registered = true;
+}
+
 static Original *
 original(Oid relid, AttrNumber attnum, bool *found)
 {
@@ -91,6 +109,7 @@ original(Oid relid, AttrNumber attnum, bool *found)
 
 		if (found == NULL)
 			return NULL;
+		keep_until_transaction_end();
 		ctl.keysize = sizeof(OriginalKey);
 		ctl.entrysize = sizeof(Original);
 		ctl.hcxt = TopTransactionContext;
@@ -352,12 +371,7 @@ rg_net_defer(List *changes, const char *statement)
 
 	if (!deferring)
 		return changes;
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(net_xact_callback, NULL);
-		RegisterSubXactCallback(net_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
+	keep_until_transaction_end();
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	foreach(lc, changes)
 	{
