@@ -40,13 +40,21 @@ ALTER TABLE "person" DROP COLUMN "weight" CASCADE;
 
 \echo
 \echo '### Version 43 adds a NOT NULL flag with a Python default only: Django sends ADD ... DEFAULT false NOT NULL,'
-\echo '### then DROP DEFAULT, and version 42, still running on the mirrors, inserts people without it:'
+\echo '### then DROP DEFAULT, and version 42, still running on the mirrors, inserts people without it.'
+\echo '### The migration is one transaction, judged by what it leaves: refused at COMMIT, nothing kept:'
 SELECT rollguard.register_version('43', '{"relations": {"public.person": {"id": {"writes": false}, "name": {"nullable": false}, "gdpr_accepted": {"nullable": false}}}}');
 SELECT rollguard.deploy('original', '43');
 BEGIN;
 ALTER TABLE "person" ADD COLUMN "gdpr_accepted" boolean DEFAULT false NOT NULL;
 ALTER TABLE "person" ALTER COLUMN "gdpr_accepted" DROP DEFAULT;
-ROLLBACK;
+COMMIT;
+
+\echo
+\echo '### A column renamed and renamed back in one migration (Django RenameField with db_column) breaks nothing:'
+BEGIN;
+ALTER TABLE "person" RENAME COLUMN "name" TO "full_name";
+ALTER TABLE "person" RENAME COLUMN "full_name" TO "name";
+COMMIT;
 
 \echo
 \echo '### The safe way (Django 5 db_default): keep the default in the database.'
