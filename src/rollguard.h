@@ -2,12 +2,15 @@
  * rollguard.h
  *		Declarations shared by rollguard's source files.
  *
- * A statement is analyzed into "changes" (analyze.c); each kind of change
- * is one row of the change-kind table (change.c); each change is judged
- * against the registry of live versions (rules.c, registry.c); a change
- * that breaks a live version is refused, or warned about, or let through
- * by an override (report.c, override.c).  guard.c holds the hooks that
- * drive this; check.c the dry run.
+ * A statement is analyzed into "changes" (analyze.c, asking catalog.c);
+ * each kind of change is one row of the change-kind table (change.c);
+ * undoable changes in a transaction block wait for its COMMIT
+ * (net_effect.c); each change is judged against the registry of live
+ * versions (rules.c, reading it through extension.c, probe.c and
+ * registry.c); a change that breaks a live version is refused, or warned
+ * about, or let through by an override (report.c, override.c).  guard.c
+ * holds the hooks that drive this; check.c the dry run; module.c the
+ * module entry.
  *-------------------------------------------------------------------------
  */
 #ifndef ROLLGUARD_H
