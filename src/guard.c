@@ -190,10 +190,8 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 			 */
 			rg_net_begin_statement(context == PROCESS_UTILITY_TOPLEVEL);
 			frame.covered = rg_analyze_statement(parsetree, rg_overlay_new(true));
-			frame.judged = rg_net_defer(frame.covered,
-										rg_statement_text(queryString,
-														  pstmt->stmt_location,
-														  pstmt->stmt_len));
+			frame.judged = rg_net_defer(frame.covered, queryString,
+										pstmt->stmt_location, pstmt->stmt_len);
 			rg_enforce_changes(frame.judged);
 		}
 	}

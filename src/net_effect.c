@@ -360,22 +360,23 @@ net_xact_callback(XactEvent event, void *arg)
 
 /*
  * Keeps the statement's undoable changes for the commit, when it defers;
- * returns the others, to be judged now.
+ * returns the others, to be judged now.  The statement's text (query,
+ * sliced at location and len as in PlannedStmt) is copied only if a change
+ * is kept.
  */
 List *
-rg_net_defer(List *changes, const char *statement)
+rg_net_defer(List *changes, const char *query, int location, int len)
 {
 	List	   *now = NIL;
 	ListCell   *lc;
-	MemoryContext old;
+	char	   *statement = NULL;
 
 	if (!deferring)
 		return changes;
-	keep_until_transaction_end();
-	old = MemoryContextSwitchTo(TopTransactionContext);
 	foreach(lc, changes)
 	{
 		RgChange   *ch = lfirst(lc);
+		MemoryContext old;
 		Kept	   *k;
 
 		if (!rg_change_desc(ch->kind)->undoable)
@@ -383,6 +384,10 @@ rg_net_defer(List *changes, const char *statement)
 			now = lappend(now, ch);
 			continue;
 		}
+		keep_until_transaction_end();
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		if (statement == NULL)
+			statement = rg_statement_text(query, location, len);
 		k = palloc(sizeof(Kept));
 		k->change = palloc(sizeof(RgChange));
 		*k->change = *ch;
@@ -390,10 +395,10 @@ rg_net_defer(List *changes, const char *statement)
 		k->change->relname = pstrdup(ch->relname);
 		k->change->attname = ch->attname ? pstrdup(ch->attname) : NULL;
 		k->change->target = ch->target ? pstrdup(ch->target) : NULL;
-		k->change->statement = pstrdup(statement);
+		k->change->statement = statement;
 		k->subid = GetCurrentSubTransactionId();
 		kept = lappend(kept, k);
+		MemoryContextSwitchTo(old);
 	}
-	MemoryContextSwitchTo(old);
 	return now;
 }

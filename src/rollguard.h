@@ -269,7 +269,8 @@ extern void rg_net_note_toplevel(void);
 extern void rg_net_begin_statement(bool toplevel);
 extern void rg_net_touch(Oid relid, const char *attname);
 extern void rg_net_original_names(RgChange *ch);
-extern List *rg_net_defer(List *changes, const char *statement);
+extern List *rg_net_defer(List *changes, const char *query, int location,
+						  int len);
 extern bool rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before,
 									   const RgColumnFacts *now, bool constraint_stays);
 
