@@ -5,7 +5,8 @@
 -- roles rollguard_deploy and rollguard_admin and rollguard.override(); 1.2
 -- the rollguard.sessions view; 1.3 the counters of live use the guard
 -- reads first; 1.4 the triggers that let backends keep what they read; 1.5
--- drops the advisory locks of deploy steps (any role could take them).
+-- drops the advisory locks of deploy steps (any role could take them); 1.6
+-- closes ways around the guard and ways to stall it.
 --
 CREATE EXTENSION rollguard VERSION '1.0';
 \set VERBOSITY default
@@ -235,6 +236,17 @@ SELECT rollguard.register_version('44', '{"relations": {"public.person": {"id": 
 SELECT rollguard.deploy('mirror-3', '44');
 SELECT rollguard.begin_rollout('mirror-3', '42');
 SELECT rollguard.abort_rollout('mirror-3', '42');
+SELECT deployment, version, state FROM rollguard.deployments WHERE deployment = 'mirror-3';
+SELECT * FROM rollguard._live_drift();
+
+------------------------------------------------------------------------------
+-- 1.5 to 1.6: see rollguard--1.5--1.6.sql.
+------------------------------------------------------------------------------
+ALTER EXTENSION rollguard UPDATE TO '1.6';
+SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+-- Deploy steps and registrations work as before.
+SELECT rollguard.register_version('45', '{"relations": {"public.person": {"id": {"writes": false}}}}');
+SELECT rollguard.deploy('mirror-3', '45');
 SELECT deployment, version, state FROM rollguard.deployments WHERE deployment = 'mirror-3';
 SELECT * FROM rollguard._live_drift();
 
