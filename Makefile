@@ -8,7 +8,7 @@
 EXTENSION = rollguard
 MODULE_big = rollguard
 OBJS = src/module.o src/guard.o src/analyze.o src/catalog.o src/change.o src/label.o \
-       src/net_effect.o src/rules.o src/report.o \
+       src/nullness.o src/net_effect.o src/rules.o src/report.o \
        src/extension.o src/probe.o src/registry.o src/version_order.o src/check.o \
        src/override.o src/sessions.o src/observed.o src/observed_store.o
 DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \

@@ -85,9 +85,10 @@ ALTER TABLE person DROP COLUMN weight,
 SELECT change, "column", deployment, reason FROM rollguard.check(
     'ALTER TABLE person DROP COLUMN weight, ALTER COLUMN name SET NOT NULL, ALTER COLUMN email TYPE varchar(20)')
  ORDER BY change, deployment;
--- An earlier sub-command counts for a later one: the new column is NOT
--- NULL with a default, and the DROP DEFAULT of the same statement breaks
--- version 41's inserts.
+-- Sub-commands run in PostgreSQL's passes, not in the order written:
+-- every DROP first, so this DROP DEFAULT comes before the column exists,
+-- and PostgreSQL itself refuses the statement.  (The sql/properties suite
+-- shows what the passes mean for defaults and NOT NULL.)
 ALTER TABLE person ADD COLUMN active boolean NOT NULL DEFAULT true,
     ALTER COLUMN active DROP DEFAULT;
 SELECT * FROM columns_of('person');

@@ -31,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
@@ -467,15 +468,85 @@ type_of(TypeName *tn, int32 *typmod)
 	return typid;
 }
 
+/*
+ * The collation a column definition gives (ADD COLUMN, ALTER COLUMN TYPE):
+ * its COLLATE clause, else the type's own, as PostgreSQL decides it.  A
+ * type change without COLLATE resets the column's collation to the new
+ * type's default.
+ */
+static Oid
+column_def_collation(ColumnDef *def, Oid typid)
+{
+	if (def->collClause != NULL)
+		return LookupCollation(NULL, def->collClause->collname, def->collClause->location);
+	return OidIsValid(typid) ? get_typcollation(typid) : InvalidOid;
+}
+
+/* Does a default, as written, yield a value for the column (nullness.c)? */
+static bool
+default_yields(Node *raw, ColState *st)
+{
+	if (raw == NULL || is_null_constant(raw))
+		return false;
+	return rg_raw_default_yield(raw, st->f.typid, st->f.typmod, st->attname) == RG_YIELDS_VALUE;
+}
+
+/*
+ * What a CHECK that the statement adds says of NULL in column st of
+ * relation relid: judged on the cooked expression (nullness.c); if it
+ * cannot be cooked (it names a column the statement adds, say), on the
+ * text ("c IS NOT NULL").  newcol: the column is the one the statement
+ * adds (ADD COLUMN c ... CHECK (...)).
+ */
+static RgNullVerdict
+check_null_verdict(Oid relid, Node *raw, ColState *st, bool newcol)
+{
+	RgNullVerdict verdict;
+	ListCell   *lc;
+
+	if (newcol
+		? rg_raw_check_null_verdict(relid, raw, 0, st->attname, st->f.typid, st->f.typmod, &verdict)
+		: (st->origin > 0 && strcmp(st->attname, st->origin_name) == 0 &&
+		   rg_raw_check_null_verdict(relid, raw, st->origin, NULL, InvalidOid, -1, &verdict)))
+		return verdict;
+	foreach(lc, check_notnull_columns(raw))
+	{
+		if (strcmp(lfirst(lc), st->attname) == 0)
+			return RG_REJECTS_NULL;
+	}
+	return RG_ACCEPTS_NULL;
+}
+
+/* The names of the columns a raw expression refers to. */
+static bool
+column_names_walker(Node *node, List **names)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, ColumnRef))
+	{
+		Node	   *last = llast(((ColumnRef *) node)->fields);
+
+		if (IsA(last, String) && !list_member(*names, last))
+			*names = lappend(*names, last);
+		return false;
+	}
+	return raw_expression_tree_walker(node, column_names_walker, (void *) names);
+}
+
 /* NOT NULL and default of a column being added, from its raw definition. */
 static void
 column_def_state(ColumnDef *def, ColState *st)
 {
 	ListCell   *lc;
+	Node	   *raw_default = def->raw_default;
+	bool		dom_default;
 
 	st->f.exists = true;
+	st->f.typid = type_of(def->typeName, &st->f.typmod);
+	st->f.collation = column_def_collation(def, st->f.typid);
+	st->f.identity = def->identity;
 	st->f.notnull = def->is_not_null;
-	st->f.own_default = def->raw_default != NULL && !is_null_constant(def->raw_default);
 	st->f.other_default = def->identity != '\0' || def->generated != '\0' ||
 		is_serial_type(def->typeName);
 
@@ -493,39 +564,28 @@ column_def_state(ColumnDef *def, ColState *st)
 				st->f.notnull = false;
 				break;
 			case CONSTR_DEFAULT:
-				st->f.own_default = !is_null_constant(con->raw_expr);
+				raw_default = con->raw_expr;
 				break;
 			case CONSTR_IDENTITY:
 			case CONSTR_GENERATED:
 				st->f.other_default = true;
 				break;
 			case CONSTR_CHECK:
-				if (!column_constraint_is_enforced(def->constraints, lc))
-					break;
-				{
-					ListCell   *cc;
-
-					foreach(cc, check_notnull_columns(con->raw_expr))
-						if (strcmp(lfirst(cc), def->colname) == 0)
-							st->f.notnull = true;
-				}
+				/* rejects NULL, or may: refused as NOT NULL when in doubt */
+				if (column_constraint_is_enforced(def->constraints, lc) &&
+					check_null_verdict(st->relid, con->raw_expr, st, true) != RG_ACCEPTS_NULL)
+					st->f.notnull = true;
 				break;
 			default:
 				break;
 		}
 	}
+	st->f.own_default = default_yields(raw_default, st);
 
-	st->f.typid = type_of(def->typeName, &st->f.typmod);
-	if (OidIsValid(st->f.typid))
-	{
-		bool		dom_default;
-		bool		dom_notnull;
-
-		rg_type_default_notnull(st->f.typid, InvalidOid, &dom_default, &dom_notnull);
-		st->f.type_default = dom_default;
-		st->f.notnull |= dom_notnull;
-	}
-	st->f.identity = def->identity;
+	if (OidIsValid(st->f.typid) &&
+		rg_type_null_facts(st->f.typid, InvalidOid, &dom_default) != RG_ACCEPTS_NULL)
+		st->f.notnull = true;
+	st->f.type_default = OidIsValid(st->f.typid) && dom_default;
 }
 
 /*
@@ -578,16 +638,17 @@ using_is_plain(Node *expr, const char *attname, TypeName *newtype)
 static bool
 type_change_widens(ColState *st, ColumnDef *def)
 {
-	int32		newmod;
-	Oid			newtype = type_of(def->typeName, &newmod);
+	RgColumnFacts after = st->f;
 	bool		widens;
 
-	widens = def->collClause == NULL &&
-		using_is_plain(def->raw_default, st->attname, def->typeName) &&
-		OidIsValid(st->f.typid) && OidIsValid(newtype) &&
-		rg_type_widens(st->f.typid, st->f.typmod, newtype, newmod);
-	st->f.typid = newtype;
-	st->f.typmod = newmod;
+	after.typid = type_of(def->typeName, &after.typmod);
+	after.collation = column_def_collation(def, after.typid);
+	widens = using_is_plain(def->raw_default, st->attname, def->typeName) &&
+		OidIsValid(st->f.typid) && OidIsValid(after.typid) &&
+		rg_column_type_widens(&st->f, &after);
+	st->f.typid = after.typid;
+	st->f.typmod = after.typmod;
+	st->f.collation = after.collation;
 	return widens;
 }
 
@@ -823,10 +884,181 @@ typed_tables(RgOverlay *overlay, RangeVar *rv)
 	return result;
 }
 
+/*
+ * PostgreSQL runs an ALTER TABLE's sub-commands in passes, not in the
+ * order written (tablecmds.c, ATPrepCmd): every DROP first, then type
+ * changes, added columns, column attributes (SET NOT NULL), constraints,
+ * defaults and identities, the rest.  "SET DEFAULT 1, DROP DEFAULT" leaves
+ * the default; "SET NOT NULL, DROP NOT NULL" leaves NOT NULL.  The
+ * analysis follows the same order, so that what it sees the statement
+ * leave is what the statement leaves.
+ */
+static int
+command_pass(AlterTableCmd *cmd)
+{
+	switch (cmd->subtype)
+	{
+		case AT_DropColumn:
+		case AT_DropNotNull:
+		case AT_DropIdentity:
+		case AT_DropConstraint:
+			return 0;
+		case AT_ColumnDefault:
+			return cmd->def == NULL ? 0 : 9;
+		case AT_AlterColumnType:
+			return 1;
+		case AT_AddColumn:
+			return 4;
+		case AT_SetNotNull:
+			return 5;
+		case AT_AddConstraint:
+			return 7;
+		case AT_AddIdentity:
+			return 9;
+		default:
+			return 10;
+	}
+}
+
+typedef struct OrderedCmd
+{
+	AlterTableCmd *cmd;
+	int			pass;
+	int			written;		/* its place in the statement */
+} OrderedCmd;
+
+static int
+ordered_cmd_cmp(const void *a, const void *b)
+{
+	const OrderedCmd *x = a;
+	const OrderedCmd *y = b;
+
+	if (x->pass != y->pass)
+		return x->pass - y->pass;
+	return x->written - y->written;
+}
+
+/* The statement's sub-commands in the order PostgreSQL runs them. */
+static List *
+commands_in_run_order(List *cmds)
+{
+	int			n = list_length(cmds);
+	OrderedCmd *order = palloc(sizeof(OrderedCmd) * Max(n, 1));
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		order[foreach_current_index(lc)].cmd = cmd;
+		order[foreach_current_index(lc)].pass = command_pass(cmd);
+		order[foreach_current_index(lc)].written = foreach_current_index(lc);
+	}
+	qsort(order, n, sizeof(OrderedCmd), ordered_cmd_cmp);
+	for (int i = 0; i < n; i++)
+		result = lappend(result, order[i].cmd);
+	pfree(order);
+	return result;
+}
+
+/*
+ * A change whose verdict depends on what the whole statement leaves the
+ * column: a default lost (DROP DEFAULT, DROP IDENTITY, a column added NOT
+ * NULL) breaks inserts only if no other default replaces it in the same
+ * statement ("DROP DEFAULT, ADD GENERATED BY DEFAULT AS IDENTITY" swaps a
+ * serial for an identity); a NOT NULL is judged with the default the
+ * column is left with.
+ */
+typedef struct Settled
+{
+	RgChange   *change;
+	ColState   *st;
+} Settled;
+
+static List *
+settle(List *settled, RgChange *ch, ColState *st)
+{
+	Settled    *s = palloc(sizeof(Settled));
+
+	s->change = ch;
+	s->st = st;
+	return lappend(settled, s);
+}
+
+/* The statement's end: what the settled changes come to. */
+static List *
+settled_changes(List *changes, List *settled)
+{
+	ListCell   *lc;
+
+	foreach(lc, settled)
+	{
+		Settled    *s = lfirst(lc);
+
+		switch (s->change->kind)
+		{
+			case RG_SET_NOT_NULL:
+			case RG_CHECK_NOT_NULL:
+			case RG_ATTACH_NOT_NULL:
+				s->change->has_default = has_default(s->st);
+				break;
+			default:
+				/* left NOT NULL without any default */
+				if (!s->st->f.exists || !RG_FACTS_REJECT_NULL(s->st->f) || has_default(s->st) ||
+					rg_change_listed(changes, s->change))
+					continue;
+				changes = lappend(changes, s->change);
+				break;
+		}
+	}
+	return changes;
+}
+
+/*
+ * ALTER TABLE parent ATTACH PARTITION p FOR VALUES ...: the partition's
+ * bound becomes a constraint of p, and a range bound (a list bound without
+ * NULL) rejects NULL in the partition key: code that inserts into p itself
+ * breaks as if the key were made NOT NULL.
+ */
+static List *
+attach_partition(RgOverlay *overlay, Oid parent, AlterTableCmd *cmd, List **settled)
+{
+	PartitionCmd *pc = (PartitionCmd *) cmd->def;
+	Oid			part;
+	List	   *changes = NIL;
+	ListCell   *lc;
+
+	if (pc == NULL || pc->bound == NULL)
+		return NIL;
+	part = RangeVarGetRelid(pc->name, overlay->lockmode, true);
+	if (!OidIsValid(part) || !rg_relation_is_guarded(part, NULL))
+		return NIL;
+	foreach(lc, rg_attach_rejects_null(parent, part, pc->bound))
+	{
+		char	   *attname = get_attname(part, lfirst_int(lc), true);
+		ColState   *st;
+
+		if (attname == NULL)
+			continue;
+		st = column_state(overlay, part, attname);
+		if (st->f.exists && !RG_FACTS_REJECT_NULL(st->f))
+		{
+			RgChange   *ch = column_change(RG_ATTACH_NOT_NULL, st);
+
+			ch->target = get_rel_name(parent);
+			changes = lappend(changes, ch);
+			*settled = settle(*settled, ch, st);
+		}
+	}
+	return changes;
+}
+
 static List *
 analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 {
 	List	   *changes = NIL;
+	List	   *settled = NIL;
 	Oid			relid;
 	List	   *rels;
 	ListCell   *lc;
@@ -855,7 +1087,7 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 			return NIL;
 	}
 
-	foreach(lc, stmt->cmds)
+	foreach(lc, commands_in_run_order(stmt->cmds))
 	{
 		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 		ListCell   *rc;
@@ -882,12 +1114,16 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 
 				case AT_ColumnDefault:
 					st = column_state(overlay, r, cmd->name);
-					if (cmd->def == NULL || is_null_constant(cmd->def))
+					if (!default_yields(cmd->def, st))
 					{
-						/* DROP DEFAULT (or SET DEFAULT NULL): breaks inserts that leave c out */
-						if (st->f.exists && st->f.notnull && st->f.own_default &&
+						/*
+						 * DROP DEFAULT, or a default that may be NULL (SET
+						 * DEFAULT NULL, nullif(...)): breaks inserts that
+						 * leave c out
+						 */
+						if (st->f.exists && st->f.own_default &&
 							!st->f.other_default && !st->f.type_default)
-							changes = lappend(changes, column_change(RG_DROP_DEFAULT, st));
+							settled = settle(settled, column_change(RG_DROP_DEFAULT, st), st);
 						st->f.own_default = false;
 					}
 					else
@@ -896,9 +1132,9 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 
 				case AT_DropIdentity:
 					st = column_state(overlay, r, cmd->name);
-					if (st->f.exists && st->f.notnull && st->f.other_default &&
+					if (st->f.exists && st->f.other_default &&
 						!st->f.own_default && !st->f.type_default)
-						changes = lappend(changes, column_change(RG_DROP_IDENTITY, st));
+						settled = settle(settled, column_change(RG_DROP_IDENTITY, st), st);
 					st->f.other_default = false;
 					st->f.identity = '\0';
 					break;
@@ -919,8 +1155,8 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 					{
 						RgChange   *ch = column_change(RG_SET_NOT_NULL, st);
 
-						ch->has_default = has_default(st);
 						changes = lappend(changes, ch);
+						settled = settle(settled, ch, st);
 					}
 					st->f.notnull = true;
 					break;
@@ -938,19 +1174,44 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 						st = column_state(overlay, r, def->colname);
 						if (st->f.exists)
 							break;	/* IF NOT EXISTS, or an error anyway */
+						newst.relid = r;
+						newst.attname = def->colname;
 						column_def_state(def, &newst);
 						st->f = newst.f;
-						if (st->f.notnull && !has_default(st))
-							changes = lappend(changes,
-											  column_change(RG_ADD_NOT_NULL_COLUMN, st));
+						settled = settle(settled, column_change(RG_ADD_NOT_NULL_COLUMN, st), st);
 					}
 					break;
 
 				case AT_AlterColumnType:
 					st = column_state(overlay, r, cmd->name);
-					if (st->f.exists &&
-						!type_change_widens(st, castNode(ColumnDef, cmd->def)))
+					if (!st->f.exists)
+						break;
+					if (!type_change_widens(st, castNode(ColumnDef, cmd->def)))
 						changes = lappend(changes, column_change(RG_ALTER_TYPE, st));
+					{
+						/* a domain that rejects NULL tightens the column */
+						bool		dom_default;
+						RgNullVerdict v = OidIsValid(st->f.typid)
+							? rg_type_null_facts(st->f.typid, InvalidOid, &dom_default)
+							: RG_ACCEPTS_NULL;
+
+						st->f.type_default = OidIsValid(st->f.typid) && dom_default;
+						if (v != RG_ACCEPTS_NULL && !st->f.notnull)
+						{
+							RgChange   *ch = column_change(RG_SET_NOT_NULL, st);
+
+							changes = lappend(changes, ch);
+							settled = settle(settled, ch, st);
+						}
+						if (v == RG_REJECTS_NULL)
+							st->f.notnull = true;
+					}
+					break;
+
+				case AT_AttachPartition:
+					if (r == relid && stmt->objtype == OBJECT_TABLE)
+						changes = list_concat(changes,
+											  attach_partition(overlay, relid, cmd, &settled));
 					break;
 
 				case AT_DropConstraint:
@@ -975,7 +1236,17 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 							break;
 						if (con->contype == CONSTR_CHECK && CONSTRAINT_IS_ENFORCED(con))
 						{
-							cols = check_notnull_columns(con->raw_expr);
+							/* every column it names that it rejects NULL in, or may */
+							List	   *names = NIL;
+
+							column_names_walker(con->raw_expr, &names);
+							foreach(cc, names)
+							{
+								st = column_state(overlay, r, strVal(lfirst(cc)));
+								if (st->f.exists && !st->f.notnull &&
+									check_null_verdict(r, con->raw_expr, st, false) != RG_ACCEPTS_NULL)
+									cols = lappend(cols, st->attname);
+							}
 							kind = RG_CHECK_NOT_NULL;
 						}
 						else if (con->contype == CONSTR_PRIMARY && con->indexname != NULL)
@@ -995,9 +1266,9 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 							{
 								RgChange   *ch = column_change(kind, st);
 
-								ch->has_default = has_default(st);
 								ch->target = con->conname;
 								changes = lappend(changes, ch);
+								settled = settle(settled, ch, st);
 							}
 							if (kind == RG_SET_NOT_NULL)
 								st->f.notnull = true;
@@ -1016,7 +1287,7 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 			}
 		}
 	}
-	return changes;
+	return settled_changes(changes, settled);
 }
 
 /* RENAME COLUMN (or ATTRIBUTE) on each of these relations. */
@@ -1207,6 +1478,19 @@ checks_value_not_null(Node *expr)
 	return false;
 }
 
+/* Does a CHECK that ALTER DOMAIN adds reject NULL, or may it? */
+static bool
+domain_check_rejects_null(Oid typid, Node *raw)
+{
+	int32		basetypmod = -1;
+	Oid			basetype = getBaseTypeAndTypmod(typid, &basetypmod);
+	RgNullVerdict verdict;
+
+	if (rg_raw_domain_check_null_verdict(raw, basetype, basetypmod, &verdict))
+		return verdict != RG_ACCEPTS_NULL;
+	return checks_value_not_null(raw);
+}
+
 /*
  * ALTER DOMAIN d SET NOT NULL / DROP DEFAULT / ADD CONSTRAINT CHECK (VALUE IS
  * NOT NULL): the same change to every column of that domain.
@@ -1245,7 +1529,8 @@ analyze_alter_domain(AlterDomainStmt *stmt, RgOverlay *overlay)
 			break;
 		case 'T':				/* SET / DROP DEFAULT */
 			if (!domain_has_own_default(typid) ||
-				(stmt->def != NULL && !is_null_constant(stmt->def)))
+				(stmt->def != NULL && !is_null_constant(stmt->def) &&
+				 rg_raw_default_yield(stmt->def, typid, -1, NULL) == RG_YIELDS_VALUE))
 				return NIL;
 			kind = RG_DROP_DEFAULT;
 			break;
@@ -1257,7 +1542,7 @@ analyze_alter_domain(AlterDomainStmt *stmt, RgOverlay *overlay)
 					return NIL;
 				if (con->contype == CONSTR_NOTNULL)
 					kind = RG_SET_NOT_NULL;
-				else if (con->contype == CONSTR_CHECK && checks_value_not_null(con->raw_expr))
+				else if (con->contype == CONSTR_CHECK && domain_check_rejects_null(typid, con->raw_expr))
 					kind = RG_CHECK_NOT_NULL;
 				else
 					return NIL;
@@ -1281,7 +1566,7 @@ analyze_alter_domain(AlterDomainStmt *stmt, RgOverlay *overlay)
 			/* left without a default unless it has another one */
 			rg_type_default_notnull(get_atttype(ch->relid, ch->attnum), typid,
 									  &chain_default, &chain_notnull);
-			if (!st->f.notnull || st->f.own_default || st->f.other_default || chain_default)
+			if (!RG_FACTS_REJECT_NULL(st->f) || st->f.own_default || st->f.other_default || chain_default)
 				continue;
 		}
 		else
@@ -1309,7 +1594,7 @@ rg_default_is_gone(RgChange *ch)
 	if (get_rel_relkind(ch->relid) == '\0')
 		return false;
 	f = rg_column_facts(ch->relid, get_attnum(ch->relid, ch->attname));
-	return f.exists && f.notnull && !RG_FACTS_HAVE_DEFAULT(f);
+	return f.exists && RG_FACTS_REJECT_NULL(f) && !RG_FACTS_HAVE_DEFAULT(f);
 }
 
 /* Did the script drop the relation's constraint of that name? */

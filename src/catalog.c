@@ -10,15 +10,19 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -74,31 +78,101 @@ rollguard_is_guarded(PG_FUNCTION_ARGS)
  * own or, failing that, its base domain's; NOT NULL anywhere down the chain
  * holds.  The domain "skip" counts as having no default (it is losing it).
  */
-void
-rg_type_default_notnull(Oid typid, Oid skip, bool *has_default, bool *notnull)
+/* What a domain's own CHECK constraints say of NULL. */
+static RgNullVerdict
+domain_checks_null_verdict(Oid domainid)
 {
+	Relation	rel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	RgNullVerdict verdict = RG_ACCEPTS_NULL;
+
+	ScanKeyInit(&key, Anum_pg_constraint_contypid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(domainid));
+	scan = systable_beginscan(rel, ConstraintTypidIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Datum		bin;
+		bool		isnull;
+		RgNullVerdict v;
+
+		if (((Form_pg_constraint) GETSTRUCT(tup))->contype != CONSTRAINT_CHECK)
+			continue;
+		bin = heap_getattr(tup, Anum_pg_constraint_conbin, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		v = rg_constraint_null_verdict(stringToNode(TextDatumGetCString(bin)), 0);
+		if (v > verdict)
+			verdict = v;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return verdict;
+}
+
+/*
+ * The same, telling apart what certainly rejects NULL (NOT NULL anywhere
+ * down the chain, a CHECK (VALUE IS NOT NULL) in any spelling) from what
+ * may (a CHECK that cannot be told); a default counts only if it yields a
+ * value (nullness.c).
+ */
+RgNullVerdict
+rg_type_null_facts(Oid typid, Oid skip, bool *has_default)
+{
+	RgNullVerdict verdict = RG_ACCEPTS_NULL;
+
 	*has_default = false;
-	*notnull = false;
 	for (;;)
 	{
 		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
 		Form_pg_type typ;
+		Datum		bin;
+		bool		isnull;
+		RgNullVerdict v;
 
 		if (!HeapTupleIsValid(tup))
-			return;
+			return verdict;
 		typ = (Form_pg_type) GETSTRUCT(tup);
 		if (typ->typtype != TYPTYPE_DOMAIN)
 		{
 			ReleaseSysCache(tup);
-			return;
+			return verdict;
 		}
-		if (typid != skip && !heap_attisnull(tup, Anum_pg_type_typdefaultbin, NULL))
+		bin = SysCacheGetAttr(TYPEOID, tup, Anum_pg_type_typdefaultbin, &isnull);
+		if (typid != skip && !isnull &&
+			rg_default_yield(stringToNode(TextDatumGetCString(bin))) == RG_YIELDS_VALUE)
 			*has_default = true;
 		if (typ->typnotnull)
-			*notnull = true;
+			verdict = RG_REJECTS_NULL;
+		v = domain_checks_null_verdict(typid);
+		if (v > verdict)
+			verdict = v;
 		typid = typ->typbasetype;
 		ReleaseSysCache(tup);
 	}
+}
+
+void
+rg_type_default_notnull(Oid typid, Oid skip, bool *has_default, bool *notnull)
+{
+	*notnull = rg_type_null_facts(typid, skip, has_default) == RG_REJECTS_NULL;
+}
+
+/* Does the column's own default (pg_attrdef) yield a value? */
+static bool
+own_default_yields(Relation rel, AttrNumber attnum)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+
+	if (constr == NULL)
+		return false;
+	for (int i = 0; i < constr->num_defval; i++)
+	{
+		if (constr->defval[i].adnum == attnum)
+			return rg_default_yield(stringToNode(constr->defval[i].adbin)) == RG_YIELDS_VALUE;
+	}
+	return false;
 }
 
 /* What a pg_attribute row says of its column. */
@@ -115,12 +189,27 @@ facts_of(HeapTuple tup)
 	rg_type_default_notnull(att->atttypid, InvalidOid, &dom_default, &dom_notnull);
 	facts.exists = true;
 	facts.notnull = att->attnotnull || dom_notnull;
-	facts.own_default = att->atthasdef && att->attgenerated == '\0';
+	facts.own_default = false;
+	if (att->atthasdef && att->attgenerated == '\0')
+	{
+		Relation	rel = try_relation_open(att->attrelid, AccessShareLock);
+
+		if (rel != NULL)
+		{
+			facts.own_default = own_default_yields(rel, att->attnum);
+			relation_close(rel, AccessShareLock);
+		}
+	}
+	/* a CHECK or a partition bound that rejects NULL in any spelling */
+	if (!facts.notnull)
+		facts.rejects_null =
+			rg_relation_null_verdict(att->attrelid, att->attnum) == RG_REJECTS_NULL;
 	facts.other_default = att->attidentity != '\0' || att->attgenerated != '\0';
 	facts.type_default = dom_default;
 	facts.identity = att->attidentity;
 	facts.typid = att->atttypid;
 	facts.typmod = att->atttypmod;
+	facts.collation = att->attcollation;
 	return facts;
 }
 
@@ -208,6 +297,18 @@ rg_type_widens(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod)
 		default:
 			return false;
 	}
+}
+
+/*
+ * Does a column's type change (before to after) only widen it, keeping its
+ * collation?  A new collation changes how old code's lookups compare and
+ * what a unique index lets in.
+ */
+bool
+rg_column_type_widens(const RgColumnFacts *before, const RgColumnFacts *after)
+{
+	return before->collation == after->collation &&
+		rg_type_widens(before->typid, before->typmod, after->typid, after->typmod);
 }
 
 static int

@@ -37,6 +37,15 @@
 #define MAY_WRITE_NULL_HINT \
 	gettext_noop("First roll out a version that always writes a non-NULL value to this column to every deployment (for an inferred contract, declare it with rollguard.never_null()), or give the column a database default.")
 
+/*
+ * The NOT NULL kinds break a version for one of two reasons: it may write
+ * NULL, or it inserts rows without writing the column (which has no
+ * default).  The message states the reason that applies to every blocker
+ * (message, or message_without with hint_without), or both (message_either).
+ */
+#define INSERTS_WITHOUT_NOT_NULL_HINT \
+	gettext_noop("Give the column a database default first (in Django 5, db_default), or roll out a version that writes this column on every INSERT to every deployment.")
+
 static const RgChangeDesc change_desc[] = {
 	[RG_DROP_COLUMN] = {
 		.label = "drop column",
@@ -71,14 +80,24 @@ static const RgChangeDesc change_desc[] = {
 		.message = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" NOT NULL: %1$d deployment may still write NULL to it"),
 		.message_plural = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" NOT NULL: %1$d deployments may still write NULL to it"),
 		.hint = MAY_WRITE_NULL_HINT,
+		.message_without = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" NOT NULL: %1$d deployment still inserts rows without it"),
+		.message_without_plural = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" NOT NULL: %1$d deployments still insert rows without it"),
+		.hint_without = INSERTS_WITHOUT_NOT_NULL_HINT,
+		.message_either = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" NOT NULL: %1$d deployment may still write NULL to it or insert rows without it"),
+		.message_either_plural = gettext_noop("cannot make column \"%5$s\" of %2$s \"%3$s.%4$s\" NOT NULL: %1$d deployments may still write NULL to it or insert rows without it"),
 	},
 	[RG_CHECK_NOT_NULL] = {
 		.label = "add check not null",
 		.rule = RG_RULE_MAY_WRITE_NULL,
 		.undoable = true,
-		.message = gettext_noop("cannot add a CHECK (%5$s IS NOT NULL) constraint to %2$s \"%3$s.%4$s\": %1$d deployment may still write NULL to it"),
-		.message_plural = gettext_noop("cannot add a CHECK (%5$s IS NOT NULL) constraint to %2$s \"%3$s.%4$s\": %1$d deployments may still write NULL to it"),
+		.message = gettext_noop("cannot add a CHECK constraint that rejects NULL in column \"%5$s\" to %2$s \"%3$s.%4$s\": %1$d deployment may still write NULL to it"),
+		.message_plural = gettext_noop("cannot add a CHECK constraint that rejects NULL in column \"%5$s\" to %2$s \"%3$s.%4$s\": %1$d deployments may still write NULL to it"),
 		.hint = MAY_WRITE_NULL_HINT,
+		.message_without = gettext_noop("cannot add a CHECK constraint that rejects NULL in column \"%5$s\" to %2$s \"%3$s.%4$s\": %1$d deployment still inserts rows without it"),
+		.message_without_plural = gettext_noop("cannot add a CHECK constraint that rejects NULL in column \"%5$s\" to %2$s \"%3$s.%4$s\": %1$d deployments still insert rows without it"),
+		.hint_without = INSERTS_WITHOUT_NOT_NULL_HINT,
+		.message_either = gettext_noop("cannot add a CHECK constraint that rejects NULL in column \"%5$s\" to %2$s \"%3$s.%4$s\": %1$d deployment may still write NULL to it or insert rows without it"),
+		.message_either_plural = gettext_noop("cannot add a CHECK constraint that rejects NULL in column \"%5$s\" to %2$s \"%3$s.%4$s\": %1$d deployments may still write NULL to it or insert rows without it"),
 	},
 	[RG_DROP_DEFAULT] = {
 		.label = "drop default",
@@ -167,6 +186,19 @@ static const RgChangeDesc change_desc[] = {
 		.message = gettext_noop("cannot drop %2$s \"%3$s.%4$s\": %1$d deployment still uses it"),
 		.message_plural = gettext_noop("cannot drop %2$s \"%3$s.%4$s\": %1$d deployments still use it"),
 		.hint = gettext_noop("Roll out a version that no longer uses this relation to every deployment first, or change the statement so that the relation stays."),
+	},
+	[RG_ATTACH_NOT_NULL] = {
+		.label = "attach partition",
+		.rule = RG_RULE_MAY_WRITE_NULL,
+		.undoable = true,
+		.message = gettext_noop("cannot attach %2$s \"%3$s.%4$s\" as a partition: its bound rejects NULL in column \"%5$s\", and %1$d deployment may still write NULL to it"),
+		.message_plural = gettext_noop("cannot attach %2$s \"%3$s.%4$s\" as a partition: its bound rejects NULL in column \"%5$s\", and %1$d deployments may still write NULL to it"),
+		.hint = gettext_noop("First roll out a version that always writes a non-NULL value to this column to every deployment (for an inferred contract, declare it with rollguard.never_null()), or attach the table where its bound takes NULL (a DEFAULT partition, a list bound that includes NULL)."),
+		.message_without = gettext_noop("cannot attach %2$s \"%3$s.%4$s\" as a partition: its bound rejects NULL in column \"%5$s\", and %1$d deployment still inserts rows without it"),
+		.message_without_plural = gettext_noop("cannot attach %2$s \"%3$s.%4$s\" as a partition: its bound rejects NULL in column \"%5$s\", and %1$d deployments still insert rows without it"),
+		.hint_without = INSERTS_WITHOUT_NOT_NULL_HINT,
+		.message_either = gettext_noop("cannot attach %2$s \"%3$s.%4$s\" as a partition: its bound rejects NULL in column \"%5$s\", and %1$d deployment may still write NULL to it or insert rows without it"),
+		.message_either_plural = gettext_noop("cannot attach %2$s \"%3$s.%4$s\" as a partition: its bound rejects NULL in column \"%5$s\", and %1$d deployments may still write NULL to it or insert rows without it"),
 	},
 };
 

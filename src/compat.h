@@ -68,8 +68,10 @@
  */
 #if PG_VERSION_NUM >= 180000
 #define CONSTRAINT_IS_ENFORCED(con) ((con)->is_enforced)
+#define RG_CONSTR_CHECK_ENFORCED(check) ((check)->ccenforced)
 #else
 #define CONSTRAINT_IS_ENFORCED(con) true
+#define RG_CONSTR_CHECK_ENFORCED(check) true
 #endif
 
 /* Is the constraint at lc of a ColumnDef's constraint list enforced? */

@@ -235,20 +235,24 @@ rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before,
 	switch (ch->kind)
 	{
 		case RG_ALTER_TYPE:
-			return before->exists &&
-				!rg_type_widens(before->typid, before->typmod, now->typid, now->typmod);
+			return before->exists && !rg_column_type_widens(before, now);
 		case RG_SET_NOT_NULL:
 			ch->has_default = RG_FACTS_HAVE_DEFAULT(*now);
-			return now->notnull && !(before->exists && before->notnull);
+			return now->notnull && !(before->exists && RG_FACTS_REJECT_NULL(*before));
+		case RG_ATTACH_NOT_NULL:
+			ch->has_default = RG_FACTS_HAVE_DEFAULT(*now);
+			return RG_FACTS_REJECT_NULL(*now) &&
+				!(before->exists && RG_FACTS_REJECT_NULL(*before));
 		case RG_CHECK_NOT_NULL:
 			ch->has_default = RG_FACTS_HAVE_DEFAULT(*now);
-			return constraint_stays && !(before->exists && before->notnull);
+			return constraint_stays && !(before->exists && RG_FACTS_REJECT_NULL(*before));
 		case RG_DROP_DEFAULT:
 		case RG_DROP_IDENTITY:
-			/* left NOT NULL without a default that it had (or, added in
-			 * this transaction, never had) */
-			return now->notnull && !RG_FACTS_HAVE_DEFAULT(*now) &&
-				(!before->exists || (before->notnull && RG_FACTS_HAVE_DEFAULT(*before)));
+			/* left unable to take NULL without a default that it had (or,
+			 * added in this transaction, never had) */
+			return RG_FACTS_REJECT_NULL(*now) && !RG_FACTS_HAVE_DEFAULT(*now) &&
+				(!before->exists ||
+				 (RG_FACTS_REJECT_NULL(*before) && RG_FACTS_HAVE_DEFAULT(*before)));
 		case RG_GENERATED_ALWAYS:
 			return now->identity == ATTRIBUTE_IDENTITY_ALWAYS &&
 				!(before->exists && before->identity == ATTRIBUTE_IDENTITY_ALWAYS);

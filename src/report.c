@@ -95,6 +95,9 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	int			n = count_deployments(blockers);
 	StringInfoData detail;
 	StringInfoData client_detail;
+	const char *message;
+	const char *message_plural;
+	const char *hint;
 	ListCell   *lc;
 
 	/*
@@ -140,15 +143,38 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 			appendStringInfo(&client_detail, "\n%s", more);
 	}
 
+	/* the NOT NULL kinds: the reason that applies to the blockers */
+	message = desc->message;
+	message_plural = desc->message_plural;
+	hint = desc->hint;
+	if (desc->message_without != NULL)
+	{
+		int			without = 0;
+
+		foreach(lc, blockers)
+			without += ((RgBlocker *) lfirst(lc))->inserts_without ? 1 : 0;
+		if (without == list_length(blockers))
+		{
+			message = desc->message_without;
+			message_plural = desc->message_without_plural;
+			hint = desc->hint_without;
+		}
+		else if (without > 0)
+		{
+			message = desc->message_either;
+			message_plural = desc->message_either_plural;
+		}
+	}
+
 	/* arguments in the order change.c gives */
 	ereport(elevel,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg_plural(desc->message, desc->message_plural, n,
+			 errmsg_plural(message, message_plural, n,
 						   n, rg_relkind_word(ch->relkind), ch->nspname, ch->relname,
 						   ch->attname ? ch->attname : ch->target),
 			 errdetail_internal("%s", client_detail.len > 0 ? client_detail.data : detail.data),
 			 client_detail.len > 0 ? errdetail_log("%s", detail.data) : 0,
-			 errhint("%s", _(desc->hint)),
+			 errhint("%s", _(hint)),
 			 ch->statement ? errcontext("the transaction leaves the change made by \"%s\"",
 										ch->statement) : 0));
 }

@@ -55,10 +55,11 @@ typedef enum RgChangeKind
 	RG_MOVE_RELATION,
 	RG_RENAME_SCHEMA,
 	RG_CASCADE_DROP_COLUMN,
-	RG_CASCADE_DROP_RELATION
+	RG_CASCADE_DROP_RELATION,
+	RG_ATTACH_NOT_NULL
 } RgChangeKind;
 
-#define RG_NUM_CHANGE_KINDS (RG_CASCADE_DROP_RELATION + 1)
+#define RG_NUM_CHANGE_KINDS (RG_ATTACH_NOT_NULL + 1)
 
 /*
  * The rule classes: which live versions a change of the class breaks.
@@ -97,20 +98,34 @@ typedef struct RgChangeDesc
 	const char *hint;
 	bool		undoable;		/* a later statement can undo it: judged on
 								 * what the transaction leaves */
+	/* the NOT NULL kinds: every blocker inserts without writing the column */
+	const char *message_without;
+	const char *message_without_plural;
+	const char *hint_without;
+	/* ... some do that, others may write NULL */
+	const char *message_either;
+	const char *message_either_plural;
 } RgChangeDesc;
 
 /* What the catalog says of a column (catalog.c). */
 typedef struct RgColumnFacts
 {
 	bool		exists;
-	bool		notnull;		/* attnotnull, or a NOT NULL domain */
+	bool		notnull;		/* attnotnull, or a NOT NULL domain (or a
+								 * domain CHECK that rejects NULL) */
+	bool		rejects_null;	/* a CHECK or partition bound rejects NULL
+								 * (nullness.c) */
 	bool		own_default;	/* a default DROP DEFAULT would remove */
 	bool		other_default;	/* identity or generated */
 	bool		type_default;	/* the domain's default */
 	char		identity;		/* attidentity */
 	Oid			typid;
 	int32		typmod;
+	Oid			collation;		/* attcollation */
 } RgColumnFacts;
+
+/* The column cannot take NULL, whatever says so. */
+#define RG_FACTS_REJECT_NULL(f) ((f).notnull || (f).rejects_null)
 
 #define RG_FACTS_HAVE_DEFAULT(f) \
 	((f).own_default || (f).other_default || (f).type_default)
@@ -139,6 +154,9 @@ typedef struct RgBlocker
 	char	   *version;
 	bool		rolling_out;
 	char	   *reason;			/* "uses public.person.weight" */
+	bool		inserts_without;	/* NOT NULL kinds: it breaks because it
+									 * inserts without writing the column,
+									 * not because it may write NULL */
 	char	   *evidence;		/* "connected now, pid 1234", or NULL if the
 								 * registry says it is live */
 } RgBlocker;
@@ -234,6 +252,39 @@ extern RgLabelCheck rg_label_check(const char *label);
 extern bool rg_is_white_space(unsigned int c);
 extern bool rg_is_blank(const char *s);
 
+/* Can a default be NULL (nullness.c)? */
+typedef enum RgYield
+{
+	RG_YIELDS_VALUE,			/* never NULL */
+	RG_YIELDS_NULL,
+	RG_YIELDS_UNKNOWN			/* may be NULL: counts as no default */
+} RgYield;
+
+/* What a constraint says of NULL in a column (nullness.c), weakest first. */
+typedef enum RgNullVerdict
+{
+	RG_ACCEPTS_NULL,
+	RG_MAY_REJECT_NULL,			/* depends on other columns, or unknown */
+	RG_REJECTS_NULL
+} RgNullVerdict;
+
+struct PartitionBoundSpec;
+
+/* nullness.c */
+extern RgYield rg_default_yield(Node *cooked);
+extern RgYield rg_raw_default_yield(Node *raw, Oid typid, int32 typmod,
+									const char *attname);
+extern RgNullVerdict rg_constraint_null_verdict(Node *cooked, AttrNumber attnum);
+extern bool rg_raw_check_null_verdict(Oid relid, Node *raw, AttrNumber attnum,
+									  const char *newcol, Oid newtype,
+									  int32 newtypmod, RgNullVerdict *verdict);
+extern bool rg_raw_domain_check_null_verdict(Node *raw, Oid basetype,
+											 int32 basetypmod,
+											 RgNullVerdict *verdict);
+extern RgNullVerdict rg_relation_null_verdict(Oid relid, AttrNumber attnum);
+extern List *rg_attach_rejects_null(Oid parent, Oid partition,
+									struct PartitionBoundSpec *bound);
+
 /* catalog.c */
 extern bool rg_relation_is_guarded(Oid relid, char *relkind_out);
 extern RgColumnFacts rg_column_facts(Oid relid, AttrNumber attnum);
@@ -241,7 +292,10 @@ extern RgColumnFacts rg_column_facts_by_name(Oid relid, const char *attname,
 											 AttrNumber *attnum);
 extern void rg_type_default_notnull(Oid typid, Oid skip, bool *has_default,
 									bool *notnull);
+extern RgNullVerdict rg_type_null_facts(Oid typid, Oid skip, bool *has_default);
 extern bool rg_type_widens(Oid oldtype, int32 oldmod, Oid newtype, int32 newmod);
+extern bool rg_column_type_widens(const RgColumnFacts *before,
+								  const RgColumnFacts *after);
 extern List *rg_columns_of_type(Oid typid);
 
 /*

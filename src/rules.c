@@ -45,7 +45,7 @@ observed_note(const char *what, TimestampTz at)
  * Returns the reason it breaks, or NULL.
  */
 static char *
-judge(RgChange *ch, List *rows, int first, int last)
+judge(RgChange *ch, List *rows, int first, int last, bool *inserts_without)
 {
 	RgUsage    *col = NULL;		/* the column's contract row */
 	RgUsage    *seen = NULL;	/* the column's observed use */
@@ -131,6 +131,7 @@ judge(RgChange *ch, List *rows, int first, int last)
 			if (!col && seen && seen->writes)
 				return psprintf("may write NULL to %s.%s%s", qualified, ch->attname,
 								observed_note("observed writing it", seen->observed_at));
+			*inserts_without = true;
 			if (inserts && !(col && col->writes) && !ch->has_default)
 				return psprintf("inserts into %s without writing %s, which has no default%s",
 								qualified, ch->attname,
@@ -429,6 +430,7 @@ rg_evaluate(RgChange *ch, List *sessions)
 		RgUsage    *head = list_nth(rows, first);
 		int			last = first + 1;
 		bool		unknown = head->attname == NULL;
+		bool		inserts_without = false;
 		char	   *reason;
 
 		while (last < n &&
@@ -436,11 +438,12 @@ rg_evaluate(RgChange *ch, List *sessions)
 			   strcmp(((RgUsage *) list_nth(rows, last))->version, head->version) == 0)
 			last++;
 
-		reason = unknown ? judge_unknown(ch) : judge(ch, rows, first, last);
+		reason = unknown ? judge_unknown(ch) : judge(ch, rows, first, last, &inserts_without);
 		if (reason)
 		{
 			RgBlocker  *b = palloc(sizeof(RgBlocker));
 
+			b->inserts_without = inserts_without;
 			b->deployment = head->deployment;
 			b->version = head->version;
 			b->rolling_out = head->rolling_out;
