@@ -215,6 +215,36 @@ SELECT rollguard.deploy('mirror', '1.4');
 ALTER TABLE account ALTER COLUMN name SET NOT NULL;
 
 ------------------------------------------------------------------------------
+-- Inserts through automatically updatable views are inserts into the base
+-- table: version 2.0 knows only the view member_api (and a view over it),
+-- and the NOT NULL rules follow them to member's columns.
+------------------------------------------------------------------------------
+CREATE TABLE member (id integer PRIMARY KEY, name text, nick text,
+                     level integer NOT NULL DEFAULT 1, joined date);
+CREATE VIEW member_api AS SELECT id, name AS full_name, level FROM member;
+CREATE VIEW member_short AS SELECT id, full_name FROM member_api;
+CREATE VIEW member_count AS SELECT count(*) AS members FROM member;
+SELECT rollguard.register_version('2.0', '{"relations": {
+    "public.member_api":   {"id": {}, "level": {}},
+    "public.member_short": {"id": {}, "full_name": {}},
+    "public.member_count": {"members": {"writes": false}}}}');
+SELECT rollguard.deploy('portal', '2.0');
+-- full_name is name: 2.0 may write NULL to it through member_short, and
+-- inserts through member_api without writing it.
+ALTER TABLE member ALTER COLUMN name SET NOT NULL;
+-- nick is shown by neither view: inserts through them leave it out.
+ALTER TABLE member ALTER COLUMN nick SET NOT NULL;
+-- level: inserts through member_short leave it out, and only its default
+-- fills it in.
+ALTER TABLE member ALTER COLUMN level DROP DEFAULT;
+-- Allowed: a column that gets a default, and a change no insert sees
+-- (member_count cannot take inserts).
+ALTER TABLE member ALTER COLUMN joined SET DEFAULT current_date, ALTER COLUMN joined SET NOT NULL;
+SELECT rollguard.remove_deployment('portal');
+ALTER TABLE member ALTER COLUMN nick SET NOT NULL;
+SELECT "column", not_null FROM columns_of('member') WHERE "column" IN ('nick', 'joined');
+
+------------------------------------------------------------------------------
 -- The dry run judges the same properties.
 ------------------------------------------------------------------------------
 SELECT change, "column", deployment FROM rollguard.check($$
@@ -226,7 +256,8 @@ $$) ORDER BY 1, 2, 3;
 
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['original', 'mirror', 'tagger', 'collector']) d;
-DROP TABLE account, ledger, tag, events, events_2026;
+DROP VIEW member_short, member_api, member_count;
+DROP TABLE account, ledger, tag, events, events_2026, member;
 DROP SEQUENCE account_seq;
 DROP FUNCTION next_score(), columns_of(regclass);
 DROP DOMAIN grade, short_text, required_text, present_text;

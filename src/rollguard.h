@@ -141,7 +141,11 @@ typedef struct RgChange
 	char	   *relname;
 	char	   *attname;		/* NULL for a change of the whole relation */
 	bool		has_default;	/* NOT NULL changes: column has a default */
-	char	   *target;			/* new name, new schema, constraint name */
+	char	   *target;			/* new name, new schema, constraint name;
+								 * hidden: the base column "s.t.c" */
+	bool		hidden;			/* a change of a view's base column that the
+								 * view does not show (inserts through the
+								 * view leave it out); attname is "" */
 	const char *statement;		/* judged after it (at commit, or at the end
 								 * of a dry-run script): the statement that
 								 * made it */

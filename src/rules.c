@@ -22,7 +22,21 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_rewrite.h"
 #include "lib/stringinfo.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "rollguard.h"
@@ -59,7 +73,7 @@ judge(RgChange *ch, List *rows, int first, int last, bool *inserts_without)
 	for (int i = first; i < last; i++)
 	{
 		RgUsage    *u = list_nth(rows, i);
-		bool		is_col = ch->attname && strcmp(u->attname, ch->attname) == 0;
+		bool		is_col = !ch->hidden && ch->attname && strcmp(u->attname, ch->attname) == 0;
 
 		if (u->observed)
 		{
@@ -84,6 +98,17 @@ judge(RgChange *ch, List *rows, int first, int last, bool *inserts_without)
 		inserts_seen = 0;		/* the contract says so already */
 	else if (inserts_seen != 0)
 		inserts = true;
+
+	/* a view that does not show the column: its inserts leave it out */
+	if (ch->hidden)
+	{
+		if (!inserts || (rg_change_desc(ch->kind)->rule == RG_RULE_MAY_WRITE_NULL &&
+						 ch->has_default))
+			return NULL;
+		*inserts_without = true;
+		return psprintf("inserts into %s, which does not show %s%s", qualified, ch->target,
+						inserts_seen ? observed_note("observed inserting rows", inserts_seen) : "");
+	}
 
 	switch (rg_change_desc(ch->kind)->rule)
 	{
@@ -341,6 +366,161 @@ add_observed_rows(List *rows, List *observed, List *versions, List *sessions)
 	return rows;
 }
 
+/* Blockers in the order the registry query gives them (report.c counts
+ * deployments on it). */
+static int
+blocker_cmp(const ListCell *a, const ListCell *b)
+{
+	RgBlocker  *x = lfirst(a);
+	RgBlocker  *y = lfirst(b);
+	int			r;
+
+	r = rg_version_cmp(x->deployment, strlen(x->deployment),
+					   y->deployment, strlen(y->deployment));
+	if (r == 0)
+		r = strcmp(x->deployment, y->deployment);
+	if (r == 0)
+		r = rg_version_cmp(x->version, strlen(x->version),
+						   y->version, strlen(y->version));
+	if (r == 0)
+		r = strcmp(x->version, y->version);
+	return r;
+}
+
+/*
+ * Code that inserts through an automatically updatable view inserts into
+ * its base table: a change of a base column that breaks inserts (NOT NULL,
+ * a lost default, GENERATED ALWAYS) breaks inserts through each such view
+ * over it, as the change of the view's column that shows it -- or, if the
+ * view does not show it, as inserts that leave it out.  Views over views
+ * are followed in turn (rg_evaluate() of the view's change).
+ */
+/* The view whose SELECT rule this is, or InvalidOid. */
+static Oid
+view_of_rule(Oid ruleid)
+{
+	Relation	rel = table_open(RewriteRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			result = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_rewrite_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ruleid));
+	scan = systable_beginscan(rel, RewriteOidIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)) &&
+		((Form_pg_rewrite) GETSTRUCT(tup))->ev_type - '0' == CMD_SELECT)
+		result = ((Form_pg_rewrite) GETSTRUCT(tup))->ev_class;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+static List *
+changes_through_views(RgChange *ch)
+{
+	Relation	depend;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *views = NIL;
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	if (!OidIsValid(ch->relid) || (ch->attnum <= 0 && !ch->hidden))
+		return NIL;
+	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ch->relid));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+		Oid			viewid;
+
+		if (dep->classid != RewriteRelationId || dep->deptype != DEPENDENCY_NORMAL)
+			continue;
+		viewid = view_of_rule(dep->objid);
+		if (OidIsValid(viewid) && !list_member_oid(views, viewid))
+			views = lappend_oid(views, viewid);
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+
+	foreach(lc, views)
+	{
+		Oid			viewid = lfirst_oid(lc);
+		Relation	view;
+		Query	   *query;
+		RangeTblRef *rtr;
+		RgChange   *vc;
+		ListCell   *tc;
+
+		if (viewid == ch->relid || !rg_relation_is_guarded(viewid, NULL) ||
+			get_rel_relkind(viewid) != RELKIND_VIEW)
+			continue;
+		view = relation_open(viewid, AccessShareLock);
+		query = get_view_query(view);
+		if (view_query_is_auto_updatable(query, false) != NULL ||
+			list_length(query->jointree->fromlist) != 1 ||
+			(view->trigdesc && view->trigdesc->trig_insert_instead_row))
+		{
+			relation_close(view, AccessShareLock);
+			continue;
+		}
+		rtr = linitial_node(RangeTblRef, query->jointree->fromlist);
+		if (rt_fetch(rtr->rtindex, query->rtable)->relid != ch->relid)
+		{
+			relation_close(view, AccessShareLock);
+			continue;
+		}
+
+		vc = palloc(sizeof(RgChange));
+		*vc = *ch;
+		vc->relid = viewid;
+		vc->relkind = RELKIND_VIEW;
+		vc->nspname = get_namespace_name(RelationGetNamespace(view));
+		vc->relname = pstrdup(RelationGetRelationName(view));
+		vc->attnum = 0;
+		foreach(tc, ch->hidden ? NIL : query->targetList)
+		{
+			TargetEntry *te = lfirst_node(TargetEntry, tc);
+
+			if (!te->resjunk && IsA(te->expr, Var) &&
+				((Var *) te->expr)->varno == rtr->rtindex &&
+				((Var *) te->expr)->varattno == ch->attnum)
+			{
+				vc->attnum = te->resno;
+				vc->attname = pstrdup(te->resname);
+			}
+		}
+		if (vc->attnum > 0)
+		{
+			/* the view's own default for the column fills it in too */
+			bool		view_default = TupleDescAttr(RelationGetDescr(view), vc->attnum - 1)->atthasdef;
+
+			if (view_default && rg_change_desc(ch->kind)->rule == RG_RULE_INSERTS_WITHOUT)
+				vc = NULL;
+			else
+				vc->has_default = ch->has_default || view_default;
+		}
+		else if (rg_change_desc(ch->kind)->rule == RG_RULE_WRITES_COLUMN)
+			vc = NULL;			/* nothing through the view writes it */
+		else if (!ch->hidden)
+		{
+			vc->hidden = true;
+			vc->target = psprintf("%s.%s.%s", ch->nspname, ch->relname, ch->attname);
+			vc->attname = "";
+		}
+		relation_close(view, AccessShareLock);
+		if (vc != NULL)
+			result = lappend(result, vc);
+	}
+	return result;
+}
+
 /*
  * The live versions a change breaks: a list of RgBlocker.  sessions: the
  * tagged sessions connected now (rg_live_sessions()).
@@ -349,8 +529,8 @@ add_observed_rows(List *rows, List *observed, List *versions, List *sessions)
  * live breaks, at the cost of two index probes.  Only otherwise are the
  * live deployments read one by one, to tell which break and why.
  */
-List *
-rg_evaluate(RgChange *ch, List *sessions)
+static List *
+evaluate_one(RgChange *ch, List *sessions)
 {
 	List	   *rows;
 	List	   *blockers = NIL;
@@ -454,6 +634,27 @@ rg_evaluate(RgChange *ch, List *sessions)
 			blockers = lappend(blockers, b);
 		}
 		first = last;
+	}
+	return blockers;
+}
+
+List *
+rg_evaluate(RgChange *ch, List *sessions)
+{
+	List	   *blockers = evaluate_one(ch, sessions);
+	ListCell   *lc;
+
+	switch (rg_change_desc(ch->kind)->rule)
+	{
+		case RG_RULE_MAY_WRITE_NULL:
+		case RG_RULE_INSERTS_WITHOUT:
+		case RG_RULE_WRITES_COLUMN:
+			foreach(lc, changes_through_views(ch))
+				blockers = list_concat(blockers, rg_evaluate(lfirst(lc), sessions));
+			list_sort(blockers, blocker_cmp);
+			break;
+		default:
+			break;
 	}
 	return blockers;
 }
