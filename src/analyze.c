@@ -28,7 +28,15 @@
 #include "catalog/pg_depend.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_extension.h"
+#include "catalog/partition.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "partitioning/partdesc.h"
+#include "rewrite/rewriteSupport.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "access/relation.h"
 #include "commands/defrem.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -101,6 +109,7 @@ rg_is_candidate(Node *parsetree)
 		case T_AlterObjectSchemaStmt:
 		case T_DropStmt:
 		case T_AlterDomainStmt:
+		case T_RuleStmt:
 			return true;
 		default:
 			return false;
@@ -1016,6 +1025,51 @@ settled_changes(List *changes, List *settled)
 }
 
 /*
+ * A partition leaves its table (DETACH PARTITION, DROP TABLE of the
+ * partition): rows that only it takes have nowhere to go, and code that
+ * inserts into the table (or a table above it) breaks -- when it is the
+ * DEFAULT partition, or a hash partition (every key hashes somewhere).  A
+ * range or list partition that is not the default is what retention jobs
+ * drop every month: the rows it took are for values the code is not
+ * expected to insert any more; that is not judged.
+ */
+static List *
+partition_leaves(RgChangeKind kind, Oid part)
+{
+	Oid			parent;
+	List	   *changes = NIL;
+	ListCell   *lc;
+	bool		breaks;
+
+	if (!get_rel_relispartition(part))
+		return NIL;
+	parent = get_partition_parent(part, true);
+	if (!OidIsValid(parent))
+		return NIL;
+	breaks = get_default_partition_oid(parent) == part;
+	if (!breaks)
+	{
+		Relation	rel = relation_open(parent, AccessShareLock);
+
+		breaks = RelationGetPartitionKey(rel)->strategy == PARTITION_STRATEGY_HASH;
+		relation_close(rel, AccessShareLock);
+	}
+	if (!breaks)
+		return NIL;
+	foreach(lc, get_partition_ancestors(part))
+	{
+		RgChange   *ch;
+
+		if (!rg_relation_is_guarded(lfirst_oid(lc), NULL))
+			continue;
+		ch = rg_make_change(kind, lfirst_oid(lc), NULL);
+		ch->target = get_rel_name(part);
+		changes = lappend(changes, ch);
+	}
+	return changes;
+}
+
+/*
  * ALTER TABLE parent ATTACH PARTITION p FOR VALUES ...: the partition's
  * bound becomes a constraint of p, and a range bound (a list bound without
  * NULL) rejects NULL in the partition key: code that inserts into p itself
@@ -1214,6 +1268,18 @@ analyze_alter_table(AlterTableStmt *stmt, RgOverlay *overlay)
 											  attach_partition(overlay, relid, cmd, &settled));
 					break;
 
+				case AT_DetachPartition:
+					if (r == relid && stmt->objtype == OBJECT_TABLE)
+					{
+						Oid			part = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name,
+														   NoLock, true);
+
+						if (OidIsValid(part))
+							changes = list_concat(changes,
+												  partition_leaves(RG_DETACH_PARTITION, part));
+					}
+					break;
+
 				case AT_DropConstraint:
 					{
 						DroppedConstraint *dc = palloc(sizeof(DroppedConstraint));
@@ -1362,6 +1428,67 @@ analyze_rename(RenameStmt *stmt, RgOverlay *overlay)
 	}
 }
 
+/*
+ * The relations an extension owns (pg_depend, deptype 'e'), guarded ones
+ * only.
+ */
+static List *
+extension_relations(Oid extoid)
+{
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ExtensionRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (dep->classid == RelationRelationId && dep->objsubid == 0 &&
+			dep->deptype == DEPENDENCY_EXTENSION &&
+			rg_relation_is_guarded(dep->objid, NULL))
+			result = lappend_oid(result, dep->objid);
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return result;
+}
+
+/*
+ * ALTER EXTENSION e SET SCHEMA s moves every relation the extension owns:
+ * each is judged as its own SET SCHEMA.
+ */
+static List *
+extension_set_schema(AlterObjectSchemaStmt *stmt, RgOverlay *overlay)
+{
+	Oid			extoid = get_extension_oid(strVal(stmt->object), true);
+	List	   *changes = NIL;
+	ListCell   *lc;
+
+	if (!OidIsValid(extoid))
+		return NIL;
+	foreach(lc, extension_relations(extoid))
+	{
+		Oid			relid = lfirst_oid(lc);
+		RgChange   *ch;
+
+		if (overlay->lockmode != NoLock)
+			LockRelationOid(relid, AccessExclusiveLock);
+		touch(overlay, relid, NULL);
+		ch = rg_make_change(RG_MOVE_RELATION, relid, NULL);
+		ch->target = stmt->newschema;
+		relation_renaming(overlay, relid)->nspname = pstrdup(stmt->newschema);
+		changes = lappend(changes, ch);
+	}
+	return changes;
+}
+
 static List *
 analyze_set_schema(AlterObjectSchemaStmt *stmt, RgOverlay *overlay)
 {
@@ -1375,6 +1502,8 @@ analyze_set_schema(AlterObjectSchemaStmt *stmt, RgOverlay *overlay)
 		case OBJECT_MATVIEW:
 		case OBJECT_FOREIGN_TABLE:
 			break;
+		case OBJECT_EXTENSION:
+			return extension_set_schema(stmt, overlay);
 		default:
 			return NIL;
 	}
@@ -1406,7 +1535,10 @@ analyze_drop(DropStmt *stmt, RgOverlay *overlay)
 				Oid			relid = resolve_relation(overlay, rv);
 
 				if (OidIsValid(relid))
+				{
 					changes = lappend(changes, rg_make_change(RG_DROP_RELATION, relid, NULL));
+					changes = list_concat(changes, partition_leaves(RG_DROP_PARTITION, relid));
+				}
 			}
 			break;
 
@@ -1581,6 +1713,28 @@ analyze_alter_domain(AlterDomainStmt *stmt, RgOverlay *overlay)
 }
 
 /*
+ * CREATE RULE "_RETURN" AS ON SELECT TO t DO INSTEAD SELECT ... turns an
+ * (empty) table into a view (PostgreSQL 15 and older): a new relation
+ * under the old name, judged like dropping the table.
+ */
+static List *
+analyze_rule(RuleStmt *stmt, RgOverlay *overlay)
+{
+#if PG_VERSION_NUM < 160000
+	Oid			relid;
+
+	if (stmt->event != CMD_SELECT || strcmp(stmt->rulename, ViewSelectRuleName) != 0)
+		return NIL;
+	relid = resolve_relation(overlay, stmt->relation);
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+		return NIL;
+	return list_make1(rg_make_change(RG_TABLE_TO_VIEW, relid, NULL));
+#else
+	return NIL;
+#endif
+}
+
+/*
  * A default that disappeared by cascade (DROP SEQUENCE ... CASCADE, DROP
  * FUNCTION ... CASCADE): does the column, after the statement, still exist,
  * NOT NULL, with no default left?  Only then can inserts that leave it out
@@ -1677,6 +1831,8 @@ rg_analyze_statement(Node *parsetree, RgOverlay *overlay)
 			return analyze_drop((DropStmt *) parsetree, overlay);
 		case T_AlterDomainStmt:
 			return analyze_alter_domain((AlterDomainStmt *) parsetree, overlay);
+		case T_RuleStmt:
+			return analyze_rule((RuleStmt *) parsetree, overlay);
 		default:
 			return NIL;
 	}

@@ -200,6 +200,27 @@ static const RgChangeDesc change_desc[] = {
 		.message_either = gettext_noop("cannot attach %2$s \"%3$s.%4$s\" as a partition: its bound rejects NULL in column \"%5$s\", and %1$d deployment may still write NULL to it or insert rows without it"),
 		.message_either_plural = gettext_noop("cannot attach %2$s \"%3$s.%4$s\" as a partition: its bound rejects NULL in column \"%5$s\", and %1$d deployments may still write NULL to it or insert rows without it"),
 	},
+	[RG_TABLE_TO_VIEW] = {
+		.label = "convert table to view",
+		.rule = RG_RULE_USES_RELATION,
+		.message = gettext_noop("cannot turn %2$s \"%3$s.%4$s\" into a view: %1$d deployment still uses it"),
+		.message_plural = gettext_noop("cannot turn %2$s \"%3$s.%4$s\" into a view: %1$d deployments still use it"),
+		.hint = gettext_noop("A view in place of the table is a new relation under the old name: keep the table until every deployment runs a version that no longer uses it."),
+	},
+	[RG_DETACH_PARTITION] = {
+		.label = "detach partition",
+		.rule = RG_RULE_INSERTS_INTO,
+		.message = gettext_noop("cannot detach partition \"%5$s\" from %2$s \"%3$s.%4$s\": %1$d deployment still inserts rows into it"),
+		.message_plural = gettext_noop("cannot detach partition \"%5$s\" from %2$s \"%3$s.%4$s\": %1$d deployments still insert rows into it"),
+		.hint = gettext_noop("Rows that only this partition takes (it is the DEFAULT partition, or a hash partition) would have nowhere to go: attach its replacement first, or roll out a version that no longer inserts into the table to every deployment."),
+	},
+	[RG_DROP_PARTITION] = {
+		.label = "drop partition",
+		.rule = RG_RULE_INSERTS_INTO,
+		.message = gettext_noop("cannot drop partition \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployment still inserts rows into it"),
+		.message_plural = gettext_noop("cannot drop partition \"%5$s\" of %2$s \"%3$s.%4$s\": %1$d deployments still insert rows into it"),
+		.hint = gettext_noop("Rows that only this partition takes (it is the DEFAULT partition, or a hash partition) would have nowhere to go: attach its replacement first, or roll out a version that no longer inserts into the table to every deployment."),
+	},
 };
 
 StaticAssertDecl(lengthof(change_desc) == RG_NUM_CHANGE_KINDS,

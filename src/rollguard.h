@@ -56,10 +56,13 @@ typedef enum RgChangeKind
 	RG_RENAME_SCHEMA,
 	RG_CASCADE_DROP_COLUMN,
 	RG_CASCADE_DROP_RELATION,
-	RG_ATTACH_NOT_NULL
+	RG_ATTACH_NOT_NULL,
+	RG_TABLE_TO_VIEW,
+	RG_DETACH_PARTITION,
+	RG_DROP_PARTITION
 } RgChangeKind;
 
-#define RG_NUM_CHANGE_KINDS (RG_ATTACH_NOT_NULL + 1)
+#define RG_NUM_CHANGE_KINDS (RG_DROP_PARTITION + 1)
 
 /*
  * The rule classes: which live versions a change of the class breaks.
@@ -74,7 +77,8 @@ typedef enum RgRuleClass
 								 * no default */
 	RG_RULE_INSERTS_WITHOUT,	/* those that insert into the relation
 								 * without writing the column */
-	RG_RULE_WRITES_COLUMN		/* those that write the column on INSERT */
+	RG_RULE_WRITES_COLUMN,		/* those that write the column on INSERT */
+	RG_RULE_INSERTS_INTO		/* those that insert into the relation */
 } RgRuleClass;
 
 /* What a change deletes from the catalog (object_access_hook sees it). */

@@ -169,6 +169,12 @@ judge(RgChange *ch, List *rows, int first, int last, bool *inserts_without)
 								inserts_seen ? observed_note("observed inserting rows", inserts_seen) : "");
 			return NULL;
 
+		case RG_RULE_INSERTS_INTO:
+			if (inserts)
+				return psprintf("inserts into %s%s", qualified,
+								inserts_seen ? observed_note("observed inserting rows", inserts_seen) : "");
+			return NULL;
+
 		case RG_RULE_WRITES_COLUMN:
 			if (col && col->writes)
 				return psprintf("writes %s.%s on INSERT", qualified, ch->attname);
@@ -203,6 +209,8 @@ judge_unknown(RgChange *ch)
 			return psprintf("may insert into %s without writing %s", qualified, ch->attname);
 		case RG_RULE_WRITES_COLUMN:
 			return psprintf("may write %s.%s on INSERT", qualified, ch->attname);
+		case RG_RULE_INSERTS_INTO:
+			return psprintf("may insert into %s", qualified);
 	}
 	pg_unreachable();
 }
@@ -261,6 +269,8 @@ counters_may_break(RgChange *ch, RgLiveCounts *c)
 			return c->relation_inserters > c->column_writers;
 		case RG_RULE_WRITES_COLUMN:
 			return c->column_writers > 0;
+		case RG_RULE_INSERTS_INTO:
+			return c->relation_inserters > 0;
 	}
 	return true;
 }
@@ -560,6 +570,7 @@ evaluate_one(RgChange *ch, List *sessions)
 			for_not_null = true;
 			break;
 		case RG_RULE_USES_RELATION:
+		case RG_RULE_INSERTS_INTO:
 			break;
 	}
 
@@ -580,7 +591,8 @@ evaluate_one(RgChange *ch, List *sessions)
 		 * the relation (a write of the relation itself); GENERATED ALWAYS
 		 * about writes of the column.
 		 */
-		if ((for_not_null || rule == RG_RULE_WRITES_COLUMN) && !o->writes)
+		if ((for_not_null || rule == RG_RULE_WRITES_COLUMN ||
+			 rule == RG_RULE_INSERTS_INTO) && !o->writes)
 			continue;
 		if (rule == RG_RULE_WRITES_COLUMN && o->attname == NULL)
 			continue;
