@@ -8,7 +8,9 @@ surrogate escapes), quotes and SQL injection attempts in every name, deeply
 nested and 10 MB JSON manifests, hostile migration scripts -- and sends them
 through every API function: register_version, deploy, begin_rollout,
 finish_rollout, abort_rollout, remove_deployment, stop_using, never_null,
-check, override (as a superuser), version_cmp and version_sort_key.
+check, override (as a superuser), version_cmp and version_sort_key.  And
+defaults and CHECK constraints generated at random, NULL or not in many
+spellings, each judged against what the database itself evaluates.
 
 For every input it requires:
   * an outcome it may have: either a clear error with a proper SQLSTATE
@@ -1060,6 +1062,128 @@ SNAPSHOT_PARTS = ["version_registry", "contract", "deployment_state", "declarati
                   "history", "user relations"]
 
 
+
+# --- defaults and constraints that evaluate to NULL --------------------------
+
+NULLNESS_SETUP = [
+    "CREATE SCHEMA IF NOT EXISTS nz",
+    "CREATE TABLE IF NOT EXISTS nz.t (v integer, n integer, c integer NOT NULL DEFAULT 0)",
+    """SELECT rollguard.register_version('nz-1', '{"relations": {"nz.t": {"v": {}, "n": {"nullable": true}}}}')""",
+    "SELECT rollguard.deploy('nz-site', 'nz-1')",
+]
+
+# Integer expressions that yield a value, that are NULL, and ways to combine
+# them; the database itself says which each generated one is.
+INT_VALUES = ["1", "42", "length('abc')", "extract(year from now())::integer", "abs(-3)",
+              "coalesce(NULL::integer, 5)", "greatest(NULL, 2)", "(random() * 0)::integer",
+              "nextval('nz.s')::integer"]
+INT_NULLS = ["NULL::integer", "nullif(1, 1)", "current_setting('nz.missing', true)::integer",
+             "(CASE WHEN false THEN 1 END)", "extract(year from nullif(now(), now()))::integer",
+             "length(nullif('a', 'a'))", "(ARRAY[1, 2])[5]", "('{\"a\": 1}'::jsonb ->> 'b')::integer",
+             ]
+INT_COMBINE = ["abs({0})", "({0} + 1)", "coalesce({0}, {1})", "nullif({0}, {1})", "greatest({0}, {1})",
+               "least({0}, {1})", "(CASE WHEN {0} > 0 THEN {1} ELSE {0} END)", "({0})::bigint::integer",
+               "({0} * {1})", "(CASE WHEN {0} IS NULL THEN {1} END)"]
+
+# Predicates on the column n, and ways to combine them.
+N_PREDICATES = ["n > 0", "n IS NOT NULL", "n IS DISTINCT FROM NULL", "n IS NULL", "coalesce(n, 0) > 0",
+                "coalesce(n, 1) > 0", "num_nonnulls(n) = 1", "num_nulls(n) = 0", "NOT (n IS NULL)",
+                "(n IS NULL) IS FALSE", "(n > 0) IS NOT FALSE", "(n > 0) IS TRUE", "n IN (1, 2)",
+                "n BETWEEN 1 AND 2", "length(n::text) > 0", "coalesce(n::text, '') <> ''",
+                "n IS NOT DISTINCT FROM 1", "n = ANY (ARRAY[1, NULL])"]
+N_COMBINE = ["({0}) AND ({1})", "({0}) OR ({1})", "NOT ({0})", "({0}) IS NOT FALSE", "({0}) IS TRUE",
+             "(CASE WHEN {0} THEN true ELSE false END)", "coalesce({0}, {1})"]
+
+
+NULLNESS_SEEN = {"NULL defaults refused": 0, "defaults with a value allowed": 0,
+                 "CHECKs rejecting NULL refused": 0, "CHECKs taking NULL allowed": 0}
+
+
+def nullness_cases():
+    """Defaults and CHECK constraints that yield NULL (or reject it) in
+    spellings generated at random, each judged against what the database
+    evaluates: a default that is NULL must be refused like DROP DEFAULT, one
+    that yields a value (without volatile functions) allowed; a CHECK that
+    is false for NULL must be refused like SET NOT NULL, one that is true
+    or NULL for it allowed."""
+    import random
+    rnd = random.Random(1505)
+
+    def int_expr(depth):
+        if depth == 0 or rnd.random() < 0.3:
+            return rnd.choice(INT_VALUES + INT_NULLS)
+        form = rnd.choice(INT_COMBINE)
+        return form.format(int_expr(depth - 1), int_expr(depth - 1))
+
+    def pred(depth):
+        if depth == 0 or rnd.random() < 0.35:
+            return rnd.choice(N_PREDICATES)
+        form = rnd.choice(N_COMBINE)
+        return form.format(pred(depth - 1), pred(depth - 1))
+
+    def setup_once(db):
+        for sql in NULLNESS_SETUP + ["CREATE SEQUENCE IF NOT EXISTS nz.s"]:
+            q(db, sql)
+
+    def default_run(expr, form):
+        def run(db):
+            setup_once(db)
+            q(db, "ALTER TABLE nz.t ALTER COLUMN c SET DEFAULT 0")
+            # what the database says (one evaluation; volatile ones may differ)
+            is_null = q(db, f"SELECT ({expr})::integer IS NULL")[0][0]
+            volatile = "random()" in expr or "nextval" in expr
+            sql = (f"ALTER TABLE nz.t ALTER COLUMN c SET DEFAULT {expr}" if form == "set"
+                   else f"ALTER TABLE nz.t ADD COLUMN x integer NOT NULL DEFAULT {expr}")
+            try:
+                q(db, sql)
+                outcome = "ok"
+            except psycopg2.Error as e:
+                outcome = e.pgcode
+            if form == "add" and outcome == "ok":
+                q(db, "ALTER TABLE nz.t DROP COLUMN x")
+            if is_null and outcome != "55006":
+                return "ok", f"a default that is NULL was not refused ({outcome})"
+            if not is_null and not volatile and outcome != "ok":
+                return "ok", f"a default that yields a value was refused ({outcome})"
+            if outcome not in ("ok", "55006"):
+                return "ok", f"unexpected outcome {outcome}"
+            if is_null:
+                NULLNESS_SEEN["NULL defaults refused"] += 1
+            elif outcome == "ok":
+                NULLNESS_SEEN["defaults with a value allowed"] += 1
+            return "ok", None
+        return run
+
+    def check_run(p):
+        def run(db):
+            setup_once(db)
+            rejects = q(db, f"SELECT ({p}) IS FALSE FROM (SELECT NULL::integer AS n) s")[0][0]
+            try:
+                q(db, f"ALTER TABLE nz.t ADD CONSTRAINT k CHECK ({p}) NOT VALID")
+                outcome = "ok"
+                q(db, "ALTER TABLE nz.t DROP CONSTRAINT k")
+            except psycopg2.Error as e:
+                outcome = e.pgcode
+            if rejects and outcome != "55006":
+                return "ok", f"a CHECK that rejects NULL was not refused ({outcome})"
+            if not rejects and outcome != "ok":
+                return "ok", f"a CHECK that accepts NULL was refused ({outcome})"
+            NULLNESS_SEEN["CHECKs rejecting NULL refused" if rejects else "CHECKs taking NULL allowed"] += 1
+            return "ok", None
+        return run
+
+    cases = []
+    for i in range(160):
+        expr = int_expr(3)
+        form = "add" if i % 4 == 0 else "set"
+        cases.append(Case(f"nullness: default ({form}) {expr}", run=default_run(expr, form),
+                          db="c", snapshot_check=False))
+    for i in range(160):
+        p = pred(3)
+        cases.append(Case(f"nullness: check {p}", run=check_run(p), db="c", snapshot_check=False))
+    return cases
+
+
 class Db:
     def __init__(self, args, dbname):
         self.args = args
@@ -1236,7 +1360,7 @@ class Battery:
         except (ValueError, OSError):
             mem_gb = 0
         cases = (label_cases() + manifest_cases() + relation_cases() + check_cases() + order_cases()
-                 + c_locale_cases() + slow_cases() + huge_cases(mem_gb))
+                 + c_locale_cases() + slow_cases() + huge_cases(mem_gb) + nullness_cases())
         if self.args.only:
             cases = [c for c in cases if self.args.only in c.name]
         for case in cases:
@@ -1247,6 +1371,8 @@ class Battery:
                 self.counts["crashes"] += 1
                 print("CRASHES: the server does not answer at the end", flush=True)
         self.server_log_problems()
+        if any(NULLNESS_SEEN.values()):
+            print("nullness: " + ", ".join(f"{n} {what}" for what, n in NULLNESS_SEEN.items()))
         for elapsed, name in sorted(self.slow, reverse=True)[:8]:
             print(f"slow: {elapsed:5.1f} s  {name}")
         c = self.counts

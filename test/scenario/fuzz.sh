@@ -3,7 +3,9 @@
 # hostile inputs (NULLs everywhere, empty and 64 KB labels, control
 # characters, odd Unicode, quotes and SQL injection in every name, deeply
 # nested and 10 MB manifests, hostile migration scripts, inputs of hundreds
-# of MB) through every API function, on a throwaway cluster that preloads
+# of MB) through every API function, and 320 defaults and CHECK constraints
+# generated at random that are NULL (or reject NULL) or not, each judged
+# against what the database evaluates, on a throwaway cluster that preloads
 # rollguard.  Each input must get a clear error with a proper SQLSTATE
 # (never XX000) or the correct result; no backend may crash; a failing call
 # must leave the registry exactly as it was.  Ends with
