@@ -2,9 +2,13 @@
 -- enforce: the setting rollguard.enforce = on | warn | off.
 --
 -- "on" (the default) refuses a breaking change; "warn" reports it as a
--- WARNING and lets it through (a trial period); "off" checks nothing.  Only
--- a superuser can change it: the application role must not be able to
--- switch its own guard off.
+-- WARNING and lets it through (a trial period); "off" lets it through
+-- silently.  Nothing is let through unseen: each breaking change that warn
+-- or off lets through is appended to rollguard.history ("let through
+-- (enforce = warn)", with the statement and every deployment it broke)
+-- and written to the server log with its statement.  Only a superuser can
+-- change the setting: the application role must not be able to switch its
+-- own guard off.
 --
 CREATE EXTENSION rollguard;
 CREATE TABLE item (id int PRIMARY KEY, label text, price int);
@@ -22,12 +26,19 @@ ALTER TABLE item DROP COLUMN label;
 -- every breaking change of the statement is reported
 ALTER TABLE item RENAME COLUMN price TO cost;
 
--- off: nothing is checked, nothing is said.
+-- off: nothing is said to the client.
 SET rollguard.enforce = off;
 ALTER TABLE item RENAME COLUMN cost TO price;
 ALTER TABLE item RENAME TO items;
 ALTER TABLE items RENAME TO item;
 RESET rollguard.enforce;
+
+-- What warn and off let through, in rollguard.history: who, what, the
+-- statement, and the deployments it broke.
+SELECT who = current_user AS who_is_me, action, relation, "column",
+       detail->>'change' AS change, detail->>'statement' AS statement,
+       jsonb_path_query_array(detail, '$.blockers[*].deployment') AS broke
+  FROM rollguard.history WHERE action LIKE 'let through%' ORDER BY id;
 
 -- Values other than on, warn and off are rejected.
 SET rollguard.enforce = maybe;

@@ -11,6 +11,8 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "tcop/tcopprot.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -38,7 +40,7 @@ rg_report_define_settings(void)
 	 */
 	DefineCustomEnumVariable("rollguard.enforce",
 							 "What rollguard does with a schema change that breaks a live version.",
-							 "on refuses it, warn reports it as a WARNING and lets it through, off checks nothing.",
+							 "on refuses it; warn reports it as a WARNING and lets it through; off lets it through silently. What warn and off let through is recorded in rollguard.history and the server log.",
 							 &rg_enforce,
 							 RG_ENFORCE_ON,
 							 enforce_options,
@@ -67,6 +69,16 @@ count_deployments(List *blockers)
 		prev = b->deployment;
 	}
 	return n;
+}
+
+/* The statement that made the change: the one judged at commit, or the
+ * one running. */
+static const char *
+statement_of(RgChange *ch)
+{
+	if (ch->statement)
+		return ch->statement;
+	return debug_query_string ? debug_query_string : "";
 }
 
 /* One blocker's sentence in the DETAIL. */
@@ -173,25 +185,34 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 						   n, rg_relkind_word(ch->relkind), ch->nspname, ch->relname,
 						   ch->attname ? ch->attname : ch->target),
 			 errdetail_internal("%s", client_detail.len > 0 ? client_detail.data : detail.data),
-			 client_detail.len > 0 ? errdetail_log("%s", detail.data) : 0,
+			 elevel < ERROR
+			 ? errdetail_log("%s\nStatement: %s", detail.data, statement_of(ch))
+			 : client_detail.len > 0 ? errdetail_log("%s", detail.data) : 0,
 			 errhint("%s", _(hint)),
 			 ch->statement ? errcontext("the transaction leaves the change made by \"%s\"",
 										ch->statement) : 0));
 }
 
-/* An administrator's override lets a breaking change through: say so, and
- * append what it overrode to rollguard.history. */
-static void
-apply_override(RgChange *ch, List *blockers, const char *reason)
+/*
+ * What rollguard.history keeps of a change let through: the change, its
+ * blockers (deployment, version, reason, evidence) and, with statement, the
+ * statement that made it.
+ */
+static char *
+let_through_json(RgChange *ch, List *blockers, bool statement)
 {
 	const char *label = rg_change_desc(ch->kind)->label;
-	int			n = count_deployments(blockers);
 	StringInfoData json;
 	ListCell   *lc;
 
 	initStringInfo(&json);
 	appendStringInfoString(&json, "{\"change\": ");
 	escape_json(&json, label);
+	if (statement)
+	{
+		appendStringInfoString(&json, ", \"statement\": ");
+		escape_json(&json, statement_of(ch));
+	}
 	appendStringInfoString(&json, ", \"blockers\": [");
 	foreach(lc, blockers)
 	{
@@ -213,8 +234,45 @@ apply_override(RgChange *ch, List *blockers, const char *reason)
 		appendStringInfoChar(&json, '}');
 	}
 	appendStringInfoString(&json, "]}");
+	return json.data;
+}
 
-	rg_log_history("override applied", ch->nspname, ch->relname, ch->attname, reason, json.data);
+/*
+ * rollguard.enforce = off or warn lets a breaking change through: it is
+ * appended to rollguard.history ("let through (enforce = off)"), and, with
+ * off (warn has its WARNING), written to the server log with its
+ * statement.
+ */
+static void
+let_through(RgChange *ch, List *blockers)
+{
+	const char *label = rg_change_desc(ch->kind)->label;
+	int			n = count_deployments(blockers);
+	const char *mode = rg_enforce == RG_ENFORCE_OFF ? "off" : "warn";
+
+	rg_log_history(psprintf("let through (enforce = %s)", mode),
+				   ch->nspname, ch->relname, ch->attname, NULL,
+				   let_through_json(ch, blockers, true));
+	if (rg_enforce == RG_ENFORCE_OFF)
+		ereport(LOG,
+				(errmsg_plural("rollguard.enforce = off lets %s on %s.%s%s%s through, although it breaks %d deployment",
+							   "rollguard.enforce = off lets %s on %s.%s%s%s through, although it breaks %d deployments",
+							   n, label, ch->nspname, ch->relname,
+							   ch->attname ? "." : "", ch->attname ? ch->attname : "", n),
+				 errdetail_internal("Statement: %s", statement_of(ch)),
+				 errhidestmt(true)));
+}
+
+/* An administrator's override lets a breaking change through: say so, and
+ * append what it overrode to rollguard.history. */
+static void
+apply_override(RgChange *ch, List *blockers, const char *reason)
+{
+	const char *label = rg_change_desc(ch->kind)->label;
+	int			n = count_deployments(blockers);
+
+	rg_log_history("override applied", ch->nspname, ch->relname, ch->attname, reason,
+				   let_through_json(ch, blockers, false));
 	if (ch->attname)
 		ereport(NOTICE,
 				(errmsg_plural("override lets %s on %s.%s.%s through, although %d deployment still uses it",
@@ -243,7 +301,7 @@ rg_enforce_changes(List *changes)
 	ListCell   *lc;
 	ListCell   *bc;
 
-	if (rg_enforce == RG_ENFORCE_OFF || changes == NIL)
+	if (changes == NIL)
 		return;
 
 	rg_lock_registry();
@@ -273,5 +331,9 @@ rg_enforce_changes(List *changes)
 		report(ERROR, linitial(blocked), linitial(blockers_of), list_length(blocked) - 1);
 
 	forboth(lc, blocked, bc, blockers_of)
-		report(WARNING, lfirst(lc), lfirst(bc), 0);
+	{
+		if (rg_enforce == RG_ENFORCE_WARN)
+			report(WARNING, lfirst(lc), lfirst(bc), 0);
+		let_through(lfirst(lc), lfirst(bc));
+	}
 }

@@ -89,6 +89,28 @@ like($log,
 	qr/ WARNING:  cannot rename column "weight" of table "public.person": 2 deployments still use it\n\S+ \S+ \S+ \[\d+\] \S+ DETAIL:  Deployment "mirror-2" runs version "41", which uses public.person.weight.\n\tDeployment "mirror-3" runs version "41", which uses public.person.weight./,
 	'log: the WARNING and its DETAIL in warn mode');
 
+like($log,
+	qr/ WARNING:  cannot rename column "weight"[^\n]*\n[^\n]*DETAIL:  [^\n]*\n\t[^\n]*\n\tStatement: ALTER TABLE person RENAME COLUMN weight TO weight_kg;$/m,
+	'log: the WARNING carries its statement');
+
+# rollguard.enforce = off: nothing reaches the client, the server log has
+# the change let through, with its statement, and so has rollguard.history
+$offset = -s $node->logfile;
+($ret, $out, $err) = $node->psql('postgres', q{
+SET rollguard.enforce = off;
+ALTER TABLE person RENAME COLUMN weight TO weight_kg;
+ALTER TABLE person RENAME COLUMN weight_kg TO weight;
+});
+is($err, '', 'off: the client hears nothing');
+$log = slurp_file($node->logfile, $offset);
+like($log,
+	qr/ LOG:  rollguard.enforce = off lets rename column on public.person.weight through, although it breaks 2 deployments\n\S+ \S+ \S+ \[\d+\] \S+ DETAIL:  Statement: ALTER TABLE person RENAME COLUMN weight TO weight_kg;$/m,
+	'log: off logs the change it lets through, with the statement');
+is($node->safe_psql('postgres', q{SELECT action || ' ' || "column" || ' ' || (detail->'blockers')::text
+  FROM rollguard.history WHERE action LIKE 'let through%' ORDER BY id DESC LIMIT 1}),
+	'let through (enforce = off) weight [{"reason": "uses public.person.weight", "version": "41", "deployment": "mirror-2"}, {"reason": "uses public.person.weight", "version": "41", "deployment": "mirror-3"}]',
+	'history: who broke which deployments, with enforce = off');
+
 # (f) an override stays in the session and the transaction that asked for it
 $node->safe_psql('postgres', 'CREATE ROLE dba LOGIN IN ROLE rollguard_admin; GRANT migrator TO dba');
 my $admin = $node->background_psql('postgres', on_error_stop => 0,
