@@ -234,6 +234,62 @@ rg_fetch_live_pairs(List *versions)
 }
 
 /*
+ * The newest registered version, newer than after, whose effective contract
+ * does not use the relation (attname NULL) or its column: the version a
+ * release that both stops using something and removes it brings.  NULL if
+ * there is none.  Allocated in the caller's context.
+ */
+char *
+rg_fetch_successor_without(const char *nspname, const char *relname,
+						   const char *attname, const char *after)
+{
+	static SPIPlanPtr successor_plan = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+	RegistryAccess access;
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	char	   *result = NULL;
+	int			ret;
+
+	values[0] = CStringGetTextDatum(nspname);
+	values[1] = CStringGetTextDatum(relname);
+	if (attname)
+		values[2] = CStringGetTextDatum(attname);
+	else
+		nulls[2] = 'n';
+	values[3] = CStringGetTextDatum(after);
+	registry_begin(&access);
+	if (successor_plan == NULL)
+	{
+		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+
+		successor_plan = prepare_saved(
+			"SELECT v.version FROM rollguard.version_registry v"
+			" WHERE rollguard.version_cmp(v.version, $4) OPERATOR(pg_catalog.>) 0"
+			"   AND NOT EXISTS (SELECT 1 FROM rollguard.effective_contract c"
+			"        WHERE c.version OPERATOR(pg_catalog.=) v.version"
+			"          AND c.nspname OPERATOR(pg_catalog.=) $1"
+			"          AND c.relname OPERATOR(pg_catalog.=) $2"
+			"          AND ($3 IS NULL OR c.attname OPERATOR(pg_catalog.=) $3))"
+			" ORDER BY rollguard.version_sort_key(v.version) DESC LIMIT 1",
+			4, argtypes);
+	}
+	ret = SPI_execute_snapshot(successor_plan, values, nulls, GetLatestSnapshot(),
+							   InvalidSnapshot, true, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "rollguard: registry query failed: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		result = MemoryContextStrdup(outer, v);
+	}
+	registry_end(&access);
+	return result;
+}
+
+/*
  * Every row of every live version's effective contract for one relation,
  * ordered by deployment and version.  Live are the versions the registry
  * says deployments run (unless registry is false: then only the others),

@@ -178,6 +178,36 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 		}
 	}
 
+	/*
+	 * A release that stops using a column (or relation) and drops it in
+	 * the same migration: its new version is registered and does not use
+	 * it, and only older versions block -- the deployment migrating among
+	 * them.  "Roll out a version that no longer uses it first" would ask for
+	 * the very rollout this refusal stops: say what to do instead.
+	 */
+	if ((desc->rule == RG_RULE_USES_COLUMN || desc->rule == RG_RULE_USES_RELATION) &&
+		desc->drops != RG_DROPS_NOTHING)
+	{
+		const char *newest = NULL;
+		char	   *successor;
+
+		foreach(lc, blockers)
+		{
+			RgBlocker  *b = lfirst(lc);
+
+			if (newest == NULL ||
+				rg_version_cmp(b->version, strlen(b->version), newest, strlen(newest)) > 0)
+				newest = b->version;
+		}
+		successor = newest == NULL ? NULL :
+			rg_fetch_successor_without(ch->nspname, ch->relname,
+									   desc->rule == RG_RULE_USES_COLUMN ? ch->attname : NULL,
+									   newest);
+		if (successor != NULL)
+			hint = psprintf(_("Version \"%s\" no longer uses it, but the deployments above still run older versions: a release cannot drop what it stops using. Ship this migration in a later release, once every deployment runs \"%s\" or newer (for Django, see rollguard_django's deferred removal in doc/django.md)."),
+							successor, successor);
+	}
+
 	/* arguments in the order change.c gives */
 	ereport(elevel,
 			(errcode(ERRCODE_OBJECT_IN_USE),

@@ -372,6 +372,8 @@ extern List *rg_fetch_live_pairs(List *versions);
 extern List *rg_fetch_usage(const char *nspname, const char *relname,
 							 const char *attname, bool for_not_null,
 							 List *sessions, bool registry);
+extern char *rg_fetch_successor_without(const char *nspname, const char *relname,
+										const char *attname, const char *after);
 extern void rg_record_removals(List *changes);
 extern void rg_log_history(const char *action, const char *nspname,
 						   const char *relname, const char *attname,
