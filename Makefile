@@ -1,8 +1,15 @@
-# rollguard: PGXS build.  `make && make install`, then, each on a temporary
-# instance that preloads rollguard (test/rollguard.conf):
+# rollguard: PGXS build.  `make && make install`, then:
 #   make installcheck         the pg_regress suites (sql/, expected/) and the
-#                             isolation specs (specs/, expected/)
-#   make prove_installcheck   the TAP tests (test/t/*.pl)
+#                             isolation specs (specs/, expected/), against
+#                             the running server PGHOST/PGPORT name (it must
+#                             preload rollguard; run as a superuser, e.g. the
+#                             postgres user), in databases of their own
+#   make installcheck RG_TEMP_INSTANCE=1
+#                             the same, each on a temporary instance that
+#                             preloads rollguard (test/rollguard.conf): what
+#                             test/run-tests.sh runs
+#   make prove_installcheck   the TAP tests (test/t/*.pl), on clusters of
+#                             their own
 # test/run-tests.sh installs what they need and runs them all (see README).
 
 EXTENSION = rollguard
@@ -19,11 +26,15 @@ PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 REGRESS = install install_script version_order registry manifest deploy rules_columns \
           rules_not_null rules_relations live_counters statement_forms cascade check \
           enforce seed_scenario net_effect properties other_routes privileges override history sessions observed observed_rules upgrade
+ifdef RG_TEMP_INSTANCE
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
+endif
 
 # migrations racing deploy steps, and what a session keeps between checks
 ISOLATION = $(basename $(notdir $(sort $(wildcard specs/*.spec))))
+ifdef RG_TEMP_INSTANCE
 ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=./test/rollguard.conf
+endif
 
 # restarts, crashes, dump and restore, upgrades, the server log, sessions
 PROVE_TESTS ?= $(sort $(wildcard test/t/*.pl))
@@ -37,6 +48,12 @@ override with_llvm = no
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# out-of-tree (VPATH) builds, as pg_buildext makes them: the objects'
+# directory
+ifdef VPATH
+$(shell mkdir -p src)
+endif
 
 # PGXS defines how to run TAP tests, and runs them in installcheck only with
 # TAP_TESTS = 1; here they have a target of their own

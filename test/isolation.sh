@@ -45,7 +45,7 @@ trap cleanup EXIT
 status=0
 start=$(date +%s)
 rg_as_postgres "cd '$RG_WORK' && PG_TEST_TIMEOUT_DEFAULT=15 timeout 150 \
-	make -s installcheck REGRESS= ISOLATION='$specs'" >"$RG_WORK/isolation.log" 2>&1 || status=$?
+	make -s installcheck RG_TEMP_INSTANCE=1 REGRESS= ISOLATION='$specs'" >"$RG_WORK/isolation.log" 2>&1 || status=$?
 
 mkdir -p output_iso/results
 cp "$RG_WORK"/output_iso/results/*.out output_iso/results/ 2>/dev/null || true

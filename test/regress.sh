@@ -15,7 +15,7 @@ trap 'rm -rf "$RG_WORK"' EXIT
 regress=""
 [ $# -gt 0 ] && regress="REGRESS='$*'"
 status=0
-rg_as_postgres "cd '$RG_WORK' && make -s installcheck $regress" || status=$?
+rg_as_postgres "cd '$RG_WORK' && make -s installcheck RG_TEMP_INSTANCE=1 $regress" || status=$?
 mkdir -p results
 cp "$RG_WORK"/results/*.out results/ 2>/dev/null || true
 cat "$RG_WORK/regression.diffs" 2>/dev/null || true

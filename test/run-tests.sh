@@ -32,7 +32,7 @@ suite() {
 # PGXS: the pg_regress suites, then the isolation specs (a step that waits
 # longer than 2 x 15 s is cancelled; the whole run is bounded as well)
 regress() {
-	rg_as_postgres "cd '$RG_WORK' && PG_TEST_TIMEOUT_DEFAULT=15 timeout 600 make -s installcheck" || {
+	rg_as_postgres "cd '$RG_WORK' && PG_TEST_TIMEOUT_DEFAULT=15 timeout 600 make -s installcheck RG_TEMP_INSTANCE=1" || {
 		cat "$RG_WORK/regression.diffs" "$RG_WORK/output_iso/regression.diffs" 2>/dev/null | head -300
 		return 1
 	}

@@ -210,7 +210,7 @@ test_rollguard() {
 		return 1
 	fi
 	chown -R postgres:postgres "$work"
-	if su postgres -s /bin/sh -c "cd '$work' && $NICE make installcheck PG_CONFIG='$pgc'" \
+	if su postgres -s /bin/sh -c "cd '$work' && $NICE make installcheck RG_TEMP_INSTANCE=1 PG_CONFIG='$pgc'" \
 		>"$tlog" 2>&1; then
 		n="$(grep -Eo '[0-9]+ tests passed' "$tlog" | head -1 | cut -d' ' -f1) suites"
 		# suites for statements that only NN and later accept: test/pgNN/

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RollguardConfig(AppConfig):
+    name = "rollguard_django"
+    verbose_name = "rollguard"

@@ -1,0 +1,111 @@
+"""manage.py rollguard_deploy: register this code version and record a deploy step.
+
+    python manage.py rollguard_deploy --deployment mirror-2 --version 42
+    python manage.py rollguard_deploy --deployment web --version 43 --rollout begin
+    python manage.py rollguard_deploy --deployment web --version 43 --rollout finish
+    python manage.py rollguard_deploy --deployment web --version 43 --rollout abort
+
+In one transaction: rollguard.register_version(VERSION, <this code's manifest>)
+and then rollguard.deploy() (or begin_rollout / finish_rollout /
+abort_rollout).  A refusal (a rollback past a contract migration, a different
+manifest under a known label, ...) prints the server's message, DETAIL and
+HINT and exits with status 1; nothing is recorded then.
+
+Only a plain deploy and --rollout begin register the version: finish and
+abort name a version that begin registered (abort may well run from the old
+build, whose manifest is another one).
+"""
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
+
+from rollguard_django.db import describe_database_error, postgresql_connection
+from rollguard_django.manifest import build_manifest, count_columns
+
+STEPS = {
+    None: "rollguard.deploy",
+    "begin": "rollguard.begin_rollout",
+    "finish": "rollguard.finish_rollout",
+    "abort": "rollguard.abort_rollout",
+}
+
+
+class Command(BaseCommand):
+    help = ("Registers this code version with its manifest and records that a "
+            "deployment runs it (or begins, finishes or aborts rolling it out), "
+            "in one transaction.")
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # Our --version names the build; it replaces Django's own --version
+        # (which would print Django's version).
+        kwargs.setdefault("conflict_handler", "resolve")
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
+    def add_arguments(self, parser):
+        parser.add_argument("--deployment", required=True, metavar="NAME",
+                            help="Name of the running copy: original, mirror-2, web, eu-blue, ...")
+        parser.add_argument("--version", required=True, dest="code_version", metavar="LABEL",
+                            help="Label of this build: 42, 2.3.1, 2026.11.20-3, ...")
+        parser.add_argument("--rollout", choices=["begin", "finish", "abort"],
+                            help="A rolling update step instead of a plain deploy: begin "
+                                 "(the version starts beside the running one), finish (only "
+                                 "it remains), abort (it is gone again). finish and abort "
+                                 "register nothing.")
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS,
+                            help='The database to record in (default: "default").')
+        parser.add_argument("--manifest", metavar="FILE",
+                            help="Register this manifest file (from rollguard_manifest at "
+                                 "build time) instead of deriving it from the models now.")
+
+    def handle(self, *args, **options):
+        alias = options["database"]
+        deployment = options["deployment"]
+        version = options["code_version"]
+        rollout = options["rollout"]
+        try:
+            connection = postgresql_connection(alias)
+        except ValueError as exc:
+            raise CommandError(str(exc))
+
+        try:
+            with transaction.atomic(using=alias):
+                manifest = None
+                if rollout in (None, "begin"):
+                    manifest = self.manifest(alias, options["manifest"])
+                with connection.cursor() as cursor:
+                    if manifest is not None:
+                        cursor.execute("SELECT rollguard.register_version(%s, %s::jsonb)",
+                                       [version, json.dumps(manifest, sort_keys=True)])
+                    cursor.execute("SELECT %s(%%s, %%s)" % STEPS[rollout],
+                                   [deployment, version])
+                    cursor.execute(
+                        "SELECT version, state FROM rollguard.deployments"
+                        " WHERE deployment = %s ORDER BY state = 'rolling out', since",
+                        [deployment])
+                    live = cursor.fetchall()
+        except DatabaseError as exc:
+            raise CommandError(describe_database_error(exc, alias), returncode=1)
+
+        state = ", ".join('"%s" (%s)' % (v, s) for v, s in live) or "nothing"
+        registered = ""
+        if manifest is not None:
+            registered = " [version \"%s\": %d relations, %d columns]" % (
+                version, len(manifest["relations"]), count_columns(manifest))
+        self.stdout.write('rollguard: deployment "%s" runs %s%s'
+                          % (deployment, state, registered))
+
+    def manifest(self, alias, path):
+        if path is None:
+            try:
+                return build_manifest(alias)
+            except ValueError as exc:
+                raise CommandError(str(exc))
+        try:
+            with open(path, encoding="utf-8") as f:
+                manifest = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise CommandError("cannot read manifest %s: %s" % (path, exc))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("relations"), dict):
+            raise CommandError('manifest %s is not {"relations": {...}}' % path)
+        return manifest
