@@ -194,3 +194,56 @@ GRANT EXECUTE ON FUNCTION rollguard._contractible() TO rollguard_deploy;
 GRANT SELECT ON rollguard.contractible TO rollguard_deploy;
 REVOKE ALL ON FUNCTION rollguard.usage(pg_catalog.regclass, name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollguard.usage(pg_catalog.regclass, name) TO rollguard_deploy;
+
+-- Counters for monitoring: rollguard.stats, rollguard.stats_info,
+-- rollguard.stats_reset().
+
+/* ----------------------------------------------------------------------
+ * 1.6: counters for monitoring
+ * ---------------------------------------------------------------------- */
+
+-- Cluster-wide, since the server started or rollguard.stats_reset(): per
+-- change kind, how many breaking changes were refused, warned about
+-- (rollguard.enforce = warn), let through silently (off), or let through
+-- by an override.
+CREATE FUNCTION rollguard._stats(OUT change text, OUT rule text, OUT refused bigint,
+                                 OUT warned bigint, OUT let_through bigint,
+                                 OUT overridden bigint)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_stats';
+
+CREATE VIEW rollguard.stats AS
+SELECT change, rule, refused, warned, let_through, overridden
+  FROM rollguard._stats();
+
+COMMENT ON VIEW rollguard.stats IS
+'Per change kind, breaking changes refused, warned about, let through (enforce = off) or overridden, since the server started or rollguard.stats_reset()';
+
+-- How many statements the guard and the dry run analyzed, how many changes
+-- were judged against the registry, and when the counters were reset.
+CREATE FUNCTION rollguard._stats_info(OUT statements bigint, OUT dry_run_statements bigint,
+                                      OUT changes_judged bigint, OUT stats_reset timestamptz)
+RETURNS record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_stats_info';
+
+CREATE VIEW rollguard.stats_info AS
+SELECT statements, dry_run_statements, changes_judged, stats_reset
+  FROM rollguard._stats_info();
+
+COMMENT ON VIEW rollguard.stats_info IS
+'Statements the guard and rollguard.check() analyzed, changes judged, and when rollguard.stats_reset() last ran';
+
+CREATE FUNCTION rollguard.stats_reset()
+RETURNS void
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_stats_reset';
+
+COMMENT ON FUNCTION rollguard.stats_reset() IS
+'Sets every counter of rollguard.stats and rollguard.stats_info back to zero';
+
+GRANT EXECUTE ON FUNCTION rollguard._stats(), rollguard._stats_info() TO PUBLIC;
+GRANT SELECT ON rollguard.stats, rollguard.stats_info TO PUBLIC;
+REVOKE ALL ON FUNCTION rollguard.stats_reset() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard.stats_reset() TO rollguard_admin;

@@ -1819,6 +1819,8 @@ rg_overlay_leaves(RgOverlay *overlay, RgChange *ch)
 List *
 rg_analyze_statement(Node *parsetree, RgOverlay *overlay)
 {
+	rg_stats_count(overlay->lockmode != NoLock ? RG_STAT_STATEMENTS
+				   : RG_STAT_DRY_RUN_STATEMENTS);
 	switch (nodeTag(parsetree))
 	{
 		case T_AlterTableStmt:

@@ -2,7 +2,8 @@
  * module.c
  *		Module entry: _PG_init asks each part to define its settings and
  *		(when preloaded) install its hooks; the one shared-memory request
- *		and startup (the tagged sessions' slots, the observed uses); and
+ *		and startup (the tagged sessions' slots, the observed uses, the
+ *		counters); and
  *		the preload check.
  *-------------------------------------------------------------------------
  */
@@ -26,12 +27,14 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* Shared memory: the tagged sessions' slots, and the observed uses. */
+/* Shared memory: the tagged sessions' slots, the observed uses, the
+ * counters. */
 static void
 request_shmem(void)
 {
 	rg_sessions_shmem_request();
 	rg_observed_shmem_request();
+	rg_stats_shmem_request();
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -51,6 +54,7 @@ rg_shmem_startup(void)
 		prev_shmem_startup_hook();
 	rg_sessions_shmem_startup();
 	rg_observed_shmem_startup();
+	rg_stats_shmem_startup();
 }
 
 void		_PG_init(void);

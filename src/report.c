@@ -284,6 +284,8 @@ let_through(RgChange *ch, List *blockers)
 				   ch->nspname, ch->relname, ch->attname, NULL,
 				   let_through_json(ch, blockers, true));
 	if (rg_enforce == RG_ENFORCE_OFF)
+		rg_stats_outcome(ch->kind, RG_OUTCOME_LET_THROUGH);
+	if (rg_enforce == RG_ENFORCE_OFF)
 		ereport(LOG,
 				(errmsg_plural("rollguard.enforce = off lets %s on %s.%s%s%s through, although it breaks %d deployment",
 							   "rollguard.enforce = off lets %s on %s.%s%s%s through, although it breaks %d deployments",
@@ -301,6 +303,7 @@ apply_override(RgChange *ch, List *blockers, const char *reason)
 	const char *label = rg_change_desc(ch->kind)->label;
 	int			n = count_deployments(blockers);
 
+	rg_stats_outcome(ch->kind, RG_OUTCOME_OVERRIDDEN);
 	rg_log_history("override applied", ch->nspname, ch->relname, ch->attname, reason,
 				   let_through_json(ch, blockers, false));
 	if (ch->attname)
@@ -340,8 +343,11 @@ rg_enforce_changes(List *changes)
 	foreach(lc, changes)
 	{
 		RgChange   *ch = lfirst(lc);
-		List	   *blockers = rg_evaluate(ch, sessions);
+		List	   *blockers;
 		const char *override_reason;
+
+		rg_stats_count(RG_STAT_CHANGES);
+		blockers = rg_evaluate(ch, sessions);
 
 		if (blockers == NIL)
 			continue;
@@ -358,12 +364,18 @@ rg_enforce_changes(List *changes)
 		return;
 
 	if (rg_enforce == RG_ENFORCE_ON)
+	{
+		rg_stats_outcome(((RgChange *) linitial(blocked))->kind, RG_OUTCOME_REFUSED);
 		report(ERROR, linitial(blocked), linitial(blockers_of), list_length(blocked) - 1);
+	}
 
 	forboth(lc, blocked, bc, blockers_of)
 	{
 		if (rg_enforce == RG_ENFORCE_WARN)
+		{
+			rg_stats_outcome(((RgChange *) lfirst(lc))->kind, RG_OUTCOME_WARNED);
 			report(WARNING, lfirst(lc), lfirst(bc), 0);
+		}
 		let_through(lfirst(lc), lfirst(bc));
 	}
 }

@@ -402,6 +402,31 @@ extern void rg_observed_shmem_startup(void);
 extern List *rg_observed_for(const char *nspname, const char *relname,
 							 const char *attname);
 
+/* What stats.c counts (rollguard.stats_info). */
+typedef enum RgStat
+{
+	RG_STAT_STATEMENTS,			/* statements the guard analyzed */
+	RG_STAT_DRY_RUN_STATEMENTS, /* statements rollguard.check() analyzed */
+	RG_STAT_CHANGES,			/* changes judged against the registry */
+	RG_NUM_STATS
+} RgStat;
+
+/* What became of a breaking change (rollguard.stats). */
+typedef enum RgOutcome
+{
+	RG_OUTCOME_REFUSED,
+	RG_OUTCOME_WARNED,			/* enforce = warn */
+	RG_OUTCOME_LET_THROUGH,		/* enforce = off */
+	RG_OUTCOME_OVERRIDDEN,
+	RG_NUM_OUTCOMES
+} RgOutcome;
+
+/* stats.c */
+extern void rg_stats_shmem_request(void);
+extern void rg_stats_shmem_startup(void);
+extern void rg_stats_count(RgStat which);
+extern void rg_stats_outcome(RgChangeKind kind, RgOutcome outcome);
+
 /* guard.c */
 extern void rg_install_hooks(void);
 
