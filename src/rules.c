@@ -286,6 +286,23 @@ string_member(List *strings, const char *s)
 	return false;
 }
 
+/* (deployment, version) pairs in the registry query's order: deployment,
+ * then version, each in version order. */
+static int
+pair_cmp(const char *dep1, const char *ver1, const char *dep2, const char *ver2)
+{
+	int			r;
+
+	r = rg_version_cmp(dep1, strlen(dep1), dep2, strlen(dep2));
+	if (r == 0)
+		r = strcmp(dep1, dep2);
+	if (r == 0)
+		r = rg_version_cmp(ver1, strlen(ver1), ver2, strlen(ver2));
+	if (r == 0)
+		r = strcmp(ver1, ver2);
+	return r;
+}
+
 /* Rows in the order the registry query gives them: by deployment, then
  * version (in version order), a version without contract first. */
 static int
@@ -295,15 +312,7 @@ usage_cmp(const ListCell *a, const ListCell *b)
 	RgUsage    *y = lfirst(b);
 	int			r;
 
-	r = rg_version_cmp(x->deployment, strlen(x->deployment),
-					   y->deployment, strlen(y->deployment));
-	if (r == 0)
-		r = strcmp(x->deployment, y->deployment);
-	if (r == 0)
-		r = rg_version_cmp(x->version, strlen(x->version),
-						   y->version, strlen(y->version));
-	if (r == 0)
-		r = strcmp(x->version, y->version);
+	r = pair_cmp(x->deployment, x->version, y->deployment, y->version);
 	if (r == 0)
 		r = (x->attname != NULL) - (y->attname != NULL);
 	if (r == 0 && x->attname != NULL)
@@ -383,18 +392,8 @@ blocker_cmp(const ListCell *a, const ListCell *b)
 {
 	RgBlocker  *x = lfirst(a);
 	RgBlocker  *y = lfirst(b);
-	int			r;
 
-	r = rg_version_cmp(x->deployment, strlen(x->deployment),
-					   y->deployment, strlen(y->deployment));
-	if (r == 0)
-		r = strcmp(x->deployment, y->deployment);
-	if (r == 0)
-		r = rg_version_cmp(x->version, strlen(x->version),
-						   y->version, strlen(y->version));
-	if (r == 0)
-		r = strcmp(x->version, y->version);
-	return r;
+	return pair_cmp(x->deployment, x->version, y->deployment, y->version);
 }
 
 /*

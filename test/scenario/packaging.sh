@@ -80,7 +80,9 @@ PY
 
 # 3. the Django app, pip-installed offline into a directory of its own
 tmp=$(mktemp -d /tmp/rollguard-packaging.XXXXXX)
-if /usr/bin/python3 -m pip install -q --no-build-isolation --no-index --no-deps --target "$tmp/site" contrib/django \
+# (from a copy: setuptools writes build/ and *.egg-info/ beside the sources)
+cp -r contrib/django "$tmp/django"
+if /usr/bin/python3 -m pip install -q --no-build-isolation --no-index --no-deps --target "$tmp/site" "$tmp/django" \
 	>"$tmp/pip.log" 2>&1 &&
 	got=$(PYTHONPATH="$tmp/site" /usr/bin/python3 -c \
 		"import importlib.metadata as m, rollguard_django, rollguard_django.management.commands.rollguard_deploy; print(m.version('rollguard-django'))") &&
