@@ -96,6 +96,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	StringInfoData detail;
 	StringInfoData client_detail;
 	ListCell   *lc;
+	bool		unrecorded = false;
 
 	/*
 	 * Every blocker, one line each, for the server log; the client gets the
@@ -114,6 +115,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 		if (foreach_current_index(lc) > 0)
 			appendStringInfoChar(&detail, '\n');
 		append_blocker(&detail, lfirst(lc));
+		unrecorded |= ((RgBlocker *) lfirst(lc))->unrecorded;
 	}
 	if (list_length(blockers) > MAX_REPORTED_BLOCKERS)
 		appendStringInfo(&client_detail,
@@ -148,7 +150,10 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 						   ch->attname ? ch->attname : ch->target),
 			 errdetail_internal("%s", client_detail.len > 0 ? client_detail.data : detail.data),
 			 client_detail.len > 0 ? errdetail_log("%s", detail.data) : 0,
-			 errhint("%s", _(desc->hint)),
+			 unrecorded
+			 ? errhint("%s %s", _(desc->hint),
+					   _("Uses that could not be recorded count as uses of every column: raise the setting named, let the version's sessions run again, then forget the loss with rollguard.forget_unrecorded() (rollguard.unrecorded lists the losses)."))
+			 : errhint("%s", _(desc->hint)),
 			 ch->statement ? errcontext("the transaction leaves the change made by \"%s\"",
 										ch->statement) : 0));
 }

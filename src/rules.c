@@ -42,10 +42,12 @@ observed_note(const char *what, TimestampTz at)
  * unless the contract lists the column; an insert into the relation seen
  * (a write of the relation itself, attname "") counts as inserting.  What
  * was seen only ever adds reasons: it never cancels one the contract gives.
+ * Uses that could not be recorded (the table of observed uses was full)
+ * may be anything: they break every change to the relation (*unrecorded).
  * Returns the reason it breaks, or NULL.
  */
 static char *
-judge(RgChange *ch, List *rows, int first, int last)
+judge(RgChange *ch, List *rows, int first, int last, bool *unrecorded)
 {
 	RgUsage    *col = NULL;		/* the column's contract row */
 	RgUsage    *seen = NULL;	/* the column's observed use */
@@ -56,6 +58,21 @@ judge(RgChange *ch, List *rows, int first, int last)
 	StringInfoData buf;
 	const char *qualified = psprintf("%s.%s", ch->nspname, ch->relname);
 
+	*unrecorded = false;
+	for (int i = first; i < last; i++)
+	{
+		RgUsage    *u = list_nth(rows, i);
+
+		if (u->unrecorded)
+		{
+			*unrecorded = true;
+			return psprintf("may use %s%s%s in ways that were not recorded (\"%s\" was reached, last at %s)",
+							qualified, ch->attname ? "." : "", ch->attname ? ch->attname : "",
+							u->by_version_limit ? "rollguard.max_observed_per_version"
+							: "rollguard.max_observed",
+							timestamptz_to_str(u->observed_at));
+		}
+	}
 	for (int i = first; i < last; i++)
 	{
 		RgUsage    *u = list_nth(rows, i);
@@ -333,6 +350,8 @@ add_observed_rows(List *rows, List *observed, List *versions, List *sessions)
 			u->nullable = o->writes;
 			u->observed = true;
 			u->observed_at = o->last_seen;
+			u->unrecorded = o->unrecorded;
+			u->by_version_limit = o->by_version_limit;
 			rows = lappend(rows, u);
 		}
 	}
@@ -397,11 +416,11 @@ rg_evaluate(RgChange *ch, List *sessions)
 		/*
 		 * The NOT NULL rules ask about writes of columns, and inserts into
 		 * the relation (a write of the relation itself); GENERATED ALWAYS
-		 * about writes of the column.
+		 * about writes of the column.  Uses not recorded bear on all.
 		 */
 		if ((for_not_null || rule == RG_RULE_WRITES_COLUMN) && !o->writes)
 			continue;
-		if (rule == RG_RULE_WRITES_COLUMN && o->attname == NULL)
+		if (rule == RG_RULE_WRITES_COLUMN && o->attname == NULL && !o->unrecorded)
 			continue;
 		observed = lappend(observed, o);
 		if (!string_member(observed_versions, o->version))
@@ -429,6 +448,7 @@ rg_evaluate(RgChange *ch, List *sessions)
 		RgUsage    *head = list_nth(rows, first);
 		int			last = first + 1;
 		bool		unknown = head->attname == NULL;
+		bool		unrecorded = false;
 		char	   *reason;
 
 		while (last < n &&
@@ -436,7 +456,7 @@ rg_evaluate(RgChange *ch, List *sessions)
 			   strcmp(((RgUsage *) list_nth(rows, last))->version, head->version) == 0)
 			last++;
 
-		reason = unknown ? judge_unknown(ch) : judge(ch, rows, first, last);
+		reason = unknown ? judge_unknown(ch) : judge(ch, rows, first, last, &unrecorded);
 		if (reason)
 		{
 			RgBlocker  *b = palloc(sizeof(RgBlocker));
@@ -445,6 +465,7 @@ rg_evaluate(RgChange *ch, List *sessions)
 			b->version = head->version;
 			b->rolling_out = head->rolling_out;
 			b->reason = reason;
+			b->unrecorded = unrecorded;
 			b->evidence = head->connected
 				? session_evidence(sessions, head->deployment, head->version, unknown)
 				: NULL;
