@@ -352,12 +352,13 @@ BEGIN
         EXECUTE pg_catalog.format('GRANT rollguard_tag TO %I', r.rolname);
         granted := granted OPERATOR(pg_catalog.||) r.rolname::text;
     END LOOP;
-    IF pg_catalog.cardinality(granted) > 0 THEN
-        RAISE NOTICE 'granted rollguard_tag to %, whose sessions tag themselves',
-            pg_catalog.array_to_string(granted, ', ');
-    END IF;
-    RAISE NOTICE 'tags now count only from sessions of roles granted rollguard_tag (and superusers)'
-        USING HINT = 'Grant it to every application role whose connections tag themselves: GRANT rollguard_tag TO app;';
+    -- (a WARNING: an extension script shows nothing less)
+    RAISE WARNING 'tagged sessions now count as evidence only if their role is a superuser or has rollguard_tag'
+        USING DETAIL = CASE WHEN pg_catalog.cardinality(granted) > 0
+                            THEN pg_catalog.format('Granted rollguard_tag to %s, whose role settings tag their sessions.',
+                                                   pg_catalog.array_to_string(granted, ', '))
+                            ELSE 'No role''s settings tag its sessions; none was granted rollguard_tag.' END,
+              HINT = 'Grant it to every application role whose connections tag themselves, e.g. GRANT rollguard_tag TO app;';
 END
 $$;
 
