@@ -260,6 +260,27 @@ $node->safe_psql('postgres', q{SELECT rollguard.forget_unrecorded()});
 $node->append_conf('postgresql.conf', 'rollguard.max_observed_per_version = 5000');
 $node->reload;
 
+# The table of losses holds 100 here (a tenth of rollguard.max_observed, at
+# least 100).  With the table of uses full, a statement that reads 101 more
+# relations loses uses of 101 relations: the last loss cannot be noted,
+# and then no change to any relation can be judged -- every check is an
+# error -- until an administrator forgets the losses.
+$node->safe_psql('postgres', "$tag SELECT w FROM wide w");
+$node->safe_psql('postgres', join("\n", map { "CREATE TABLE t$_ (a integer);" } 1 .. 100));
+$node->safe_psql('postgres', "$tag SELECT count(*) FROM " . join(', ', map { "t$_" } 1 .. 100));
+is($node->safe_psql('postgres', q{SELECT count(*), count(*) FILTER (WHERE version IS NULL AND cause = 'losses not noted')
+                                    FROM rollguard.unrecorded}),
+	'101|1', 'losses not noted: 100 losses, and the mark that more went unnoted');
+like(try_ddl('ALTER TABLE person DROP COLUMN nickname'),
+	qr/ERROR:  cannot check changes to public.person: observed uses were lost, and of which relations is not known
+DETAIL:  The table of observed uses and the table of its losses were both full at [^\n]+.
+HINT:  Raise "rollguard.max_observed" and restart the server, then call rollguard.forget_unrecorded\(\)./,
+	'losses not noted: any change to any relation is refused');
+is($node->safe_psql('postgres', q{SELECT rollguard.forget_unrecorded()}), '101',
+	'losses not noted: an administrator forgets them all');
+is(try_ddl('ALTER TABLE person DROP COLUMN nickname'), 'allowed', 'forgotten: changes are judged again');
+$node->safe_psql('postgres', join("\n", map { "DROP TABLE t$_;" } 1 .. 100));
+
 # A file with more entries than the limit: what fits is loaded.
 $node->safe_psql('postgres', q{SELECT rollguard.clear_observed()});
 $node->append_conf('postgresql.conf', 'rollguard.max_observed = 200');
