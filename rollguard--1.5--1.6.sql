@@ -341,7 +341,7 @@ DECLARE
 BEGIN
     FOR r IN SELECT DISTINCT a.rolname
                FROM pg_catalog.pg_db_role_setting s
-               JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) s.setrole
+               JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) s.setrole
                CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(setting)
               WHERE NOT a.rolsuper
                 AND (c.setting LIKE 'rollguard.deployment=%' OR c.setting LIKE 'rollguard.version=%'
