@@ -224,11 +224,18 @@ AS $$
 $$;
 
 -- Validates a manifest and returns one row per column it declares, with
--- relation names resolved (bare names against the caller's search_path).
--- Errors name the offending path; nothing is written here.
-CREATE FUNCTION rollguard._manifest_columns(manifest jsonb)
+-- relation names resolved: a bare name against caller_path, the schemas
+-- rollguard.register_version() found in its caller's search_path
+-- (pg_catalog.current_schemas(true)), as PostgreSQL would resolve it there,
+-- else in caller_schema (the caller's current_schema()).  It runs with a
+-- search_path of its own, so that no object of the caller's (an operator
+-- "->" in public, say) is ever called.  Errors name the offending path;
+-- nothing is written here.
+CREATE FUNCTION rollguard._manifest_columns(manifest jsonb, caller_path name[] DEFAULT NULL,
+                                            caller_schema name DEFAULT NULL)
 RETURNS TABLE (nspname text, relname text, attname text, writes boolean, nullable boolean)
 LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     k      text;
@@ -244,7 +251,6 @@ DECLARE
     seen   jsonb := '{}';      -- resolved relation -> the key it was listed under
     other  text;
     dup    text;
-    relid  pg_catalog.regclass;
 BEGIN
     IF manifest IS NULL THEN
         RAISE EXCEPTION 'manifest must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -288,7 +294,8 @@ BEGIN
         END IF;
 
         -- "schema.name" splits at the first dot; a bare name is resolved
-        -- against search_path (an existing relation, else current_schema()).
+        -- against the caller's search_path (an existing relation, else the
+        -- caller's current_schema()).
         IF pg_catalog.strpos(rel, '.') > 0 THEN
             nsp := pg_catalog.split_part(rel, '.', 1);
             rname := pg_catalog.substr(rel, pg_catalog.strpos(rel, '.') + 1);
@@ -307,13 +314,18 @@ BEGIN
                       DETAIL = 'A schema or relation name is longer than PostgreSQL''s limit of 63 bytes.';
         END IF;
         IF nsp IS NULL THEN
-            relid := pg_catalog.to_regclass(pg_catalog.quote_ident(rname));
-            IF relid IS NOT NULL THEN
-                SELECT n.nspname INTO nsp
-                  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                 WHERE c.oid = relid;
-            ELSE
-                nsp := pg_catalog.current_schema();
+            -- what to_regclass() does in the caller's search_path: the first
+            -- of its schemas (temporary and pg_catalog included, in their
+            -- places) that has a relation of that name
+            SELECT n.nspname INTO nsp
+              FROM pg_catalog.unnest(caller_path) WITH ORDINALITY AS p(nspname, n)
+              JOIN pg_catalog.pg_namespace n ON n.nspname = p.nspname
+             WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                            WHERE c.relnamespace = n.oid AND c.relname = rname)
+             ORDER BY p.n
+             LIMIT 1;
+            IF nsp IS NULL THEN
+                nsp := caller_schema;
             END IF;
             IF nsp IS NULL THEN
                 RAISE EXCEPTION 'invalid manifest at %', path
@@ -391,10 +403,13 @@ END
 $$;
 
 -- The manifest with every relation schema-qualified and every property
--- explicit: what register_version stores and compares.
-CREATE FUNCTION rollguard._normalize_manifest(manifest jsonb)
+-- explicit: what register_version stores and compares.  Bare names are
+-- resolved as rollguard._manifest_columns() says.
+CREATE FUNCTION rollguard._normalize_manifest(manifest jsonb, caller_path name[] DEFAULT NULL,
+                                              caller_schema name DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
     -- built as text and parsed once: jsonb_object_agg is slow for the
     -- hundreds of thousands of columns a large manifest may list
@@ -406,7 +421,7 @@ AS $$
                             pg_catalog.string_agg(pg_catalog.to_json(m.attname)::text
                                                   || ': {"writes": ' || m.writes::text
                                                   || ', "nullable": ' || m.nullable::text || '}', ', ') AS columns
-                       FROM rollguard._manifest_columns(manifest) m
+                       FROM rollguard._manifest_columns(manifest, caller_path, caller_schema) m
                       GROUP BY m.nspname, m.relname) r),
             '') || '}}')::jsonb
     END
@@ -604,13 +619,22 @@ BEGIN
 END
 $$;
 
--- The public entry point resolves bare relation names against the caller's
--- search_path (SECURITY DEFINER functions pin theirs), then stores.
+-- The public entry point.  Bare relation names in the manifest resolve
+-- against the caller's search_path, so this one function runs with it: it
+-- only takes it down (pg_catalog.current_schemas(true), current_schema())
+-- and hands it, with the manifest, to functions that run with a
+-- search_path of their own.  It names nothing that is not schema-qualified,
+-- so nothing in the caller's schemas can stand in for it.
 CREATE FUNCTION rollguard.register_version(version text, manifest jsonb DEFAULT NULL)
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 AS $$
-    SELECT rollguard._register_version(version, rollguard._normalize_manifest(manifest));
+BEGIN
+    PERFORM rollguard._register_version(
+        version,
+        rollguard._normalize_manifest(manifest, pg_catalog.current_schemas(true),
+                                      pg_catalog.current_schema()));
+END
 $$;
 
 COMMENT ON FUNCTION rollguard.register_version(text, jsonb) IS
@@ -925,8 +949,8 @@ $$;
 -- caller's search_path), so the deploy role needs the helpers it calls.
 GRANT EXECUTE ON FUNCTION
     rollguard.register_version(text, jsonb),
-    rollguard._normalize_manifest(jsonb),
-    rollguard._manifest_columns(jsonb),
+    rollguard._normalize_manifest(jsonb, name[], name),
+    rollguard._manifest_columns(jsonb, name[], name),
     rollguard._path_elem(text),
     rollguard.deploy(text, text),
     rollguard.begin_rollout(text, text),
@@ -959,20 +983,24 @@ GRANT EXECUTE ON FUNCTION rollguard.override(pg_catalog.regclass, name, text) TO
 -- Every session connected to this database that says which deployment and
 -- version it runs: by the settings rollguard.deployment and
 -- rollguard.version (source 'setting'), or by application_name
--- 'rollguard:<deployment>@<version>' (source 'application_name').
+-- 'rollguard:<deployment>@<version>' (source 'application_name'); trusted:
+-- whether its login role may provide evidence (a superuser, or a member of
+-- rollguard_tag, from 1.6).
 CREATE FUNCTION rollguard._sessions(OUT deployment text, OUT version text,
-                                    OUT pid integer, OUT source text)
+                                    OUT pid integer, OUT source text, OUT trusted boolean)
 RETURNS SETOF record
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'rollguard_sessions';
 
--- While connected, each counts as live evidence: its version is live for
--- its deployment.  registered: whether the registry knows the version (if
--- it has no contract there, the guard counts it as using every column).
+-- While connected, each trusted one counts as live evidence: its version is
+-- live for its deployment (the others' tags count for nothing).
+-- registered: whether the registry knows the version (if it has no
+-- contract there, the guard counts it as using every column).
 CREATE VIEW rollguard.sessions AS
 SELECT s.deployment, s.version, s.pid, s.source,
        EXISTS (SELECT 1 FROM rollguard.version_registry v
-                WHERE v.version OPERATOR(pg_catalog.=) s.version) AS registered
+                WHERE v.version OPERATOR(pg_catalog.=) s.version) AS registered,
+       s.trusted
   FROM rollguard._sessions() s;
 
 COMMENT ON VIEW rollguard.sessions IS
@@ -1536,6 +1564,102 @@ COMMENT ON FUNCTION rollguard._is_guarded(pg_catalog.regclass) IS
 'Is this a relation rollguard guards (a table, view, materialized view or foreign table outside the system''s and rollguard''s schemas)?';
 
 /* ----------------------------------------------------------------------
+ * 1.6: who may provide evidence; uses that could not be recorded
+ * ---------------------------------------------------------------------- */
+
+-- Tags and observed uses are evidence: a tagged session makes its version
+-- live, and what it was seen using counts as used.  From 1.6 only sessions
+-- whose login role is a superuser or has the privileges of rollguard_tag
+-- provide it (GRANT rollguard_tag TO app); anyone may still set a tag, but
+-- the others' count for nothing (rollguard.sessions shows them, with
+-- trusted false).  Like the other roles, it belongs to the cluster.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                WHERE rolname OPERATOR(pg_catalog.=) 'rollguard_tag' AND (rolcanlogin OR rolsuper)) THEN
+        RAISE EXCEPTION 'role "rollguard_tag" exists and can log in'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'rollguard grants its rights to this role; make it NOLOGIN NOSUPERUSER, or rename it, and try again.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'rollguard_tag') THEN
+        CREATE ROLE rollguard_tag NOLOGIN;
+        COMMENT ON ROLE rollguard_tag IS 'rollguard: sessions of its members may tag themselves as evidence of what runs';
+    END IF;
+END
+$$;
+
+-- Uses that could not be recorded: per relation and version, because the
+-- table of observed uses was full (cause rollguard.max_observed) or the
+-- version had its share of it (rollguard.max_observed_per_version).  Until
+-- forgotten, each counts as a use of every column of the relation in every
+-- way, while the version is live.  A row with version and relation NULL
+-- (cause 'losses not noted') says that even the table of losses was full:
+-- then no change to any relation can be judged.
+CREATE FUNCTION rollguard._unrecorded(OUT version text, OUT relation text, OUT cause text,
+                                      OUT first_lost timestamptz, OUT last_lost timestamptz)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_unrecorded';
+
+CREATE VIEW rollguard.unrecorded AS
+SELECT version, relation, cause, first_lost, last_lost FROM rollguard._unrecorded();
+
+COMMENT ON VIEW rollguard.unrecorded IS
+'Relations whose uses by a version could not all be recorded: breaking changes to them are refused while the version is live';
+
+GRANT EXECUTE ON FUNCTION rollguard._unrecorded() TO PUBLIC;
+GRANT SELECT ON rollguard.unrecorded TO PUBLIC;
+
+CREATE FUNCTION rollguard._forget_unrecorded(version text, nspname name, relname name)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'rollguard_forget_unrecorded';
+
+REVOKE ALL ON FUNCTION rollguard._forget_unrecorded(text, name, name) FROM PUBLIC;
+
+-- Forgets losses of this database: of a version, a relation, or both
+-- (NULL: any); with both NULL also the mark that losses went unnoted.
+-- Returns how many, and records the call in rollguard.history.
+CREATE FUNCTION rollguard.forget_unrecorded(version text DEFAULT NULL,
+                                            relation pg_catalog.regclass DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsp     name;
+    rel     name;
+    removed bigint;
+BEGIN
+    IF $1 IS NOT NULL THEN
+        PERFORM rollguard._check_label('version label', $1);
+    END IF;
+    IF $2 IS NOT NULL THEN
+        SELECT n.nspname, c.relname INTO nsp, rel
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         WHERE c.oid OPERATOR(pg_catalog.=) $2;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'relation with OID % does not exist', $2::oid
+                USING ERRCODE = 'undefined_table';
+        END IF;
+    END IF;
+    removed := rollguard._forget_unrecorded($1, nsp, rel);
+    PERFORM rollguard._log('forget_unrecorded', NULL, $1,
+                           CASE WHEN nsp IS NOT NULL THEN nsp OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) rel END,
+                           NULL, NULL, pg_catalog.jsonb_build_object('removed', removed));
+    RETURN removed;
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.forget_unrecorded(text, pg_catalog.regclass) IS
+'Forgets that uses of a relation by a version could not be recorded (NULL: any); administrators only';
+
+REVOKE ALL ON FUNCTION rollguard.forget_unrecorded(text, pg_catalog.regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard.forget_unrecorded(text, pg_catalog.regclass) TO rollguard_admin;
+
+/* ----------------------------------------------------------------------
  * 1.6: who uses a relation, and what may be contracted now
  * ---------------------------------------------------------------------- */
 
@@ -1565,7 +1689,8 @@ AS $$
         UNION
         SELECT s.deployment, s.version, 'connected'
           FROM rollguard.sessions s
-         WHERE NOT EXISTS (SELECT 1 FROM rollguard.deployment_state d
+         WHERE s.trusted
+           AND NOT EXISTS (SELECT 1 FROM rollguard.deployment_state d
                             WHERE d.deployment OPERATOR(pg_catalog.=) s.deployment
                               AND d.version OPERATOR(pg_catalog.=) s.version)
     ), uses AS (

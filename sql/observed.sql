@@ -129,6 +129,43 @@ SELECT version, relation, "column", reads, writes FROM uses WHERE version = '43'
 RESET rollguard.deployment;
 RESET rollguard.version;
 
+------------------------------------------------------------------------------
+-- Only sessions whose login role may provide evidence are recorded: a
+-- superuser's (as above), or a member of rollguard_tag's.  Anyone else
+-- may set a tag -- rollguard.sessions lists it, trusted false -- but what
+-- its statements use is not recorded under it.
+------------------------------------------------------------------------------
+CREATE ROLE rg_forger;
+CREATE ROLE rg_web IN ROLE rollguard_tag;
+GRANT SELECT ON person, note TO rg_forger, rg_web;
+SET SESSION AUTHORIZATION rg_forger;
+SET rollguard.deployment = 'mirror-2';
+SET rollguard.version = '666';
+SELECT deployment, version, source, trusted FROM rollguard.sessions;
+SELECT body FROM note;
+RESET SESSION AUTHORIZATION;
+SELECT count(*) AS uses_by_666 FROM uses WHERE version = '666';
+-- The same tag, once the role is granted rollguard_tag, is evidence.
+GRANT rollguard_tag TO rg_forger;
+SET SESSION AUTHORIZATION rg_forger;
+SELECT deployment, version, source, trusted FROM rollguard.sessions;
+SELECT body FROM note;
+RESET SESSION AUTHORIZATION;
+SELECT version, relation, "column", reads, writes FROM uses WHERE version = '666';
+-- The application's role, by application_name.
+SET SESSION AUTHORIZATION rg_web;
+RESET rollguard.deployment;
+SET application_name = 'rollguard:web@44';
+SELECT deployment, version, source, trusted FROM rollguard.sessions ORDER BY source;
+SELECT name FROM person WHERE id = 1;
+RESET application_name;
+RESET rollguard.version;
+RESET SESSION AUTHORIZATION;
+SELECT version, relation, "column", reads, writes FROM uses WHERE version = '44';
+SELECT rollguard.clear_observed(v) FROM unnest(ARRAY['44', '666']) v;
+REVOKE SELECT ON person, note FROM rg_forger, rg_web;
+DROP ROLE rg_forger, rg_web;
+
 -- The table's state: entries (of every database), the limit, uses not
 -- recorded because it was full.
 SELECT entries > 0 AS has_entries, max_entries, dropped FROM rollguard.observed_stats;

@@ -240,10 +240,26 @@ SELECT deployment, version, state FROM rollguard.deployments WHERE deployment = 
 SELECT * FROM rollguard._live_drift();
 
 ------------------------------------------------------------------------------
--- 1.5 to 1.6: see rollguard--1.5--1.6.sql.
+-- 1.5 to 1.6: see rollguard--1.5--1.6.sql.  Tagged sessions count as
+-- evidence only if their role is a superuser or has rollguard_tag: the
+-- update grants it to roles whose settings tag their sessions (rg_tagger)
+-- and warns, naming them; roles that tag by connection options must be
+-- granted it by hand.  The manifest helpers no longer run with the
+-- caller's search_path (bare names still resolve against it).
 ------------------------------------------------------------------------------
+CREATE ROLE rg_tagger;
+ALTER ROLE rg_tagger SET rollguard.deployment = 'mirror-2';
+CREATE ROLE rg_app_named;
+ALTER ROLE rg_app_named SET application_name = 'rollguard:mirror-2@41';
+CREATE ROLE rg_untagged;
 ALTER EXTENSION rollguard UPDATE TO '1.6';
 SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+SELECT r AS role, pg_has_role(r, 'rollguard_tag', 'USAGE') AS may_tag
+  FROM unnest(ARRAY['rg_tagger', 'rg_app_named', 'rg_untagged']) r ORDER BY 1;
+DROP ROLE rg_tagger, rg_app_named, rg_untagged;
+SELECT proname, proconfig FROM pg_proc
+ WHERE pronamespace = 'rollguard'::regnamespace AND proname IN ('_manifest_columns', '_normalize_manifest')
+ ORDER BY 1;
 -- Deploy steps and registrations work as before.
 SELECT rollguard.register_version('45', '{"relations": {"public.person": {"id": {"writes": false}}}}');
 SELECT rollguard.deploy('mirror-3', '45');

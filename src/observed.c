@@ -7,7 +7,8 @@
  *
  * An ExecutorCheckPerms_hook sees every statement's relations and the
  * columns it selects, inserts and updates (after the permission checks
- * passed).  In a tagged session (rg_session_tags()), each column is
+ * passed).  In a tagged session (rg_session_tags()) whose role may provide
+ * evidence (rg_session_trusted(): rollguard_tag), each column is
  * recorded under each version the session is tagged with, by name:
  * (database, schema, relation, column, version) -> reads, writes,
  * first_seen, last_seen.
@@ -354,6 +355,9 @@ observe_statement(List *perminfos)
 		extension_generation = local_generation;
 	}
 	if (!extension_here)
+		return;
+	/* a tag from a role without rollguard_tag is no evidence */
+	if (!rg_session_trusted())
 		return;
 
 	now = GetCurrentStatementStartTimestamp();

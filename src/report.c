@@ -111,6 +111,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	const char *message_plural;
 	const char *hint;
 	ListCell   *lc;
+	bool		unrecorded = false;
 
 	/*
 	 * Every blocker, one line each, for the server log; the client gets the
@@ -129,6 +130,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 		if (foreach_current_index(lc) > 0)
 			appendStringInfoChar(&detail, '\n');
 		append_blocker(&detail, lfirst(lc));
+		unrecorded |= ((RgBlocker *) lfirst(lc))->unrecorded;
 	}
 	if (list_length(blockers) > MAX_REPORTED_BLOCKERS)
 		appendStringInfo(&client_detail,
@@ -218,7 +220,10 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 			 elevel < ERROR
 			 ? errdetail_log("%s\nStatement: %s", detail.data, statement_of(ch))
 			 : client_detail.len > 0 ? errdetail_log("%s", detail.data) : 0,
-			 errhint("%s", _(hint)),
+			 unrecorded
+			 ? errhint("%s %s", _(hint),
+					   _("Uses that could not be recorded count as uses of every column: raise the setting named, let the version's sessions run again, then forget the loss with rollguard.forget_unrecorded() (rollguard.unrecorded lists the losses)."))
+			 : errhint("%s", _(hint)),
 			 ch->statement ? errcontext("the transaction leaves the change made by \"%s\"",
 										ch->statement) : 0));
 }

@@ -167,6 +167,8 @@ typedef struct RgBlocker
 									 * not because it may write NULL */
 	char	   *evidence;		/* "connected now, pid 1234", or NULL if the
 								 * registry says it is live */
+	bool		unrecorded;		/* blocks because uses of the relation could
+								 * not be recorded (observed table full) */
 } RgBlocker;
 
 /*
@@ -186,6 +188,8 @@ typedef struct RgUsage
 	bool		observed;		/* a use tagged sessions were seen making,
 								 * not (necessarily) in the contract */
 	TimestampTz observed_at;	/* ... last seen then */
+	bool		unrecorded;		/* an RgObserved loss, not a use */
+	bool		by_version_limit;	/* ... by the per-version limit */
 } RgUsage;
 
 /* Counters of live use for a column and its relation (registry.c). */
@@ -209,6 +213,8 @@ typedef struct RgSession
 	char	   *version;
 	int			pid;
 	const char *source;			/* "setting" or "application_name" */
+	bool		trusted;		/* its role may provide evidence
+								 * (rollguard_tag) */
 } RgSession;
 
 /*
@@ -234,6 +240,14 @@ typedef struct RgObserved
 	bool		reads;
 	bool		writes;
 	TimestampTz last_seen;
+	/*
+	 * Not a use but a loss: some uses of the relation by this version could
+	 * not be recorded (attname NULL), because the table of observed uses
+	 * was full (or, if by_version_limit, the version had its share of it).
+	 * It counts as a use of every column in every way.
+	 */
+	bool		unrecorded;
+	bool		by_version_limit;
 } RgObserved;
 
 /* What is wrong with a deployment name or version label (label.c). */
@@ -355,10 +369,11 @@ typedef enum RgApiVersion
 	RG_API_1_2,
 	RG_API_1_3,					/* the counters of live use, observed uses */
 	RG_API_1_4,					/* the registry announces its changes */
-	RG_API_1_5					/* deploy steps without advisory locks */
+	RG_API_1_5,					/* deploy steps without advisory locks */
+	RG_API_1_6					/* evidence only from rollguard_tag */
 } RgApiVersion;
 
-#define RG_API_LATEST RG_API_1_5
+#define RG_API_LATEST RG_API_1_6
 
 /* registry.c */
 extern bool rg_extension_active(void);
@@ -391,6 +406,8 @@ extern void rg_sessions_install_hooks(void);
 extern void rg_sessions_shmem_request(void);
 extern void rg_sessions_shmem_startup(void);
 extern List *rg_live_sessions(bool with_self);
+extern bool rg_role_may_tag(Oid roleid);
+extern bool rg_session_trusted(void);
 extern void rg_sessions_note_appname(void);
 extern const RgSessionTags *rg_session_tags(void);
 

@@ -56,10 +56,13 @@ observed_note(const char *what, TimestampTz at)
  * unless the contract lists the column; an insert into the relation seen
  * (a write of the relation itself, attname "") counts as inserting.  What
  * was seen only ever adds reasons: it never cancels one the contract gives.
+ * Uses that could not be recorded (the table of observed uses was full)
+ * may be anything: they break every change to the relation (*unrecorded).
  * Returns the reason it breaks, or NULL.
  */
 static char *
-judge(RgChange *ch, List *rows, int first, int last, bool *inserts_without)
+judge(RgChange *ch, List *rows, int first, int last, bool *inserts_without,
+	  bool *unrecorded)
 {
 	RgUsage    *col = NULL;		/* the column's contract row */
 	RgUsage    *seen = NULL;	/* the column's observed use */
@@ -70,6 +73,21 @@ judge(RgChange *ch, List *rows, int first, int last, bool *inserts_without)
 	StringInfoData buf;
 	const char *qualified = psprintf("%s.%s", ch->nspname, ch->relname);
 
+	*unrecorded = false;
+	for (int i = first; i < last; i++)
+	{
+		RgUsage    *u = list_nth(rows, i);
+
+		if (u->unrecorded)
+		{
+			*unrecorded = true;
+			return psprintf("may use %s%s%s in ways that were not recorded (\"%s\" was reached, last at %s)",
+							qualified, ch->attname && ch->attname[0] ? "." : "", ch->attname ? ch->attname : "",
+							u->by_version_limit ? "rollguard.max_observed_per_version"
+							: "rollguard.max_observed",
+							timestamptz_to_str(u->observed_at));
+		}
+	}
 	for (int i = first; i < last; i++)
 	{
 		RgUsage    *u = list_nth(rows, i);
@@ -378,6 +396,8 @@ add_observed_rows(List *rows, List *observed, List *versions, List *sessions)
 			u->nullable = o->writes;
 			u->observed = true;
 			u->observed_at = o->last_seen;
+			u->unrecorded = o->unrecorded;
+			u->by_version_limit = o->by_version_limit;
 			rows = lappend(rows, u);
 		}
 	}
@@ -588,12 +608,12 @@ evaluate_one(RgChange *ch, List *sessions)
 		/*
 		 * The NOT NULL rules ask about writes of columns, and inserts into
 		 * the relation (a write of the relation itself); GENERATED ALWAYS
-		 * about writes of the column.
+		 * about writes of the column.  Uses not recorded bear on all.
 		 */
 		if ((for_not_null || rule == RG_RULE_WRITES_COLUMN ||
 			 rule == RG_RULE_INSERTS_INTO) && !o->writes)
 			continue;
-		if (rule == RG_RULE_WRITES_COLUMN && o->attname == NULL)
+		if (rule == RG_RULE_WRITES_COLUMN && o->attname == NULL && !o->unrecorded)
 			continue;
 		observed = lappend(observed, o);
 		if (!string_member(observed_versions, o->version))
@@ -622,6 +642,7 @@ evaluate_one(RgChange *ch, List *sessions)
 		int			last = first + 1;
 		bool		unknown = head->attname == NULL;
 		bool		inserts_without = false;
+		bool		unrecorded = false;
 		char	   *reason;
 
 		while (last < n &&
@@ -629,7 +650,8 @@ evaluate_one(RgChange *ch, List *sessions)
 			   strcmp(((RgUsage *) list_nth(rows, last))->version, head->version) == 0)
 			last++;
 
-		reason = unknown ? judge_unknown(ch) : judge(ch, rows, first, last, &inserts_without);
+		reason = unknown ? judge_unknown(ch)
+			: judge(ch, rows, first, last, &inserts_without, &unrecorded);
 		if (reason)
 		{
 			RgBlocker  *b = palloc(sizeof(RgBlocker));
@@ -639,6 +661,7 @@ evaluate_one(RgChange *ch, List *sessions)
 			b->version = head->version;
 			b->rolling_out = head->rolling_out;
 			b->reason = reason;
+			b->unrecorded = unrecorded;
 			b->evidence = head->connected
 				? session_evidence(sessions, head->deployment, head->version, unknown)
 				: NULL;

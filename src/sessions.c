@@ -17,6 +17,12 @@
  * DDL checks and the rollguard.sessions view read every session's tags;
  * observed usage (observed.c) reads this session's own, through
  * rg_session_tags(), on every statement: that is cached.
+ *
+ * A tag is evidence only if the session's login role may provide it: a
+ * member of rollguard_tag, or a superuser (rg_role_may_tag()).  Anyone may
+ * set a tag, but the guard and the observer ignore the others' (the view
+ * shows them, as not trusted).  The slot keeps the session user, which
+ * SET SESSION AUTHORIZATION may change: it is refreshed at each statement.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -32,10 +38,13 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "compat.h"
 #include "rollguard.h"
@@ -49,6 +58,7 @@ typedef struct SessionSlot
 	slock_t		mutex;
 	int			pid;
 	Oid			dboid;
+	Oid			userid;			/* the session's login role */
 	char		deployment[RG_LABEL_MAX + 1];
 	char		version[RG_LABEL_MAX + 1];
 } SessionSlot;
@@ -215,6 +225,7 @@ publish(const char *deployment, const char *version)
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = MyProcPid;
 	slot->dboid = MyDatabaseId;
+	slot->userid = GetSessionUserId();
 	strlcpy(slot->deployment, deployment, sizeof(slot->deployment));
 	strlcpy(slot->version, version, sizeof(slot->version));
 	SpinLockRelease(&slot->mutex);
@@ -331,6 +342,78 @@ void
 rg_sessions_note_appname(void)
 {
 	note_appname(application_name);
+	/* SET SESSION AUTHORIZATION changes whose tag it is */
+	if (published_slot != NULL && published_slot->userid != GetSessionUserId())
+	{
+		SpinLockAcquire(&published_slot->mutex);
+		if (published_slot->pid == MyProcPid)
+			published_slot->userid = GetSessionUserId();
+		SpinLockRelease(&published_slot->mutex);
+	}
+}
+
+/*
+ * May this role's sessions provide evidence (their tags count as live,
+ * their uses are recorded)?  Superusers, and members of rollguard_tag
+ * (with its privileges: GRANT rollguard_tag TO app).  With SQL scripts
+ * older than 1.6, which have no such role, every session may (as then).
+ * In a transaction.
+ */
+bool
+rg_role_may_tag(Oid roleid)
+{
+	Oid			tag_role;
+
+	if (rg_api_version() < RG_API_1_6)
+		return true;
+	if (!OidIsValid(roleid))
+		return false;
+	if (superuser_arg(roleid))
+		return true;
+	tag_role = get_role_oid("rollguard_tag", true);
+	return OidIsValid(tag_role) && has_privs_of_role(roleid, tag_role);
+}
+
+/*
+ * rg_role_may_tag() of this session's login role, kept until a role or
+ * membership changes, the session user changes, or an invalidation that
+ * may be ALTER EXTENSION UPDATE arrives.
+ */
+static bool trusted_valid = false;
+static bool trusted_value = false;
+static Oid	trusted_userid = InvalidOid;
+
+static void
+invalidate_trusted(Datum arg, int cacheid, uint32 hashvalue)
+{
+	trusted_valid = false;
+}
+
+static void
+invalidate_trusted_rel(Datum arg, Oid relid)
+{
+	trusted_valid = false;
+}
+
+bool
+rg_session_trusted(void)
+{
+	static bool callbacks = false;
+
+	if (!callbacks)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, invalidate_trusted, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, invalidate_trusted, (Datum) 0);
+		CacheRegisterRelcacheCallback(invalidate_trusted_rel, (Datum) 0);
+		callbacks = true;
+	}
+	if (!trusted_valid || trusted_userid != GetSessionUserId())
+	{
+		trusted_userid = GetSessionUserId();
+		trusted_value = rg_role_may_tag(trusted_userid);
+		trusted_valid = true;
+	}
+	return trusted_value;
 }
 
 /* At connection: the startup packet's application_name, or an -c option. */
@@ -429,7 +512,8 @@ rg_session_tags(void)
 }
 
 static RgSession *
-make_session(const char *deployment, const char *version, int pid, const char *source)
+make_session(const char *deployment, const char *version, int pid, const char *source,
+			 Oid userid)
 {
 	RgSession  *s = palloc(sizeof(RgSession));
 
@@ -437,6 +521,7 @@ make_session(const char *deployment, const char *version, int pid, const char *s
 	s->version = pstrdup(version);
 	s->pid = pid;
 	s->source = source;
+	s->trusted = rg_role_may_tag(userid);
 	return s;
 }
 
@@ -444,10 +529,11 @@ make_session(const char *deployment, const char *version, int pid, const char *s
  * The tagged sessions connected to this database now (with_self: this one
  * too), in the caller's memory context: those tagged by the settings
  * (source "setting") and those tagged by application_name.  A session
- * tagged both ways appears twice.
+ * tagged both ways appears twice.  untrusted: also those whose role may
+ * not provide evidence (trusted false).
  */
-List *
-rg_live_sessions(bool with_self)
+static List *
+tagged_sessions(bool with_self, bool untrusted)
 {
 	List	   *result = NIL;
 	int			nbackends;
@@ -462,6 +548,7 @@ rg_live_sessions(bool with_self)
 			SpinLockAcquire(&slot->mutex);
 			copy.pid = slot->pid;
 			copy.dboid = slot->dboid;
+			copy.userid = slot->userid;
 			if (copy.pid != 0 && copy.dboid == MyDatabaseId)
 			{
 				memcpy(copy.deployment, slot->deployment, sizeof(copy.deployment));
@@ -472,7 +559,7 @@ rg_live_sessions(bool with_self)
 				(copy.pid == MyProcPid && !with_self))
 				continue;
 			result = lappend(result, make_session(copy.deployment, copy.version,
-												  copy.pid, "setting"));
+												  copy.pid, "setting", copy.userid));
 		}
 	}
 
@@ -484,12 +571,12 @@ rg_live_sessions(bool with_self)
 
 		if (parse_appname(application_name, &deployment, &version))
 			result = lappend(result, make_session(deployment, version, MyProcPid,
-												  "application_name"));
+												  "application_name", GetSessionUserId()));
 	}
 	/* nobody else's application_name is a tag: no need to look */
 	if (session_array != NULL &&
 		pg_atomic_read_u32(&session_array->appname_tagged) <= (appname_counted ? 1 : 0))
-		return result;
+		goto done;
 	nbackends = pgstat_fetch_stat_numbackends();
 	for (int i = 1; i <= nbackends; i++)
 	{
@@ -506,7 +593,7 @@ rg_live_sessions(bool with_self)
 			continue;
 		if (parse_appname(be->st_appname, &deployment, &version))
 			result = lappend(result, make_session(deployment, version, be->st_procpid,
-												  "application_name"));
+												  "application_name", be->st_userid));
 	}
 
 	/*
@@ -515,12 +602,35 @@ rg_live_sessions(bool with_self)
 	 * moment of our check rather than of its first use.
 	 */
 	pgstat_clear_backend_activity_snapshot();
+
+done:
+	if (!untrusted)
+	{
+		List	   *trusted = NIL;
+		ListCell   *lc;
+
+		foreach(lc, result)
+			if (((RgSession *) lfirst(lc))->trusted)
+				trusted = lappend(trusted, lfirst(lc));
+		result = trusted;
+	}
 	return result;
 }
 
 /*
+ * The tagged sessions that count as live evidence (see tagged_sessions()):
+ * those of roles that may provide it.
+ */
+List *
+rg_live_sessions(bool with_self)
+{
+	return tagged_sessions(with_self, false);
+}
+
+/*
  * rollguard._sessions(): every tagged session connected to this database,
- * this one included (the rollguard.sessions view).
+ * this one included (the rollguard.sessions view), and from 1.6 whether
+ * its tag is trusted (counts as evidence).
  */
 Datum
 rollguard_sessions(PG_FUNCTION_ARGS)
@@ -529,16 +639,20 @@ rollguard_sessions(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, rg_live_sessions(true))
+	foreach(lc, tagged_sessions(true, true))
 	{
 		RgSession  *s = lfirst(lc);
-		Datum		values[4];
-		bool		nulls[4] = {0};
+		Datum		values[5];
+		bool		nulls[5] = {0};
 
+		/* before 1.6, the view shows only what counts, in four columns */
+		if (rsinfo->setDesc->natts < 5 && !s->trusted)
+			continue;
 		values[0] = CStringGetTextDatum(s->deployment);
 		values[1] = CStringGetTextDatum(s->version);
 		values[2] = Int32GetDatum(s->pid);
 		values[3] = CStringGetTextDatum(s->source);
+		values[4] = BoolGetDatum(s->trusted);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

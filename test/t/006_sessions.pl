@@ -12,7 +12,11 @@
 #     of one tag are named once; another database's sessions do not count;
 # (f) bad tag values refuse the connection, with an SQLSTATE;
 # (g) a backend that ends (terminated, crashed, server restarted) leaves no
-#     tag behind.
+#     tag behind;
+# (h) only sessions of roles granted rollguard_tag (and superusers) are
+#     evidence: anyone else's tag -- any form, any version, known or not --
+#     blocks nothing, and is listed as not trusted; GRANT and REVOKE take
+#     effect at the next check, without reconnecting.
 use strict;
 use warnings;
 
@@ -136,16 +140,19 @@ $s->query_safe('COMMIT');
 is(try_ddl($drop_weight), 'allowed', 'SET LOCAL: untagged after it');
 disconnect($s, $s_pid);
 
-# ALTER ROLE ... SET: every session of the role is tagged.
+# ALTER ROLE ... SET: every session of the role is tagged.  The role may
+# provide evidence once it is granted rollguard_tag (see (h)).
 $node->safe_psql('postgres', q{
 ALTER ROLE app SET rollguard.deployment = 'mirror-4';
 ALTER ROLE app SET rollguard.version = '41';
+GRANT rollguard_tag TO app;
 });
 my ($app, $app_pid) = session(user => 'app');
 is(sessions_view(), "mirror-4\@41 $app_pid setting t", 'ALTER ROLE SET: sessions of the role are tagged');
 like(try_ddl($drop_weight), qr/Deployment "mirror-4" runs version "41" \(connected now, pid $app_pid\)/,
 	'ALTER ROLE SET: the drop is refused');
 disconnect($app, $app_pid);
+$node->safe_psql('postgres', 'REVOKE rollguard_tag FROM app');
 $node->safe_psql('postgres', 'ALTER ROLE app RESET ALL');
 
 # (d) application_name, with a version the registry does not know.
@@ -238,6 +245,65 @@ for my $options (sort keys %bad)
 		"bad option: SQLSTATE $code");
 }
 is(sessions_view(), '', 'refused connections leave no tag');
+
+# (h) Who may provide evidence.  "intruder" may connect, nothing more; "web"
+# is the application's role, granted rollguard_tag.  A tag of the
+# intruder's -- by options, by application_name, of a registered version or
+# of one nobody knows -- is listed (trusted f) and blocks nothing; the same
+# tags from web's sessions do.
+$node->safe_psql('postgres', q{
+CREATE ROLE intruder LOGIN;
+CREATE ROLE web LOGIN IN ROLE rollguard_tag;
+});
+sub trusted_view
+{
+	return $node->safe_psql('postgres', q{
+SELECT string_agg(format('%s@%s %s %s', deployment, version, source, trusted), ', '
+                  ORDER BY deployment, version, source, pid)
+  FROM rollguard.sessions});
+}
+my ($i1, $i1_pid) = session(user => 'intruder', options => '-c rollguard.deployment=mirror-2 -c rollguard.version=41');
+my ($i2, $i2_pid) = session(user => 'intruder', appname => 'rollguard:forged@999');
+is(trusted_view(), 'forged@999 application_name f, mirror-2@41 setting f',
+	'forged tags are listed, as not trusted');
+is(try_ddl($drop_weight), 'allowed', 'forged tag of a registered version: the drop goes through');
+is(try_ddl($drop_nickname), 'allowed', 'forged tag of an unknown version: does not block every change');
+is(try_ddl('CREATE TABLE audit (id int, note text); ALTER TABLE audit DROP COLUMN note'), 'allowed',
+	'forged tag of an unknown version: a table nobody uses is nobody\'s');
+is($node->safe_psql('postgres', "SELECT count(*) FROM rollguard.check('$drop_weight; $drop_nickname')"),
+	'0', 'forged tags: the dry run finds no blocker either');
+
+# Granting the role makes the same sessions evidence at the next check;
+# revoking it undoes that.
+$node->safe_psql('postgres', 'GRANT rollguard_tag TO intruder');
+like(try_ddl($drop_weight), qr/Deployment "mirror-2" runs version "41" \(connected now, pid $i1_pid\)/,
+	'granted: the same session now blocks');
+like(try_ddl($drop_nickname),
+	qr/Deployment "forged" runs version "999" \(connected now, pid $i2_pid; not registered, so it counts as using every column\)/,
+	'granted: an unknown version counts as using every column');
+$node->safe_psql('postgres', 'REVOKE rollguard_tag FROM intruder');
+is(try_ddl($drop_weight), 'allowed', 'revoked: no longer evidence');
+disconnect($i1, $i1_pid);
+disconnect($i2, $i2_pid);
+
+# The application's role: its tags are evidence, by either form.
+my ($w1, $w1_pid) = session(user => 'web', options => '-c rollguard.deployment=mirror-2 -c rollguard.version=41');
+my ($w2, $w2_pid) = session(user => 'web', appname => 'rollguard:mirror-5@44');
+is(trusted_view(), 'mirror-2@41 setting t, mirror-5@44 application_name t', 'the application role\'s tags are trusted');
+like(try_ddl($drop_weight), qr/Deployment "mirror-2" runs version "41" \(connected now, pid $w1_pid\)/,
+	'rollguard_tag member, options tag: the drop is refused');
+like(try_ddl($drop_nickname), qr/Deployment "mirror-5" runs version "44" \(connected now, pid $w2_pid; not registered/,
+	'rollguard_tag member, application_name tag of an unknown version: every column counts as used');
+disconnect($w1, $w1_pid);
+disconnect($w2, $w2_pid);
+
+# SET SESSION AUTHORIZATION changes whose tag it is, at the next statement.
+my ($su, $su_pid) = session(options => '-c rollguard.deployment=mirror-2 -c rollguard.version=41');
+like(try_ddl($drop_weight), qr/\(connected now, pid $su_pid\)/, 'a superuser\'s tag is evidence');
+$su->query_safe('SET SESSION AUTHORIZATION intruder');
+is(try_ddl($drop_weight), 'allowed', 'SET SESSION AUTHORIZATION to a role without rollguard_tag: no longer evidence');
+disconnect($su, $su_pid);
+
 
 # (g) A backend that ends leaves no tag: terminated, crashed, restarted.
 ($m2, $m2_pid) = session(options => '-c rollguard.deployment=mirror-2 -c rollguard.version=41');

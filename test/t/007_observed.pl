@@ -11,7 +11,12 @@
 #     with none, and the next save replaces the file;
 # (e) rollguard.max_observed reached: new uses are not recorded, counted in
 #     rollguard.observed_stats, logged once per backend; nothing crashes;
-#     a file with more entries than the limit loads what fits;
+#     the guard fails closed: while the version is live, breaking changes
+#     to a relation whose uses could not all be recorded are refused, saying
+#     why and what to do, until an administrator forgets the loss (which
+#     survives a restart); a version may fill only its share
+#     (rollguard.max_observed_per_version); a file with more entries than
+#     the limit loads what fits, and what does not fit is a loss;
 # (f) a dropped database's uses go with the next clear_observed().
 use strict;
 use warnings;
@@ -170,11 +175,111 @@ like($log, qr/LOG:  rollguard cannot record more observed uses: "rollguard.max_o
 is(scalar(() = $log =~ /cannot record more observed uses/g), 1, 'full: logged once per backend');
 is($node->safe_psql('postgres', "$tag SELECT count(*) FROM wide"), '0', 'full: statements still run');
 
+# Fails closed.  Version 41 is live (mirror-2 runs it); its manifest lists
+# person only.  Of wide, its uses of c1..c100 were recorded, the others
+# were not: a change to any column of wide is refused while 41 is live.
+$node->safe_psql('postgres', q{
+SELECT rollguard.deploy('mirror-2', '41');
+});
+sub try_ddl
+{
+	my ($sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"DO \$try\$ BEGIN EXECUTE \$ddl\$$sql\$ddl\$; RAISE EXCEPTION 'rolled back'; END \$try\$;");
+	return $err =~ /ERROR:  rolled back/ ? 'allowed' : $err;
+}
+is($node->safe_psql('postgres', 'SELECT version, relation, cause FROM rollguard.unrecorded'),
+	'41|public.wide|rollguard.max_observed', 'full: the loss is listed');
+like(try_ddl('ALTER TABLE wide DROP COLUMN c150'),
+	qr/ERROR:  cannot drop column "c150" of table "public.wide": 1 deployment still uses it
+DETAIL:  Deployment "mirror-2" runs version "41", which may use public.wide.c150 in ways that were not recorded \("rollguard.max_observed" was reached, last at [^)]+\).
+HINT:  Roll out a version that no longer uses this column to every deployment, then run the migration again. Uses that could not be recorded count as uses of every column: raise the setting named, let the version's sessions run again, then forget the loss with rollguard.forget_unrecorded\(\) \(rollguard.unrecorded lists the losses\)./,
+	'full: a drop of a column whose use was lost is refused, saying why and what to do');
+like(try_ddl('ALTER TABLE wide ALTER COLUMN c1 SET NOT NULL'), qr/which may use public.wide.c1 in ways that were not recorded/,
+	'full: so is SET NOT NULL of a column whose use was recorded (the lost ones may insert)');
+like(try_ddl('DROP TABLE wide'), qr/which may use public.wide in ways that were not recorded/,
+	'full: and DROP TABLE');
+like($node->safe_psql('postgres', q{SELECT reason FROM rollguard.check('ALTER TABLE wide DROP COLUMN c150')}),
+	qr/^may use public.wide.c150 in ways that were not recorded/, 'full: the dry run says the same');
+is(try_ddl('ALTER TABLE person DROP COLUMN nickname'), 'allowed',
+	'full: other relations are judged as ever');
+$node->safe_psql('postgres', q{SELECT rollguard.deploy('mirror-2', '43')});
+is(try_ddl('ALTER TABLE wide DROP COLUMN c150'), 'allowed',
+	'full: once the version is no longer live, its losses block nothing');
+$node->safe_psql('postgres', q{SELECT rollguard.deploy('mirror-2', '41')});
+
+# A loss survives a restart (it is saved with the uses).
+$node->restart;
+is($node->safe_psql('postgres', 'SELECT version, relation, cause FROM rollguard.unrecorded'),
+	'41|public.wide|rollguard.max_observed', 'full: the loss survives a restart');
+
 # Nothing was evicted: clearing makes room, and new uses are recorded again.
 $node->safe_psql('postgres', q{SELECT rollguard.clear_observed(relation => 'wide')});
 $node->safe_psql('postgres', "$tag SELECT c150 FROM wide");
 is($node->safe_psql('postgres', q{SELECT "column" FROM rollguard.observed WHERE relation = 'public.wide'}),
 	'c150', 'cleared: room again');
+like(try_ddl('ALTER TABLE wide DROP COLUMN c149'), qr/in ways that were not recorded/,
+	'cleared: the loss still blocks until it is forgotten');
+is($node->safe_psql('postgres', q{SELECT rollguard.forget_unrecorded('41', 'wide')}), '1',
+	'an administrator forgets the loss');
+is($node->safe_psql('postgres', q{SELECT action, version, relation, detail FROM rollguard.history
+                                    WHERE action = 'forget_unrecorded'}),
+	'forget_unrecorded|41|public.wide|{"removed": 1}', 'forgetting is recorded in the history');
+is(try_ddl('ALTER TABLE wide DROP COLUMN c149'), 'allowed', 'forgotten: an unused column may go');
+like(try_ddl('ALTER TABLE wide DROP COLUMN c150'), qr/which uses public.wide.c150 \(observed, last at/,
+	'forgotten: a column seen in use since still blocks, as observed');
+
+# rollguard.max_observed_per_version: a version that fills its share (a
+# tag made up by a role allowed to tag, say) loses its own uses only;
+# other versions still record theirs.
+$node->safe_psql('postgres', q{SELECT rollguard.clear_observed()});
+$node->append_conf('postgresql.conf', 'rollguard.max_observed_per_version = 10');
+$node->reload;
+$node->safe_psql('postgres', q{
+SELECT rollguard.register_version('42', '{"relations": {"public.person": {"id": {}}}}');
+SELECT rollguard.deploy('mirror-3', '42');
+});
+$offset = -s $node->logfile;
+$node->safe_psql('postgres', "SET rollguard.deployment = 'mirror-3'; SET rollguard.version = '42';"
+	. ' SELECT ' . join(', ', map { "c$_" } 1 .. 20) . ' FROM wide');
+$node->safe_psql('postgres', "$tag SELECT c1, c2, c3 FROM wide");
+is($node->safe_psql('postgres', q{SELECT version, count(*) FROM rollguard.observed GROUP BY 1 ORDER BY 1}),
+	"41|3
+42|10", 'per version: 42 kept 10 uses, 41 still records');
+is($node->safe_psql('postgres', 'SELECT version, relation, cause FROM rollguard.unrecorded'),
+	'42|public.wide|rollguard.max_observed_per_version', 'per version: the loss is 42\'s');
+like(slurp_file($node->logfile, $offset),
+	qr/LOG:  rollguard cannot record more observed uses of version "42": "rollguard.max_observed_per_version" is 10/,
+	'per version: logged');
+like(try_ddl('ALTER TABLE wide DROP COLUMN c20'),
+	qr/Deployment "mirror-3" runs version "42", which may use public.wide.c20 in ways that were not recorded \("rollguard.max_observed_per_version" was reached/,
+	'per version: the relation of the lost uses is held, naming the setting');
+$node->safe_psql('postgres', q{SELECT rollguard.remove_deployment('mirror-3')});
+is(try_ddl('ALTER TABLE wide DROP COLUMN c20'), 'allowed', 'per version: not once 42 is no longer live');
+$node->safe_psql('postgres', q{SELECT rollguard.forget_unrecorded()});
+$node->append_conf('postgresql.conf', 'rollguard.max_observed_per_version = 5000');
+$node->reload;
+
+# The table of losses holds 100 here (a tenth of rollguard.max_observed, at
+# least 100).  With the table of uses full, a statement that reads 101 more
+# relations loses uses of 101 relations: the last loss cannot be noted,
+# and then no change to any relation can be judged -- every check is an
+# error -- until an administrator forgets the losses.
+$node->safe_psql('postgres', "$tag SELECT w FROM wide w");
+$node->safe_psql('postgres', join("\n", map { "CREATE TABLE t$_ (a integer);" } 1 .. 100));
+$node->safe_psql('postgres', "$tag SELECT count(*) FROM " . join(', ', map { "t$_" } 1 .. 100));
+is($node->safe_psql('postgres', q{SELECT count(*), count(*) FILTER (WHERE version IS NULL AND cause = 'losses not noted')
+                                    FROM rollguard.unrecorded}),
+	'101|1', 'losses not noted: 100 losses, and the mark that more went unnoted');
+like(try_ddl('ALTER TABLE person DROP COLUMN nickname'),
+	qr/ERROR:  cannot check changes to public.person: observed uses were lost, and of which relations is not known
+DETAIL:  The table of observed uses and the table of its losses were both full at [^\n]+.
+HINT:  Raise "rollguard.max_observed" and restart the server, then call rollguard.forget_unrecorded\(\)./,
+	'losses not noted: any change to any relation is refused');
+is($node->safe_psql('postgres', q{SELECT rollguard.forget_unrecorded()}), '101',
+	'losses not noted: an administrator forgets them all');
+is(try_ddl('ALTER TABLE person DROP COLUMN nickname'), 'allowed', 'forgotten: changes are judged again');
+$node->safe_psql('postgres', join("\n", map { "DROP TABLE t$_;" } 1 .. 100));
 
 # A file with more entries than the limit: what fits is loaded.
 $node->safe_psql('postgres', q{SELECT rollguard.clear_observed()});
@@ -190,6 +295,9 @@ like(slurp_file($node->logfile, $offset),
 	'a bigger file than the limit: logged');
 is($node->safe_psql('postgres', 'SELECT entries, dropped FROM rollguard.observed_stats'),
 	'100|50', 'a bigger file than the limit: what fits is loaded, the rest counted');
+is($node->safe_psql('postgres', 'SELECT version, relation, cause FROM rollguard.unrecorded'),
+	'41|public.wide|rollguard.max_observed', 'a bigger file than the limit: what did not fit is a loss');
+$node->safe_psql('postgres', q{SELECT rollguard.forget_unrecorded()});
 
 # (f) Uses recorded in a database that is dropped since: clear_observed()
 # in any database takes them away (no database could name them), and
