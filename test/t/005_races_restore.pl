@@ -110,7 +110,7 @@ my $dump = $node->basedir . '/src.dump';
 $node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('src'), '-f', $dump ], 'pg_dump');
 $node->safe_psql('postgres', 'CREATE DATABASE dst');
 my ($out, $err) = run_command([ 'pg_restore', '-d', $node->connstr('dst'), $dump ]);
-like($err, qr/cannot add a CHECK \(email IS NOT NULL\) constraint to table "public.person"/,
+like($err, qr/cannot add a CHECK constraint that rejects NULL in column "email" to table "public.person"/,
 	'a plain pg_restore meets the guard at the overridden constraint');
 $node->safe_psql('postgres', 'CREATE DATABASE dst2');
 {

@@ -193,7 +193,7 @@ is($node->safe_psql('postgres', 'SELECT version, relation, cause FROM rollguard.
 like(try_ddl('ALTER TABLE wide DROP COLUMN c150'),
 	qr/ERROR:  cannot drop column "c150" of table "public.wide": 1 deployment still uses it
 DETAIL:  Deployment "mirror-2" runs version "41", which may use public.wide.c150 in ways that were not recorded \("rollguard.max_observed" was reached, last at [^)]+\).
-HINT:  Roll out a version that no longer uses this column to every deployment, then run the migration again. Uses that could not be recorded count as uses of every column: raise the setting named, let the version's sessions run again, then forget the loss with rollguard.forget_unrecorded\(\) \(rollguard.unrecorded lists the losses\)./,
+HINT:  Version "43" no longer uses it, but the deployments above still run older versions: a release cannot drop what it stops using. Ship this migration in a later release, once every deployment runs "43" or newer \(for Django, see rollguard_django's deferred removal in doc\/django.md\). Uses that could not be recorded count as uses of every column: raise the setting named, let the version's sessions run again, then forget the loss with rollguard.forget_unrecorded\(\) \(rollguard.unrecorded lists the losses\)./,
 	'full: a drop of a column whose use was lost is refused, saying why and what to do');
 like(try_ddl('ALTER TABLE wide ALTER COLUMN c1 SET NOT NULL'), qr/which may use public.wide.c1 in ways that were not recorded/,
 	'full: so is SET NOT NULL of a column whose use was recorded (the lost ones may insert)');
