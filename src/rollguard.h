@@ -271,6 +271,9 @@ extern void rg_net_touch(Oid relid, const char *attname);
 extern void rg_net_original_names(RgChange *ch);
 extern List *rg_net_defer(List *changes, const char *query, int location,
 						  int len);
+extern bool rg_net_keeps_judged(void);
+extern void rg_net_keep_judged(List *changes, List *clean, const char *query,
+							   int location, int len);
 extern bool rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before,
 									   const RgColumnFacts *now, bool constraint_stays);
 
@@ -278,7 +281,7 @@ extern bool rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before
 extern List *rg_evaluate(RgChange *change, List *sessions);
 
 /* report.c */
-extern void rg_enforce_changes(List *changes);
+extern List *rg_enforce_changes(List *changes);
 extern void rg_report_define_settings(void);
 
 /*
@@ -302,6 +305,9 @@ typedef enum RgApiVersion
 extern bool rg_extension_active(void);
 extern RgApiVersion rg_api_version(void);
 extern void rg_lock_registry(void);
+extern void rg_unlock_registry(void);
+extern void rg_lock_registry_for_prepare(void);
+extern void rg_unlock_registry_after_prepare(void);
 extern bool rg_counters_installed(void);
 extern bool rg_fetch_counts(const char *nspname, const char *relname,
 							const char *attname, List *sessions,
