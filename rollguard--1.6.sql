@@ -1609,3 +1609,34 @@ REVOKE ALL ON FUNCTION rollguard._is_guarded(pg_catalog.regclass) FROM PUBLIC;
 
 COMMENT ON FUNCTION rollguard._is_guarded(pg_catalog.regclass) IS
 'Is this a relation rollguard guards (a table, view, materialized view or foreign table outside the system''s and rollguard''s schemas)?';
+
+------------------------------------------------------------------------------
+-- Fail closed (1.6): where the library was not preloaded (removed from
+-- shared_preload_libraries while the extension exists), every schema change
+-- in the database is refused with the preload error, rather than let through
+-- unchecked.  DROP EXTENSION rollguard is let through, and so is everything
+-- while a superuser has set rollguard.enforce = off; in an emergency a
+-- superuser can also run ALTER EVENT TRIGGER rollguard_require_preload
+-- DISABLE.  Where the library is preloaded the trigger returns at once.
+-- rollguard.is_active() tells deploy scripts whether the guard checks this
+-- session's schema changes.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION rollguard._require_preload_ddl()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'rollguard_require_preload_ddl';
+REVOKE ALL ON FUNCTION rollguard._require_preload_ddl() FROM PUBLIC;
+
+CREATE EVENT TRIGGER rollguard_require_preload ON ddl_command_start
+    EXECUTE FUNCTION rollguard._require_preload_ddl();
+
+CREATE FUNCTION rollguard.is_active()
+RETURNS boolean
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'rollguard_is_active';
+REVOKE ALL ON FUNCTION rollguard.is_active() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard.is_active() TO PUBLIC;
+
+COMMENT ON FUNCTION rollguard.is_active() IS
+'Does the guard check this session''s schema changes (library preloaded, rollguard.enforce not off)?';
