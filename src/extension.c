@@ -26,6 +26,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "registry.h"
 
 /*
@@ -339,6 +340,31 @@ rg_lock_registry_for_prepare(void)
 		mode = ShareUpdateExclusiveLock;
 	LockRelationIdForSession(&prepare_lock, mode);
 	prepare_lock_mode = mode;
+}
+
+/*
+ * The judgment at PRE_PREPARE is over.  If the transaction holds the lock
+ * relation at transaction level in any mode (it ran a deploy step or a
+ * registration itself, say), PREPARE cannot keep our session-level lock
+ * beside it: the prepared transaction keeps the registry lock instead (it
+ * holds deploy steps up anyway), taken before the session lock goes.
+ */
+void
+rg_registry_prepare_judged(void)
+{
+	LOCKTAG		tag;
+
+	if (!OidIsValid(prepare_lock.relId))
+		return;
+	SET_LOCKTAG_RELATION(tag, prepare_lock.dbId, prepare_lock.relId);
+	for (LOCKMODE m = AccessShareLock; m <= AccessExclusiveLock; m++)
+	{
+		if (m == prepare_lock_mode || !LOCK_HELD_BY_ME(&tag, m))
+			continue;
+		LockRelationOid(prepare_lock.relId, RowShareLock);
+		rg_unlock_registry_after_prepare();
+		return;
+	}
 }
 
 void

@@ -418,6 +418,8 @@ judge_transaction(bool prepare)
 			rg_enforce_changes(changes);
 		}
 		rg_record_removals(removals);
+		if (prepare)
+			rg_registry_prepare_judged();
 	}
 	PopActiveSnapshot();
 }

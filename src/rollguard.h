@@ -307,6 +307,7 @@ extern RgApiVersion rg_api_version(void);
 extern void rg_lock_registry(void);
 extern void rg_unlock_registry(void);
 extern void rg_lock_registry_for_prepare(void);
+extern void rg_registry_prepare_judged(void);
 extern void rg_unlock_registry_after_prepare(void);
 extern bool rg_counters_installed(void);
 extern bool rg_fetch_counts(const char *nspname, const char *relname,
