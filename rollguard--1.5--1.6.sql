@@ -137,23 +137,25 @@ BEGIN
     -- changes is refused until it ends, rather than waited for.  The guard
     -- leaves a prepared transaction holding a lock on every relation it
     -- changes (SHARE UPDATE EXCLUSIVE or stronger; plain writes take ROW
-    -- EXCLUSIVE and do not count).
-    SELECT array_agg(h.line ORDER BY h.line) INTO held
-      FROM (SELECT DISTINCT format('Prepared transaction "%s" holds a lock on %s.%s.',
-                                   p.gid, u.nspname, u.relname) AS line
-              FROM (SELECT DISTINCT c.nspname, c.relname FROM rollguard.effective_contract c
-                     WHERE c.version = v) u
-              JOIN pg_catalog.pg_namespace n ON n.nspname = u.nspname
-              JOIN pg_catalog.pg_class rel ON rel.relnamespace = n.oid AND rel.relname = u.relname
-              JOIN pg_catalog.pg_locks l ON l.locktype = 'relation' AND l.relation = rel.oid
-                   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                                      WHERE d.datname = pg_catalog.current_database())
-                   AND l.pid IS NULL AND l.granted
-                   AND l.mode IN ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock',
-                                  'ExclusiveLock', 'AccessExclusiveLock')
-              JOIN pg_catalog.pg_locks x ON x.locktype = 'transactionid' AND x.pid IS NULL
-                   AND x.virtualtransaction = l.virtualtransaction
-              JOIN pg_catalog.pg_prepared_xacts p ON p.transaction = x.transactionid) h;
+    -- EXCLUSIVE and do not count).  (pg_locks only if there are any.)
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_xacts) THEN
+        SELECT array_agg(h.line ORDER BY h.line) INTO held
+          FROM (SELECT DISTINCT format('Prepared transaction "%s" holds a lock on %s.%s.',
+                                       p.gid, u.nspname, u.relname) AS line
+                  FROM (SELECT DISTINCT c.nspname, c.relname FROM rollguard.effective_contract c
+                         WHERE c.version = v) u
+                  JOIN pg_catalog.pg_namespace n ON n.nspname = u.nspname
+                  JOIN pg_catalog.pg_class rel ON rel.relnamespace = n.oid AND rel.relname = u.relname
+                  JOIN pg_catalog.pg_locks l ON l.locktype = 'relation' AND l.relation = rel.oid
+                       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                                          WHERE d.datname = pg_catalog.current_database())
+                       AND l.pid IS NULL AND l.granted
+                       AND l.mode IN ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock',
+                                      'ExclusiveLock', 'AccessExclusiveLock')
+                  JOIN pg_catalog.pg_locks x ON x.locktype = 'transactionid' AND x.pid IS NULL
+                       AND x.virtualtransaction = l.virtualtransaction
+                  JOIN pg_catalog.pg_prepared_xacts p ON p.transaction = x.transactionid) h;
+    END IF;
     IF held IS NOT NULL THEN
         RAISE EXCEPTION 'cannot deploy version "%" to deployment "%": a prepared transaction is changing %',
                 v, deployment,

@@ -119,6 +119,7 @@ api_version(const char *extversion)
 	static const char *const names[] = {
 		[RG_API_1_0] = "1.0", [RG_API_1_1] = "1.1", [RG_API_1_2] = "1.2",
 		[RG_API_1_3] = "1.3", [RG_API_1_4] = "1.4", [RG_API_1_5] = "1.5",
+		[RG_API_1_6] = "1.6",
 	};
 
 	for (int v = RG_API_1_0; v <= RG_API_LATEST; v++)
@@ -328,6 +329,15 @@ rg_lock_registry_for_prepare(void)
 
 	if (OidIsValid(prepare_lock.relId))
 		return;
+	/*
+	 * Before 1.6, deploy steps do not look for prepared transactions: the
+	 * prepared transaction keeps the registry lock, as it always did.
+	 */
+	if (rg_api_version() < RG_API_1_6)
+	{
+		rg_lock_registry();
+		return;
+	}
 	prepare_lock.relId = rg_registry_lock_relation(&mode);
 	prepare_lock.dbId = MyDatabaseId;
 	/*

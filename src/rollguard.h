@@ -296,10 +296,11 @@ typedef enum RgApiVersion
 	RG_API_1_2,
 	RG_API_1_3,					/* the counters of live use, observed uses */
 	RG_API_1_4,					/* the registry announces its changes */
-	RG_API_1_5					/* deploy steps without advisory locks */
+	RG_API_1_5,					/* deploy steps without advisory locks */
+	RG_API_1_6					/* deploy steps see prepared transactions */
 } RgApiVersion;
 
-#define RG_API_LATEST RG_API_1_5
+#define RG_API_LATEST RG_API_1_6
 
 /* registry.c */
 extern bool rg_extension_active(void);
