@@ -23,7 +23,7 @@ DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \
        rollguard--1.4--1.5.sql rollguard--1.5--1.6.sql rollguard--1.6.sql
 PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
-REGRESS = install install_script version_order registry manifest deploy rules_columns \
+REGRESS = install install_script version_order registry manifest deploy forward_writes rules_columns \
           rules_not_null rules_relations live_counters statement_forms cascade check \
           enforce seed_scenario net_effect properties other_routes day_two stats privileges override history sessions observed observed_rules shadowing upgrade
 ifdef RG_TEMP_INSTANCE

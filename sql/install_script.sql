@@ -5,8 +5,8 @@
 -- function (signature, language, body, volatility, strictness, security,
 -- settings, privileges, comment), table, view, index and sequence (columns
 -- in order, types, defaults, NOT NULL, options, privileges, comments, view
--- definitions), constraint, trigger (and whether it is enabled), the
--- tables pg_dump keeps, and the roles the scripts create.
+-- definitions), constraint, trigger (and whether it is enabled), event
+-- trigger, the tables pg_dump keeps, and the roles the scripts create.
 --
 \set VERBOSITY default
 
@@ -73,6 +73,13 @@ AS $$
                        WHERE m.member = r.oid),
                      shobj_description(r.oid, 'pg_authid'))
       FROM pg_roles r WHERE r.rolname LIKE 'rollguard\_%'
+    UNION ALL
+    SELECT 'event trigger', t.evtname,
+           concat_ws(' | ', t.evtevent, t.evtfoid::regprocedure::text, t.evtenabled, t.evttags::text)
+      FROM pg_event_trigger t
+      JOIN pg_depend d ON d.classid = 'pg_event_trigger'::regclass AND d.objid = t.oid
+                      AND d.deptype = 'e'
+      JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'rollguard'
 $$;
 RESET check_function_bodies;
 

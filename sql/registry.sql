@@ -10,7 +10,7 @@ CREATE EXTENSION rollguard;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
-CREATE TABLE person (id int PRIMARY KEY, name text NOT NULL, weight numeric);
+CREATE TABLE person (id serial PRIMARY KEY, name text NOT NULL, weight numeric);
 CREATE TABLE site_settings (key text PRIMARY KEY, value text);
 
 -- Without a manifest: an inferred contract, not taken yet (no columns until
@@ -139,7 +139,7 @@ SELECT count(*) AS registered_44 FROM rollguard.versions WHERE version = '44';
 CREATE TABLE public."Person" ("Id" int PRIMARY KEY, nickname text);
 SELECT rollguard.register_version('45', '{"relations": {
     "public.Person": {"Id": {}, "nickname": {}},
-    "public.person": {"id": {}}}}');
+    "public.person": {"id": {"writes": false}}}}');
 SELECT nspname, relname, attname
   FROM rollguard.effective_contract WHERE version = '45'
  ORDER BY nspname, relname COLLATE "C", attname COLLATE "C";

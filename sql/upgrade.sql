@@ -265,6 +265,11 @@ SELECT rollguard.register_version('45', '{"relations": {"public.person": {"id": 
 SELECT rollguard.deploy('mirror-3', '45');
 SELECT deployment, version, state FROM rollguard.deployments WHERE deployment = 'mirror-3';
 SELECT * FROM rollguard._live_drift();
+-- 1.6 fails closed: the update installs the event trigger that refuses
+-- schema changes where the library is not preloaded (doing nothing where it
+-- is), and rollguard.is_active() for deploy scripts to ask.
+SELECT evtname, evtevent, evtenabled FROM pg_event_trigger WHERE evtname LIKE 'rollguard%';
+SELECT rollguard.is_active();
 
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;

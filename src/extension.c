@@ -17,6 +17,7 @@
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -25,6 +26,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "registry.h"
 
 /*
@@ -231,14 +233,23 @@ rg_registry_table(RegistryTable which)
 }
 
 /*
- * Serializes the guard's decision with deploy steps.  A checked statement
- * holds a lock on the registry until its transaction ends that every deploy
- * step's lock conflicts with, and deploy steps take theirs before they look
- * at the schema.  So either the deploy commits first and the guard (reading
- * the latest committed registry) sees the version live, or the migration
- * commits first and the deploy's forward check sees the column gone: the
- * outcome of some serial order, never a dropped column under a live
- * version.
+ * Serializes the guard's decision with deploy steps.  While the guard
+ * judges a change it holds a lock on the registry that every deploy
+ * step's lock conflicts with, and deploy steps take theirs before they
+ * look at the schema.  So a judgment sees either a deploy step committed
+ * (the version live) or none of it.
+ *
+ * A judgment made at a statement inside a transaction block does not keep
+ * the lock: an open (or idle) migration would otherwise hold every deploy
+ * step up until it ends (and a deploy step queued behind it every other
+ * checked statement).  The transaction's changes are judged again when it
+ * commits or is prepared (net_effect.c), under the lock, which a COMMIT
+ * then keeps until the transaction has ended: either the deploy commits
+ * first and that judgment sees the version live, or the migration commits
+ * first and the deploy's forward check sees the column gone -- the outcome
+ * of some serial order, never a dropped column under a live version.  A
+ * statement that is its own transaction keeps the lock it judged under
+ * until it ends.
  *
  * From 1.3 every change to the live versions or their contracts takes
  * EXCLUSIVE on rollguard.live_version first (rollguard._lock_live()), so
@@ -269,13 +280,111 @@ rg_registry_lock_relation(LOCKMODE *mode)
 	return relid;
 }
 
+/*
+ * The registry lock held at session level while a transaction is being
+ * prepared (rg_lock_registry_for_prepare()): the transaction's locks pass to
+ * the prepared transaction, which must not keep this one.
+ */
+static LockRelId prepare_lock = {InvalidOid, InvalidOid};
+static LOCKMODE prepare_lock_mode = NoLock;
+
+/* Takes the registry lock, for the rest of the transaction. */
 void
 rg_lock_registry(void)
 {
 	LOCKMODE	mode;
-	Oid			relid = rg_registry_lock_relation(&mode);
+	Oid			relid;
 
+	if (OidIsValid(prepare_lock.relId))
+		return;					/* held at session level already */
+	relid = rg_registry_lock_relation(&mode);
 	LockRelationOid(relid, mode);
+}
+
+/* Releases what one rg_lock_registry() took (a judgment is over). */
+void
+rg_unlock_registry(void)
+{
+	LOCKMODE	mode;
+	Oid			relid;
+
+	if (OidIsValid(prepare_lock.relId))
+		return;
+	relid = rg_registry_lock_relation(&mode);
+	UnlockRelationOid(relid, mode);
+}
+
+/*
+ * PREPARE TRANSACTION: the transaction is judged at PRE_PREPARE under the
+ * registry lock taken at session level, so that it does not pass to the
+ * prepared transaction; rg_unlock_registry_after_prepare() releases it once
+ * the transaction is prepared (or failed to be).  Until the prepared
+ * transaction has been prepared, deploy steps wait for the lock; after,
+ * they see the prepared transaction's locks on the relations it changes.
+ */
+void
+rg_lock_registry_for_prepare(void)
+{
+	LOCKMODE	mode;
+
+	if (OidIsValid(prepare_lock.relId))
+		return;
+	/*
+	 * Before 1.6, deploy steps do not look for prepared transactions: the
+	 * prepared transaction keeps the registry lock, as it always did.
+	 */
+	if (rg_api_version() < RG_API_1_6)
+	{
+		rg_lock_registry();
+		return;
+	}
+	prepare_lock.relId = rg_registry_lock_relation(&mode);
+	prepare_lock.dbId = MyDatabaseId;
+	/*
+	 * Not ROW SHARE: PREPARE forgets a session lock taken by the lock
+	 * manager's fast path (its local entry goes, the lock stays).  SHARE
+	 * UPDATE EXCLUSIVE conflicts with the deploy steps' EXCLUSIVE just the
+	 * same, and is never taken by the fast path.
+	 */
+	if (mode == RowShareLock)
+		mode = ShareUpdateExclusiveLock;
+	LockRelationIdForSession(&prepare_lock, mode);
+	prepare_lock_mode = mode;
+}
+
+/*
+ * The judgment at PRE_PREPARE is over.  If the transaction holds the lock
+ * relation at transaction level in any mode (it ran a deploy step or a
+ * registration itself, say), PREPARE cannot keep our session-level lock
+ * beside it: the prepared transaction keeps the registry lock instead (it
+ * holds deploy steps up anyway), taken before the session lock goes.
+ */
+void
+rg_registry_prepare_judged(void)
+{
+	LOCKTAG		tag;
+
+	if (!OidIsValid(prepare_lock.relId))
+		return;
+	SET_LOCKTAG_RELATION(tag, prepare_lock.dbId, prepare_lock.relId);
+	for (LOCKMODE m = AccessShareLock; m <= AccessExclusiveLock; m++)
+	{
+		if (m == prepare_lock_mode || !LOCK_HELD_BY_ME(&tag, m))
+			continue;
+		LockRelationOid(prepare_lock.relId, RowShareLock);
+		rg_unlock_registry_after_prepare();
+		return;
+	}
+}
+
+void
+rg_unlock_registry_after_prepare(void)
+{
+	if (!OidIsValid(prepare_lock.relId))
+		return;
+	UnlockRelationIdForSession(&prepare_lock, prepare_lock_mode);
+	prepare_lock.relId = InvalidOid;
+	prepare_lock_mode = NoLock;
 }
 
 /*

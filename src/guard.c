@@ -166,11 +166,34 @@ run_in_frame(GuardFrame *frame, PROCESS_UTILITY_PARAMS)
 	PG_END_TRY();
 }
 
+/*
+ * Judges changes now, under the registry lock.  Inside a transaction block
+ * the lock is let go after the judgment (the changes are judged again at
+ * the commit: net_effect.c), so that an open migration does not hold deploy
+ * steps up; a statement that is its own transaction keeps it until it
+ * ends.  Returns the changes that broke nothing.
+ */
+static List *
+judge_now(List *changes)
+{
+	List	   *clean;
+
+	/* also with enforce = off: what it lets through is recorded */
+	if (changes == NIL)
+		return NIL;
+	rg_lock_registry();
+	clean = rg_enforce_changes(changes);
+	if (rg_net_keeps_judged())
+		rg_unlock_registry();
+	return clean;
+}
+
 static void
 rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	GuardFrame	frame = {.active = -1};
+	List	   *clean = NIL;
 
 	/*
 	 * A statement that names a breaking change is judged before it runs.
@@ -192,7 +215,7 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 			frame.covered = rg_analyze_statement(parsetree, rg_overlay_new(true));
 			frame.judged = rg_net_defer(frame.covered, queryString,
 										pstmt->stmt_location, pstmt->stmt_len);
-			rg_enforce_changes(frame.judged);
+			clean = judge_now(frame.judged);
 		}
 	}
 
@@ -204,23 +227,36 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 	rg_sessions_note_appname();
 
 	/*
-	 * Anything left to do: removals to record (of what was judged now; a
-	 * change that waits for the commit is recorded then, if it stays), or
-	 * what the statement dropped without naming it?  (Then check again
-	 * that the extension is there: the statement may have dropped it.)
+	 * Anything left to do: changes judged now (kept for the commit in a
+	 * transaction block, removals to record otherwise; a change that waits
+	 * for the commit is recorded then, if it stays), or what the statement
+	 * dropped without naming it?  (Then check again that the extension is
+	 * there: the statement may have dropped it.)
 	 */
 	{
+		bool		keep = rg_net_keeps_judged();
 		bool		removes = frame.pending != NIL;
 		ListCell   *lc;
 
 		foreach(lc, frame.judged)
-			removes |= rg_change_desc(((RgChange *) lfirst(lc))->kind)->removes;
+		{
+			const RgChangeDesc *desc = rg_change_desc(((RgChange *) lfirst(lc))->kind);
+
+			/* (rg_record_removals() records NOT NULL too) */
+			removes |= keep || desc->removes || desc->rule == RG_RULE_MAY_WRITE_NULL;
+		}
 		if (!removes || !rg_extension_active())
 			return;
 	}
 
 	if (frame.judged != NIL)
-		rg_record_removals(frame.judged);
+	{
+		if (rg_net_keeps_judged())
+			rg_net_keep_judged(frame.judged, clean, queryString,
+							   pstmt->stmt_location, pstmt->stmt_len);
+		else
+			rg_record_removals(frame.judged);
+	}
 
 	/* the backstop: what the statement dropped without naming it */
 	if (frame.pending != NIL)
@@ -236,8 +272,12 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 			if (ch->kind != RG_DROP_DEFAULT || rg_default_is_gone(ch))
 				changes = lappend(changes, ch);
 		}
-		rg_enforce_changes(changes);
-		rg_record_removals(changes);
+		clean = judge_now(changes);
+		if (rg_net_keeps_judged())
+			rg_net_keep_judged(changes, clean, queryString,
+							   pstmt->stmt_location, pstmt->stmt_len);
+		else
+			rg_record_removals(changes);
 	}
 }
 

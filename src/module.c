@@ -3,14 +3,17 @@
  *		Module entry: _PG_init asks each part to define its settings and
  *		(when preloaded) install its hooks; the one shared-memory request
  *		and startup (the tagged sessions' slots, the observed uses, the
- *		counters); and
- *		the preload check.
+ *		counters); and the preload check, also as an event trigger that
+ *		refuses schema changes in a database with the extension where the
+ *		library was not preloaded (fail closed).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "commands/event_trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -60,6 +63,8 @@ rg_shmem_startup(void)
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(rollguard_require_preload);
+PG_FUNCTION_INFO_V1(rollguard_require_preload_ddl);
+PG_FUNCTION_INFO_V1(rollguard_is_active);
 PG_FUNCTION_INFO_V1(rollguard_who);
 
 void
@@ -98,6 +103,18 @@ _PG_init(void)
 	rg_observed_install_hooks();
 }
 
+/* The refusal when the library was not preloaded. */
+static void
+refuse_not_preloaded(bool ddl)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("rollguard must be loaded via \"shared_preload_libraries\""),
+			 ddl ? errdetail("The extension rollguard is installed in this database, but the server did not load its library at start: no schema change would be checked.") :
+			 errdetail("Without it, no schema change would be checked."),
+			 errhint("Add rollguard to \"shared_preload_libraries\" in postgresql.conf and restart the server.")));
+}
+
 /*
  * rollguard._require_preload(): errors out unless the library was preloaded.
  */
@@ -105,12 +122,68 @@ Datum
 rollguard_require_preload(PG_FUNCTION_ARGS)
 {
 	if (!preloaded)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("rollguard must be loaded via \"shared_preload_libraries\""),
-				 errdetail("Without it, no schema change would be checked."),
-				 errhint("Add rollguard to \"shared_preload_libraries\" in postgresql.conf and restart the server.")));
+		refuse_not_preloaded(false);
 	PG_RETURN_VOID();
+}
+
+/* Does the statement drop the extension (DROP EXTENSION rollguard)? */
+static bool
+drops_rollguard(Node *parsetree)
+{
+	DropStmt   *stmt;
+	ListCell   *lc;
+
+	if (parsetree == NULL || !IsA(parsetree, DropStmt))
+		return false;
+	stmt = (DropStmt *) parsetree;
+	if (stmt->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, stmt->objects)
+	{
+		if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "rollguard") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * rollguard._require_preload_ddl(): the event trigger rollguard_require_preload
+ * (ddl_command_start).  Where the library was preloaded it returns at once.
+ * Where it was not (removed from shared_preload_libraries while the
+ * extension exists), calling it loads the library, without hooks, and it
+ * refuses the schema change: nobody is left unguarded without knowing.
+ * Let through: DROP EXTENSION rollguard (the way to stop using it), and
+ * everything while a superuser has set rollguard.enforce = off (the guard
+ * checks nothing then anyway).  A superuser can also disable the trigger
+ * (ALTER EVENT TRIGGER rollguard_require_preload DISABLE), which event
+ * triggers do not fire for.
+ */
+Datum
+rollguard_require_preload_ddl(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("rollguard._require_preload_ddl() was not called by an event trigger")));
+	if (preloaded)
+		PG_RETURN_VOID();
+	if (drops_rollguard(((EventTriggerData *) fcinfo->context)->parsetree))
+		PG_RETURN_VOID();
+	if (rg_enforce == RG_ENFORCE_OFF)
+		PG_RETURN_VOID();
+	refuse_not_preloaded(true);
+	PG_RETURN_VOID();
+}
+
+/*
+ * rollguard.is_active(): does the guard check this session's schema
+ * changes -- the library preloaded, and rollguard.enforce not off?  For
+ * deploy scripts to ask before they migrate.
+ */
+Datum
+rollguard_is_active(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(preloaded && rg_enforce != RG_ENFORCE_OFF);
 }
 
 /*

@@ -24,6 +24,17 @@
  * A statement outside a transaction block (with what it runs: DO,
  * functions) is its own transaction: it is judged at the statement, before
  * it runs.
+ *
+ * Inside a transaction block, the changes judged at their statement (the
+ * others) are kept too: the judgment there let the registry lock go, so
+ * that an open migration does not hold deploy steps up (extension.c).
+ * Those that broke nothing then are judged again at PRE_COMMIT or
+ * PRE_PREPARE, with the undoable ones, under the lock: a deploy step that
+ * committed in between is seen.  What they remove is recorded then.  A
+ * COMMIT keeps the lock until the transaction has ended; a PREPARE holds
+ * it (at session level) until the transaction is prepared and then lets
+ * it go, the prepared transaction holding a lock on every relation it
+ * changes, which deploy steps look for (rollguard._prepare_live()).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -31,6 +42,7 @@
 #include "access/xact.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_constraint.h"
+#include "storage/lmgr.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -56,11 +68,12 @@ typedef struct Original
 	RgColumnFacts facts;		/* columns only */
 } Original;
 
-/* An undoable change, to be judged at commit. */
+/* An undoable change, to be judged at commit; or one judged already. */
 typedef struct Kept
 {
 	RgChange   *change;
 	SubTransactionId subid;
+	bool		recheck;		/* judged already: broke nothing then */
 } Kept;
 
 static bool deferring = false;	/* the statement being analyzed defers */
@@ -69,6 +82,8 @@ static LocalTransactionId block_lxid = InvalidLocalTransactionId;	/* a
 																	 * block */
 static HTAB *originals = NULL;	/* in TopTransactionContext */
 static List *kept = NIL;		/* in TopTransactionContext */
+static List *judged = NIL;		/* in TopTransactionContext: judged at
+								 * their statement */
 static bool callbacks_registered = false;
 
 static void
@@ -77,6 +92,7 @@ forget_transaction(void)
 	/* their memory goes with the transaction */
 	originals = NULL;
 	kept = NIL;
+	judged = NIL;
 	deferring = false;
 }
 
@@ -201,23 +217,32 @@ rg_net_original_names(RgChange *ch)
 		ch->attname = o->attname;
 }
 
-static void
-net_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					 SubTransactionId parentSubid, void *arg)
+static List *
+forget_subtransaction(List *list, SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid)
 {
 	ListCell   *lc;
 
-	foreach(lc, kept)
+	foreach(lc, list)
 	{
 		Kept	   *k = lfirst(lc);
 
 		if (k->subid != mySubid)
 			continue;
 		if (event == SUBXACT_EVENT_ABORT_SUB)
-			kept = foreach_delete_current(kept, lc);
+			list = foreach_delete_current(list, lc);
 		else if (event == SUBXACT_EVENT_COMMIT_SUB)
 			k->subid = parentSubid;
 	}
+	return list;
+}
+
+static void
+net_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	kept = forget_subtransaction(kept, event, mySubid, parentSubid);
+	judged = forget_subtransaction(judged, event, mySubid, parentSubid);
 }
 
 /*
@@ -306,11 +331,33 @@ still_in_effect(RgChange *ch)
 									  OidIsValid(get_relation_constraint_oid(ch->relid, ch->target, true)));
 }
 
-/* The transaction is about to commit or be prepared: judge what it leaves. */
-static void
-judge_transaction(void)
+/*
+ * Is a change judged at its statement still made when the transaction
+ * ends?  A drop stays (only a rolled back savepoint undoes it, and takes
+ * the change with it); the rest as still_in_effect() says.
+ */
+static bool
+judged_change_stays(RgChange *ch)
 {
-	List	   *changes = NIL;
+	const RgChangeDesc *desc = rg_change_desc(ch->kind);
+
+	if (desc->drops != RG_DROPS_NOTHING && ch->kind != RG_DROP_DEFAULT)
+		return true;
+	if (!OidIsValid(ch->relid))
+		return false;
+	return still_in_effect(ch);
+}
+
+/*
+ * The transaction is about to commit or be prepared: judge what it leaves,
+ * and record what it removes.
+ */
+static void
+judge_transaction(bool prepare)
+{
+	List	   *changes = NIL;	/* to judge now */
+	List	   *removals = NIL; /* to record */
+	List	   *all = NIL;		/* every change the transaction made */
 	ListCell   *lc;
 
 	foreach(lc, kept)
@@ -318,13 +365,28 @@ judge_transaction(void)
 		Kept	   *k = lfirst(lc);
 		RgChange   *ch = k->change;
 
+		all = lappend(all, ch);
 		if (rg_change_listed(changes, ch))
 			continue;
 		if (still_in_effect(ch))
 			changes = lappend(changes, ch);
 	}
+	removals = list_copy(changes);
+	foreach(lc, judged)
+	{
+		Kept	   *k = lfirst(lc);
+		RgChange   *ch = k->change;
+
+		all = lappend(all, ch);
+		if (rg_change_listed(removals, ch) || !judged_change_stays(ch))
+			continue;
+		removals = lappend(removals, ch);
+		if (k->recheck)
+			changes = lappend(changes, ch);
+	}
 	kept = NIL;
-	if (changes == NIL)
+	judged = NIL;
+	if (all == NIL)
 		return;
 	/* SPI, for the registry and the history, wants an active snapshot */
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -334,8 +396,34 @@ judge_transaction(void)
 	 */
 	if (rg_extension_active())
 	{
-		rg_enforce_changes(changes);
-		rg_record_removals(changes);
+		if (prepare)
+		{
+			/*
+			 * The registry lock, at session level until the transaction is
+			 * prepared; and a lock on every relation the transaction
+			 * changes, which the prepared transaction keeps: deploy steps
+			 * of versions that use one of them see it (they cannot wait
+			 * for what the prepared transaction does to them).  The
+			 * statements hold a stronger one already, except ALTER
+			 * SCHEMA ... RENAME.
+			 */
+			rg_lock_registry_for_prepare();
+			foreach(lc, all)
+			{
+				RgChange   *ch = lfirst(lc);
+
+				if (OidIsValid(ch->relid))
+					LockRelationOid(ch->relid, ShareUpdateExclusiveLock);
+			}
+		}
+		if (changes != NIL)
+		{
+			rg_lock_registry();
+			rg_enforce_changes(changes);
+		}
+		rg_record_removals(removals);
+		if (prepare)
+			rg_registry_prepare_judged();
 	}
 	PopActiveSnapshot();
 }
@@ -346,13 +434,20 @@ net_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
-			if (kept != NIL)
-				judge_transaction();
+			if (kept != NIL || judged != NIL)
+				judge_transaction(false);
 			break;
-		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (kept != NIL || judged != NIL)
+				judge_transaction(true);
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
+			/* the prepared transaction holds what it needs */
+			rg_unlock_registry_after_prepare();
+			forget_transaction();
+			break;
+		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			forget_transaction();
@@ -360,6 +455,65 @@ net_xact_callback(XactEvent event, void *arg)
 		default:
 			break;
 	}
+}
+
+/*
+ * Are the changes judged at a statement kept for the commit, and the
+ * registry lock let go after the judgment?  Inside a transaction block
+ * (also an implicit one: several statements sent as one string).
+ */
+bool
+rg_net_keeps_judged(void)
+{
+	return IsTransactionBlock();
+}
+
+/* A copy of the change in TopTransactionContext, kept until the commit. */
+static Kept *
+keep_change(RgChange *ch, char *statement)
+{
+	Kept	   *k = palloc(sizeof(Kept));
+
+	k->change = palloc(sizeof(RgChange));
+	*k->change = *ch;
+	k->change->nspname = pstrdup(ch->nspname);
+	k->change->relname = pstrdup(ch->relname);
+	k->change->attname = ch->attname ? pstrdup(ch->attname) : NULL;
+	k->change->target = ch->target ? pstrdup(ch->target) : NULL;
+	k->change->statement = statement;
+	k->subid = GetCurrentSubTransactionId();
+	k->recheck = false;
+	return k;
+}
+
+/*
+ * Keeps the changes a statement of a transaction block made and that were
+ * judged at it (or not, with rollguard.enforce = off) for the commit:
+ * those that broke nothing then (clean) are judged again, under the
+ * registry lock; what all of them remove is recorded then.
+ */
+void
+rg_net_keep_judged(List *changes, List *clean, const char *query,
+				   int location, int len)
+{
+	MemoryContext old;
+	ListCell   *lc;
+	char	   *statement;
+
+	if (changes == NIL)
+		return;
+	keep_until_transaction_end();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	statement = rg_statement_text(query, location, len);
+	foreach(lc, changes)
+	{
+		RgChange   *ch = lfirst(lc);
+		Kept	   *k = keep_change(ch, statement);
+
+		k->recheck = list_member_ptr(clean, ch);
+		judged = lappend(judged, k);
+	}
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -392,15 +546,7 @@ rg_net_defer(List *changes, const char *query, int location, int len)
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		if (statement == NULL)
 			statement = rg_statement_text(query, location, len);
-		k = palloc(sizeof(Kept));
-		k->change = palloc(sizeof(RgChange));
-		*k->change = *ch;
-		k->change->nspname = pstrdup(ch->nspname);
-		k->change->relname = pstrdup(ch->relname);
-		k->change->attname = ch->attname ? pstrdup(ch->attname) : NULL;
-		k->change->target = ch->target ? pstrdup(ch->target) : NULL;
-		k->change->statement = statement;
-		k->subid = GetCurrentSubTransactionId();
+		k = keep_change(ch, statement);
 		kept = lappend(kept, k);
 		MemoryContextSwitchTo(old);
 	}

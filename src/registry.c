@@ -372,9 +372,14 @@ rg_fetch_usage(const char *nspname, const char *relname, const char *attname,
 /*
  * Remembers the columns and relations that a statement removed (dropped,
  * renamed, moved away), so that deploy() can later tell a rollback past
- * that migration from a version whose new columns are still to come.  Only
+ * that migration from a version whose new columns are still to come; and
+ * the columns it made NOT NULL, so that deploy() can tell a version written
+ * when the column took NULL from one written for it as it is.  Only
  * what some registered contract names: nothing else can be asked about
- * (a build registered later is not rolled back past the removal).
+ * (a build registered later is not rolled back past the removal).  In a
+ * transaction block this runs at the commit, under the registry lock
+ * (net_effect.c): the time recorded is after every registration the
+ * migration's last judgment saw, however long the transaction stayed open.
  */
 void
 rg_record_removals(List *changes)
@@ -391,7 +396,9 @@ rg_record_removals(List *changes)
 		SPIPlanPtr *plan;
 		int			ret;
 
-		if (!rg_change_desc(ch->kind)->removes)
+		/* and columns made NOT NULL: they no longer take NULL */
+		if (!rg_change_desc(ch->kind)->removes &&
+			rg_change_desc(ch->kind)->rule != RG_RULE_MAY_WRITE_NULL)
 			continue;
 		{
 			/* nothing to remember if no registered contract names it */
@@ -419,8 +426,8 @@ rg_record_removals(List *changes)
 			Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
 			*plan = prepare_saved(psprintf(
-				"INSERT INTO rollguard.removed_column (nspname, relname, attname, change)"
-				" SELECT $1, $2, $3, $4"
+				"INSERT INTO rollguard.removed_column (nspname, relname, attname, change, removed_at)"
+				" SELECT $1, $2, $3, $4, pg_catalog.clock_timestamp()"
 				"  WHERE EXISTS (SELECT 1 FROM rollguard.contract c"
 				"                 WHERE c.nspname OPERATOR(pg_catalog.=) $1"
 				"                   AND c.relname OPERATOR(pg_catalog.=) $2%s)"

@@ -328,21 +328,24 @@ apply_override(RgChange *ch, List *blockers, const char *reason)
 /*
  * Evaluates every change of a statement and acts on rollguard.enforce: "on"
  * refuses the first breaking change (naming all its blockers, and counting
- * the others), "warn" reports each one.
+ * the others), "warn" reports each one.  The caller holds the registry lock
+ * (rg_lock_registry()).  Returns the changes that broke nothing (to be
+ * judged again at the commit: net_effect.c); NIL if nothing was judged.
  */
-void
+List *
 rg_enforce_changes(List *changes)
 {
 	List	   *blocked = NIL;
 	List	   *blockers_of = NIL;
+	List	   *clean = NIL;
 	List	   *sessions;
 	ListCell   *lc;
 	ListCell   *bc;
 
+	/* also with enforce = off: what it lets through is recorded */
 	if (changes == NIL)
-		return;
+		return NIL;
 
-	rg_lock_registry();
 	/* a session is not evidence against its own statements */
 	sessions = rg_live_sessions(false);
 	foreach(lc, changes)
@@ -355,7 +358,10 @@ rg_enforce_changes(List *changes)
 		blockers = rg_evaluate(ch, sessions);
 
 		if (blockers == NIL)
+		{
+			clean = lappend(clean, ch);
 			continue;
+		}
 		override_reason = rg_override_reason(ch);
 		if (override_reason != NULL)
 			apply_override(ch, blockers, override_reason);
@@ -366,7 +372,7 @@ rg_enforce_changes(List *changes)
 		}
 	}
 	if (blocked == NIL)
-		return;
+		return clean;
 
 	if (rg_enforce == RG_ENFORCE_ON)
 	{
@@ -383,4 +389,5 @@ rg_enforce_changes(List *changes)
 		}
 		let_through(lfirst(lc), lfirst(bc));
 	}
+	return clean;
 }

@@ -347,6 +347,9 @@ extern void rg_net_touch(Oid relid, const char *attname);
 extern void rg_net_original_names(RgChange *ch);
 extern List *rg_net_defer(List *changes, const char *query, int location,
 						  int len);
+extern bool rg_net_keeps_judged(void);
+extern void rg_net_keep_judged(List *changes, List *clean, const char *query,
+							   int location, int len);
 extern bool rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before,
 									   const RgColumnFacts *now, bool constraint_stays);
 
@@ -354,7 +357,7 @@ extern bool rg_net_column_change_stays(RgChange *ch, const RgColumnFacts *before
 extern List *rg_evaluate(RgChange *change, List *sessions);
 
 /* report.c */
-extern void rg_enforce_changes(List *changes);
+extern List *rg_enforce_changes(List *changes);
 extern void rg_report_define_settings(void);
 
 /*
@@ -370,7 +373,8 @@ typedef enum RgApiVersion
 	RG_API_1_3,					/* the counters of live use, observed uses */
 	RG_API_1_4,					/* the registry announces its changes */
 	RG_API_1_5,					/* deploy steps without advisory locks */
-	RG_API_1_6					/* evidence only from rollguard_tag */
+	RG_API_1_6					/* evidence only from rollguard_tag; deploy
+								 * steps see prepared transactions */
 } RgApiVersion;
 
 #define RG_API_LATEST RG_API_1_6
@@ -379,6 +383,10 @@ typedef enum RgApiVersion
 extern bool rg_extension_active(void);
 extern RgApiVersion rg_api_version(void);
 extern void rg_lock_registry(void);
+extern void rg_unlock_registry(void);
+extern void rg_lock_registry_for_prepare(void);
+extern void rg_registry_prepare_judged(void);
+extern void rg_unlock_registry_after_prepare(void);
 extern bool rg_counters_installed(void);
 extern bool rg_fetch_counts(const char *nspname, const char *relname,
 							const char *attname, List *sessions,

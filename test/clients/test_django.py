@@ -717,6 +717,18 @@ class RemoveForeignKey(DjangoTestCase):
         def after():
             self.assertNotIn("person_id", self.columns("shop_invoice"))
 
+        # person_id is NOT NULL without a default: version 42, which no
+        # longer writes it, would fail on every insert.  The forward check
+        # for writes refuses it until an earlier release has made the column
+        # nullable (what Django's AlterField(null=True) runs).
+        with self.step("while person_id is NOT NULL, 42 cannot be deployed: its inserts would fail"):
+            self.deploy_41("original", "mirror-2")
+            r = self.deploy(v42, "original", "42", ok=False)
+            expect_in(self, ['cannot deploy version "42" to deployment "original": its inserts would fail on 1 NOT NULL column',
+                             "Column public.shop_invoice.person_id is NOT NULL without a default", "HINT:  "],
+                      r.err, "rollguard_deploy's stderr")
+        with self.step("an earlier release makes person_id nullable (AlterField(null=True))"):
+            self.sql("ALTER TABLE shop_invoice ALTER COLUMN person_id DROP NOT NULL")
         self.refused_then_allowed(v42, migration, ("drop column", "public.shop_invoice", "person_id"), [
             'cannot drop column "person_id" of table "public.shop_invoice": 1 deployment still uses it',
         ], old_code_works, after)

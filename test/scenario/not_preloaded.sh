@@ -1,7 +1,9 @@
 #!/bin/sh
 # CREATE EXTENSION refuses to install where rollguard is not in
 # shared_preload_libraries, so that nobody believes they are protected when
-# they are not; and a library loaded late (LOAD) installs no hook.
+# they are not; a library loaded late (LOAD) installs no hook; and with the
+# extension created, a server started without the preload refuses schema
+# changes.
 set -eu
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -45,5 +47,15 @@ out=$(psql_out "SELECT rollguard.deploy('web', '1')")
 expect 'ERROR:  rollguard must be loaded via "shared_preload_libraries"' "$out" "deploy() refuses without the preload"
 out=$(psql_out "SELECT count(*) FROM rollguard.deployments")
 expect ' 0' "$out" "nothing recorded"
+# ... and every schema change is refused (1.6: fail closed), until the
+# extension is dropped (test/t/008_not_preloaded.pl tests the rest)
+out=$(psql_out "CREATE TABLE t (id int)")
+expect 'ERROR:  rollguard must be loaded via "shared_preload_libraries"' "$out" "a schema change refuses without the preload"
+out=$(psql_out "SELECT rollguard.is_active()")
+expect ' f' "$out" "rollguard.is_active() says so"
+out=$(psql_out "DROP EXTENSION rollguard")
+if [ -z "$out" ]; then echo "ok - DROP EXTENSION without the preload"; else echo "not ok - $out"; fail=1; fi
+out=$(psql_out "CREATE TABLE t (id int)")
+if [ -z "$out" ]; then echo "ok - then schema changes go through"; else echo "not ok - $out"; fail=1; fi
 
 exit $fail
