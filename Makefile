@@ -18,7 +18,7 @@ PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
 REGRESS = install install_script version_order registry manifest deploy rules_columns \
           rules_not_null rules_relations live_counters statement_forms cascade check \
-          enforce seed_scenario net_effect privileges override history sessions observed observed_rules upgrade
+          enforce seed_scenario net_effect privileges deployment_keys override history sessions observed observed_rules upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
 
 # migrations racing deploy steps, and what a session keeps between checks
