@@ -249,6 +249,9 @@ SELECT rollguard.register_version('45', '{"relations": {"public.person": {"id": 
 SELECT rollguard.deploy('mirror-3', '45');
 SELECT deployment, version, state FROM rollguard.deployments WHERE deployment = 'mirror-3';
 SELECT * FROM rollguard._live_drift();
+-- 1.6 adds deployment keys (one role for every deployment): no deployment
+-- is bound after the update; deploy steps need no key until one is presented.
+SELECT count(*) AS bound_deployments FROM rollguard.deployment_keys;
 
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;
