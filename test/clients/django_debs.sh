@@ -66,6 +66,7 @@ Acquire::Check-Valid-Until "false";
 APT::Sandbox::User "root";
 EOF
 export APT_CONFIG="$apt/apt.conf"
+mkdir -p "$apt/lists/partial"
 if [ ! -s "$apt/updated" ]; then
 	apt-get update -qq >&2
 	date >"$apt/updated"
@@ -101,4 +102,7 @@ mv "$dest.tmp/site" "$dest.tmp/python"
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
 touch "$dest/.complete"
+# The package lists (some 100 MB a suite) are not needed any more: the next
+# run finds $dest complete; another series updates them again.
+rm -rf "$apt/lists" "$apt"/*.bin "$apt/updated"
 echo "$dest/python"
