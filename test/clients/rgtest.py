@@ -86,6 +86,12 @@ def pythonpath():
     return base + (os.pathsep + extra if extra else "")
 
 
+def django_version():
+    """(major, minor) of the Django the tests run (bookworm's, or RG_DJANGO's)."""
+    out = run([PYTHON, "-c", "import django; print(django.VERSION[0], django.VERSION[1])"]).out
+    return tuple(int(x) for x in out.split())
+
+
 def run(argv, cwd=None, env=None, input=None, ok=True):
     """Runs a command; with ok=True (False) it must exit 0 (non-zero), with
     ok=None it may do either.  Python writes no bytecode into the checkout."""
@@ -221,8 +227,9 @@ class Project(CodeVersion):
         return new[0]
 
     def orm(self, db, code, ok=True):
-        """Runs Python code with this version's models (manage.py shell -c)."""
-        return self.manage(db, "shell", "-c", textwrap.dedent(code), ok=ok)
+        """Runs Python code with this version's models (manage.py shell -c;
+        -v 0: Django 5.2's shell would first say what it imported)."""
+        return self.manage(db, "shell", "-v", "0", "-c", textwrap.dedent(code), ok=ok)
 
     def rollguard_deploy(self, db, deployment, version, *args, ok=True):
         return self.manage(db, "rollguard_deploy", "--deployment", deployment,
