@@ -25,7 +25,7 @@ PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
 REGRESS = install install_script version_order registry manifest deploy forward_writes rules_columns \
           rules_not_null rules_relations live_counters statement_forms cascade check \
-          enforce seed_scenario net_effect properties other_routes day_two stats privileges override history sessions observed observed_rules shadowing upgrade
+          enforce seed_scenario net_effect properties other_routes day_two stats privileges deployment_keys override history sessions observed observed_rules shadowing upgrade
 ifdef RG_TEMP_INSTANCE
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
 endif

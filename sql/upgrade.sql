@@ -270,6 +270,9 @@ SELECT * FROM rollguard._live_drift();
 -- is), and rollguard.is_active() for deploy scripts to ask.
 SELECT evtname, evtevent, evtenabled FROM pg_event_trigger WHERE evtname LIKE 'rollguard%';
 SELECT rollguard.is_active();
+-- 1.6 adds deployment keys (one role for every deployment): no deployment
+-- is bound after the update; deploy steps need no key until one is presented.
+SELECT count(*) AS bound_deployments FROM rollguard.deployment_keys;
 
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;

@@ -60,7 +60,7 @@ rg_build_install() {
 # A copy of the source tree that the postgres user may write into.
 rg_workdir() {
 	RG_WORK=$(mktemp -d /tmp/rollguard-test.XXXXXX)
-	tar --exclude=.git -cf - . | tar -C "$RG_WORK" -xf -
+	tar --exclude=.git --exclude=./test/cache -cf - . | tar -C "$RG_WORK" -xf -
 	chown -R postgres:postgres "$RG_WORK"
 	export RG_WORK
 }

@@ -8,21 +8,28 @@
 #
 #     SITE_ID=2 VERSION=42 contrib/deploy/divio_mirror.sh
 #
+# The order -- migrate under the old version, then record the new one:
 # 1. Migrate (MIGRATE_CMD).  While it runs, this mirror's old containers
-#    still serve, and so do the other mirrors: rollguard refuses a migration
-#    that would break any version they run.  Then the script stops: nothing
-#    is recorded, and the mirror keeps running its old version.
+#    still serve, and so do the other mirrors: rollguard checks the
+#    migration against every version they run, this mirror's old one
+#    included, and refuses one that would break any of them.  Then the
+#    script stops: nothing is recorded, the mirror keeps its old version.
 # 2. Register VERSION with its manifest and record that the mirror runs it,
 #    in one transaction (rollguard_step.sh deploy: manage.py rollguard_deploy,
 #    or psql).  rollguard refuses a build whose code uses columns that no
 #    longer exist -- a rollback past a contract migration -- before it serves.
 #
-# Expand/contract: a release that stops using a column cannot carry the
-# migration that drops it, or every mirror's migrate is refused (each one
-# still runs code that uses the column).  Release the code first, to every
-# mirror; the drop comes in a later release.  With Django: remove the field
-# from the model in release N, and commit the RemoveField migration that
-# makemigrations writes in release N+1.
+# Removing a field therefore takes two releases (README, "The procedure";
+# doc/django.md):
+#   release N    the code stops using the field; its migration removes the
+#                field from Django's state only (rollguard_django.operations.
+#                StopUsingField instead of RemoveField), so migrate changes
+#                nothing that older code needs, and makemigrations --check
+#                stays green.  Released to every mirror.
+#   release N+1  its migration drops the column (DropColumn); every mirror
+#                runs N by then, and N does not use it.
+# A release whose migration drops what its own code just stopped using is
+# refused on every mirror: each one still runs the old code while it migrates.
 #
 # Environment:
 #   SITE_ID        this mirror's Django SITE_ID                       (required)
@@ -34,6 +41,13 @@
 #   DATABASE_URL   the shared database (Django's settings read it; psql uses it)
 #   ROLLGUARD_VIA, MANIFEST   how to register: see rollguard_step.sh
 #                  (default: manage.py rollguard_deploy, manifest from the models)
+#   ROLLGUARD_KEY  this mirror's own secret, when every mirror connects as one
+#                  database role: see rollguard_step.sh
+#
+# The migration runs with ROLLGUARD_OBSERVE=off in its environment:
+# rollguard_django.tags.tag_databases() then turns observed usage off for its
+# connection, so what a data migration reads is not counted as a use by the
+# new version.
 #
 # Exit status: 0 when the mirror is recorded as running VERSION; 1 when the
 # migration failed (or was refused) or rollguard refused the deploy step.
@@ -50,7 +64,7 @@ export SITE_ID VERSION DEPLOYMENT MANAGE
 say() { printf 'divio_mirror.sh: %s\n' "$*"; }
 
 say "releasing version $VERSION to $DEPLOYMENT: migrate"
-if ! sh -c "$MIGRATE_CMD"; then
+if ! ROLLGUARD_OBSERVE=off sh -c "$MIGRATE_CMD"; then
 	say "the migration failed; nothing recorded: $DEPLOYMENT keeps running its old version" >&2
 	exit 1
 fi

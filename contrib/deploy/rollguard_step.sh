@@ -27,6 +27,10 @@
 #                  time, or written by hand)
 #   DATABASE_URL   psql: the database, as a libpq URI or connection string
 #   MANAGE         django: how to run manage.py (default: python3 manage.py)
+#   ROLLGUARD_KEY  this deployment's key, if it has one: presented with
+#                  rollguard.use_key() before the step (the first time, it
+#                  binds the deployment to the key; see doc/safety.md,
+#                  "One role for every deployment")
 #
 # The role it connects as needs rollguard's deploy functions:
 #   GRANT rollguard_deploy TO deployer;
@@ -67,11 +71,17 @@ psql)
 	fi
 	# Values travel as psql variables (:'name' quotes them), never spliced
 	# into SQL; the manifest is read by psql itself (any size).
+	usekey=off
+	[ -z "${ROLLGUARD_KEY:-}" ] || usekey=on
 	exec psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 \
 		-v deployment="$DEPLOYMENT" -v version="$VERSION" -v fn="$fn" \
-		-v register="$register" -v manifest_file="$MANIFEST" <<'SQL'
+		-v register="$register" -v manifest_file="$MANIFEST" -v usekey="$usekey" <<'SQL'
 \o /dev/null
 BEGIN;
+\if :usekey
+\set key `printf '%s' "$ROLLGUARD_KEY"`
+SELECT rollguard.use_key(:'deployment', :'key');
+\endif
 \if :register
 \set manifest `cat :'manifest_file'`
 SELECT rollguard.register_version(:'version', :'manifest');

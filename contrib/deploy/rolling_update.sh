@@ -32,7 +32,10 @@
 #                  (default with ROLLGUARD_VIA=django: $MANAGE migrate --noinput;
 #                  required with psql)
 #   MANAGE         how to run manage.py (default: python3 manage.py)
-#   DATABASE_URL, ROLLGUARD_VIA, MANIFEST   see rollguard_step.sh
+#   DATABASE_URL, ROLLGUARD_VIA, MANIFEST, ROLLGUARD_KEY   see rollguard_step.sh
+#
+# The migration runs with ROLLGUARD_OBSERVE=off in its environment (see
+# divio_mirror.sh).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -62,7 +65,7 @@ sh "$here/rollguard_step.sh" begin
 
 trap 'abort "interrupted"' INT TERM HUP
 say "migrate (both versions live)"
-sh -c "$MIGRATE_CMD" || abort "the migration failed"
+ROLLGUARD_OBSERVE=off sh -c "$MIGRATE_CMD" || abort "the migration failed"
 say "starting the new instances"
 sh -c "$START_CMD" || abort "the new instances did not start"
 

@@ -77,12 +77,26 @@ class Result:
             self.cwd, " ".join(self.argv), self.rc, tail(self.out), tail(self.err))
 
 
+def pythonpath():
+    """contrib/django, then RG_EXTRA_PYTHONPATH: a Django release unpacked
+    from a newer Debian suite (test/clients/django_debs.sh), if the run
+    asked for one (RG_DJANGO=5.2 sh test/clients/run.sh ...)."""
+    extra = os.environ.get("RG_EXTRA_PYTHONPATH")
+    base = os.path.join(REPO, "contrib", "django")
+    return base + (os.pathsep + extra if extra else "")
+
+
+def django_version():
+    """(major, minor) of the Django the tests run (bookworm's, or RG_DJANGO's)."""
+    out = run([PYTHON, "-c", "import django; print(django.VERSION[0], django.VERSION[1])"]).out
+    return tuple(int(x) for x in out.split())
+
+
 def run(argv, cwd=None, env=None, input=None, ok=True):
     """Runs a command; with ok=True (False) it must exit 0 (non-zero), with
     ok=None it may do either.  Python writes no bytecode into the checkout."""
     full_env = dict(os.environ)
-    full_env.update(PYTHONPATH=os.path.join(REPO, "contrib", "django"),
-                    PYTHONDONTWRITEBYTECODE="1")
+    full_env.update(PYTHONPATH=pythonpath(), PYTHONDONTWRITEBYTECODE="1")
     full_env.update(env or {})
     proc = subprocess.run(argv, cwd=cwd, env=full_env, text=True,
                           input=input if input is not None else "",
@@ -96,10 +110,10 @@ def run(argv, cwd=None, env=None, input=None, ok=True):
     return result
 
 
-def psql(db, script, ok=True, **variables):
+def psql(db, script, ok=True, as_user=None, **variables):
     """Runs a psql script (stdin) on database db, as a deploy pipeline does:
     psql variables from keyword arguments, stop at the first error."""
-    argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database_url(db)]
+    argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database_url(db, as_user)]
     for name, value in variables.items():
         argv += ["-v", "%s=%s" % (name, value)]
     return run(argv, input=textwrap.dedent(script), ok=ok)
@@ -213,8 +227,9 @@ class Project(CodeVersion):
         return new[0]
 
     def orm(self, db, code, ok=True):
-        """Runs Python code with this version's models (manage.py shell -c)."""
-        return self.manage(db, "shell", "-c", textwrap.dedent(code), ok=ok)
+        """Runs Python code with this version's models (manage.py shell -c;
+        -v 0: Django 5.2's shell would first say what it imported)."""
+        return self.manage(db, "shell", "-v", "0", "-c", textwrap.dedent(code), ok=ok)
 
     def rollguard_deploy(self, db, deployment, version, *args, ok=True):
         return self.manage(db, "rollguard_deploy", "--deployment", deployment,

@@ -20,7 +20,7 @@ shift
 
 # The Python modules the tests need, and the Debian packages that have them.
 case $module in
-test_django | test_deploy_scripts)
+test_django | test_deploy_scripts | test_procedure)
 	imports="django, psycopg2"
 	packages="python3 python3-django python3-psycopg2"
 	;;
@@ -44,6 +44,18 @@ if ! "$RG_PYTHON" -c "import $imports" 2>/dev/null; then
 		echo "ok - $module # SKIP $packages cannot be installed on this machine ($RG_PYTHON cannot import $imports)"
 		exit 0
 	fi
+fi
+
+# RG_DJANGO=4.2 or 5.2: that Django release, unpacked from a newer Debian
+# suite (test/clients/django_debs.sh, cached under test/cache/), first on
+# PYTHONPATH.  Without it: bookworm's python3-django (3.2).
+if [ -n "${RG_DJANGO:-}" ]; then
+	RG_EXTRA_PYTHONPATH=$(sh test/clients/django_debs.sh "$RG_DJANGO") || {
+		echo "not ok - Django $RG_DJANGO cannot be fetched"
+		exit 1
+	}
+	export RG_EXTRA_PYTHONPATH
+	echo "# Django $(PYTHONPATH=$RG_EXTRA_PYTHONPATH "$RG_PYTHON" -c 'import django; print(django.get_version())') from $RG_EXTRA_PYTHONPATH"
 fi
 
 dir=$(mktemp -d "/tmp/rollguard-$module.XXXXXX")

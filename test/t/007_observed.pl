@@ -236,7 +236,7 @@ $node->safe_psql('postgres', q{SELECT rollguard.clear_observed()});
 $node->append_conf('postgresql.conf', 'rollguard.max_observed_per_version = 10');
 $node->reload;
 $node->safe_psql('postgres', q{
-SELECT rollguard.register_version('42', '{"relations": {"public.person": {"id": {}}}}');
+SELECT rollguard.register_version('42', '{"relations": {"public.person": {"id": {}, "name": {"nullable": false}}}}');
 SELECT rollguard.deploy('mirror-3', '42');
 });
 $offset = -s $node->logfile;

@@ -14,8 +14,15 @@ HINT and exits with status 1; nothing is recorded then.
 Only a plain deploy and --rollout begin register the version: finish and
 abort name a version that begin registered (abort may well run from the old
 build, whose manifest is another one).
+
+With ROLLGUARD_KEY in the environment (a secret of this deployment's own),
+the step first presents it with rollguard.use_key(): the first time, that
+binds the deployment to the key; from then on no deploy step or removal of
+the deployment goes through without it (for platforms where every
+deployment connects as one database role, see doc/safety.md).
 """
 import json
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
@@ -74,6 +81,9 @@ class Command(BaseCommand):
                 if rollout in (None, "begin"):
                     manifest = self.manifest(alias, options["manifest"])
                 with connection.cursor() as cursor:
+                    key = os.environ.get("ROLLGUARD_KEY")
+                    if key:
+                        cursor.execute("SELECT rollguard.use_key(%s, %s)", [deployment, key])
                     if manifest is not None:
                         cursor.execute("SELECT rollguard.register_version(%s, %s::jsonb)",
                                        [version, json.dumps(manifest, sort_keys=True)])

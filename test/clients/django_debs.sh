@@ -1,0 +1,108 @@
+#!/bin/sh
+# Django releases that Debian bookworm does not have, as Debian packages
+# from the newer suites of the machine's own archive, for the tests:
+#     dir=$(sh test/clients/django_debs.sh 5.2)
+#     PYTHONPATH=$dir python3 -c 'import django'
+# prints the directory to put first on PYTHONPATH (the packages unpacked
+# with dpkg-deb -x), or fails with a message on stderr.
+#
+# Nothing on the system changes: apt runs with a private configuration
+# (its own sources list naming the archive's trixie and sid suites, its own
+# lists, cache and an empty dpkg status) under test/cache/, which git
+# ignores.  A second run finds the unpacked packages there and goes offline.
+#
+# 5.2 comes from sid with asgiref 3.8 from trixie (Django 5.2 needs
+# asgiref >= 3.8.1; bookworm has 3.6); bookworm's own sqlparse (0.4.2) and
+# psycopg2 (2.9.5) do for it.  4.2 comes from trixie.
+set -eu
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+
+series=${1:?usage: $0 4.2|5.2}
+case $series in
+4.2) pkgs="python3-django=^3:4\.2\." ;;
+5.2) pkgs="python3-django=^3:5\.2\. python3-asgiref=^3\.8\." ;;
+*)
+	echo "$0: no recipe for Django $series (4.2 or 5.2)" >&2
+	exit 2
+	;;
+esac
+
+cache=$(pwd)/test/cache
+dest=$cache/django-$series
+if [ -f "$dest/.complete" ]; then
+	echo "$dest/python"
+	exit 0
+fi
+
+uri=$(rg_apt_uri "")
+if [ -z "$uri" ]; then
+	echo "$0: the machine's apt sources name no Debian archive" >&2
+	exit 1
+fi
+apt=$cache/apt
+mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/sources.list.d" \
+	"$apt/preferences.d" "$apt/apt.conf.d" "$apt/debs"
+: >"$apt/status"
+cat >"$apt/sources.list" <<EOF
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri sid main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main
+EOF
+# Valid-Until: a development suite's Release file may have expired when the
+# machine's clock runs ahead; the signature is still checked.
+cat >"$apt/apt.conf" <<EOF
+Dir::State "$apt";
+Dir::State::lists "$apt/lists";
+Dir::State::status "$apt/status";
+Dir::Cache "$apt";
+Dir::Cache::archives "$apt/archives";
+Dir::Etc::sourcelist "$apt/sources.list";
+Dir::Etc::sourceparts "$apt/sources.list.d";
+Dir::Etc::preferences "$apt/preferences";
+Dir::Etc::preferencesparts "$apt/preferences.d";
+Dir::Etc::parts "$apt/apt.conf.d";
+Acquire::Languages "none";
+Acquire::Check-Valid-Until "false";
+APT::Sandbox::User "root";
+EOF
+export APT_CONFIG="$apt/apt.conf"
+mkdir -p "$apt/lists/partial"
+if [ ! -s "$apt/updated" ]; then
+	apt-get update -qq >&2
+	date >"$apt/updated"
+fi
+
+rm -rf "$dest.tmp"
+mkdir -p "$dest.tmp"
+for spec in $pkgs; do
+	pkg=${spec%%=*}
+	pattern=${spec#*=}
+	version=$(apt-cache madison "$pkg" | awk -v p="$pattern" '$3 ~ p { print $3; exit }')
+	if [ -z "$version" ]; then
+		echo "$0: no $pkg matching $pattern in trixie or sid" >&2
+		exit 1
+	fi
+	(cd "$apt/debs" && apt-get download -qq "$pkg=$version" >&2)
+	deb=$(ls "$apt/debs/${pkg}_"*"$(echo "${version#*:}" | sed 's/+/%2b/g')"*.deb 2>/dev/null | head -1)
+	[ -n "$deb" ] || deb=$(ls -t "$apt/debs/${pkg}_"*.deb | head -1)
+	dpkg-deb -x "$deb" "$dest.tmp/root"
+done
+# The Python packages themselves, version-independent (dist-packages).
+mv "$dest.tmp/root/usr/lib/python3/dist-packages" "$dest.tmp/site"
+rm -rf "$dest.tmp/root"
+got=$(PYTHONPATH="$dest.tmp/site" /usr/bin/python3 -c 'import django; print(django.get_version())')
+case $got in
+"$series".*) ;;
+*)
+	echo "$0: unpacked Django $got, not $series" >&2
+	exit 1
+	;;
+esac
+mv "$dest.tmp/site" "$dest.tmp/python"
+rm -rf "$dest"
+mv "$dest.tmp" "$dest"
+touch "$dest/.complete"
+# The package lists (some 100 MB a suite) are not needed any more: the next
+# run finds $dest complete; another series updates them again.
+rm -rf "$apt/lists" "$apt"/*.bin "$apt/updated"
+echo "$dest/python"
