@@ -2,15 +2,16 @@
  * rollguard.h
  *		Declarations shared by rollguard's source files.
  *
- * A statement is analyzed into "changes" (analyze.c, asking catalog.c);
+ * A statement is analyzed into "changes" (analyze.c, asking catalog.c,
+ * and nullness.c whether defaults and constraints let NULL in);
  * each kind of change is one row of the change-kind table (change.c);
  * undoable changes in a transaction block wait for its COMMIT
  * (net_effect.c); each change is judged against the registry of live
  * versions (rules.c, reading it through extension.c, probe.c and
  * registry.c); a change that breaks a live version is refused, or warned
  * about, or let through by an override (report.c, override.c).  guard.c
- * holds the hooks that drive this; check.c the dry run; module.c the
- * module entry.
+ * holds the hooks that drive this; check.c the dry run; stats.c the
+ * counters for monitoring; module.c the module entry.
  *-------------------------------------------------------------------------
  */
 #ifndef ROLLGUARD_H
