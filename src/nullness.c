@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "catalog/heap.h"
 #include "catalog/partition.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
@@ -567,6 +568,19 @@ rg_attach_rejects_null(Oid parent, Oid partition, PartitionBoundSpec *bound)
 	List	   *result = NIL;
 	int			i = -1;
 
+	/* not a partitioned table, or not a table to attach: the statement
+	 * fails on its own (and the bound has no key to be read against) */
+	if (get_rel_relkind(parent) != RELKIND_PARTITIONED_TABLE)
+		return NIL;
+	switch (get_rel_relkind(partition))
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+		case RELKIND_FOREIGN_TABLE:
+			break;
+		default:
+			return NIL;
+	}
 	if (!try_in_subtransaction(attach_bound_cb, &ab) || ab.qual == NIL)
 		return NIL;
 	qual = (Node *) make_ands_explicit(ab.qual);

@@ -234,10 +234,10 @@ rg_fetch_live_pairs(List *versions)
 }
 
 /*
- * The newest registered version, newer than after, whose effective contract
- * does not use the relation (attname NULL) or its column: the version a
- * release that both stops using something and removes it brings.  NULL if
- * there is none.  Allocated in the caller's context.
+ * The first registered version, newer than after, from which on no
+ * registered version's effective contract uses the relation (attname NULL)
+ * or its column: the version every deployment must run before it may go.
+ * NULL if there is none.  Allocated in the caller's context.
  */
 char *
 rg_fetch_successor_without(const char *nspname, const char *relname,
@@ -264,14 +264,17 @@ rg_fetch_successor_without(const char *nspname, const char *relname,
 		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
 		successor_plan = prepare_saved(
+			"WITH last_user AS ("
+			"  SELECT c.version FROM rollguard.effective_contract c"
+			"   WHERE c.nspname OPERATOR(pg_catalog.=) $1"
+			"     AND c.relname OPERATOR(pg_catalog.=) $2"
+			"     AND ($3 IS NULL OR c.attname OPERATOR(pg_catalog.=) $3)"
+			"   ORDER BY rollguard.version_sort_key(c.version) DESC LIMIT 1)"
 			"SELECT v.version FROM rollguard.version_registry v"
 			" WHERE rollguard.version_cmp(v.version, $4) OPERATOR(pg_catalog.>) 0"
-			"   AND NOT EXISTS (SELECT 1 FROM rollguard.effective_contract c"
-			"        WHERE c.version OPERATOR(pg_catalog.=) v.version"
-			"          AND c.nspname OPERATOR(pg_catalog.=) $1"
-			"          AND c.relname OPERATOR(pg_catalog.=) $2"
-			"          AND ($3 IS NULL OR c.attname OPERATOR(pg_catalog.=) $3))"
-			" ORDER BY rollguard.version_sort_key(v.version) DESC LIMIT 1",
+			"   AND NOT EXISTS (SELECT 1 FROM last_user u"
+			"        WHERE rollguard.version_cmp(v.version, u.version) OPERATOR(pg_catalog.<=) 0)"
+			" ORDER BY rollguard.version_sort_key(v.version) LIMIT 1",
 			4, argtypes);
 	}
 	ret = SPI_execute_snapshot(successor_plan, values, nulls, GetLatestSnapshot(),

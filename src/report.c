@@ -206,7 +206,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 									   desc->rule == RG_RULE_USES_COLUMN ? ch->attname : NULL,
 									   newest);
 		if (successor != NULL)
-			hint = psprintf(_("Version \"%s\" no longer uses it, but the deployments above still run older versions: a release cannot drop what it stops using. Ship this migration in a later release, once every deployment runs \"%s\" or newer (with Django: StopUsingField or StopUsingModel in this release, DropColumn or DropTable in the next; see \"Removing a field or a model\" in doc/django.md)."),
+			hint = psprintf(_("Version \"%s\" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs \"%s\" or newer (with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; see \"Removing a field or a model\" in doc/django.md); remove a deployment that no longer runs with rollguard.remove_deployment()."),
 							successor, successor);
 	}
 

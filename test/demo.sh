@@ -118,10 +118,11 @@ stop_container() {
 
 # ---------------------------------------------------------------------------
 say "The DBA installs rollguard once. Divio gives the mirrors one DATABASE_URL, so the" \
-    "application's role \"shop\" runs migrations and records deploy steps (rollguard_deploy)."
+    "application's role \"shop\" runs migrations, records deploy steps (rollguard_deploy)" \
+    "and tags its connections (rollguard_tag)."
 rg_as_postgres "psql -h '$dir' -XqAtc 'CREATE ROLE shop LOGIN' -c 'CREATE DATABASE shop OWNER shop'"
 dba "CREATE EXTENSION rollguard;
-GRANT rollguard_deploy TO shop;"
+GRANT rollguard_deploy, rollguard_tag TO shop;"
 
 # ---------------------------------------------------------------------------
 mkdir -p "$app/v41/shop/migrations"

@@ -63,6 +63,14 @@ export SITE_ID VERSION DEPLOYMENT MANAGE
 
 say() { printf 'divio_mirror.sh: %s\n' "$*"; }
 
+# The new version is registered first (nothing runs it yet): a migration
+# that drops what this very release stops using is then refused with a hint
+# that says so, instead of one that asks for the rollout it blocks.
+say "releasing version $VERSION to $DEPLOYMENT: register it"
+if ! sh "$here/rollguard_step.sh" register; then
+	say "rollguard refused to register version $VERSION: nothing migrated" >&2
+	exit 1
+fi
 say "releasing version $VERSION to $DEPLOYMENT: migrate"
 if ! ROLLGUARD_OBSERVE=off sh -c "$MIGRATE_CMD"; then
 	say "the migration failed; nothing recorded: $DEPLOYMENT keeps running its old version" >&2

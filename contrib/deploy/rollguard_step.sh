@@ -8,6 +8,10 @@
 #   begin    VERSION starts beside what it runs       rollguard.begin_rollout()
 #   finish   only VERSION remains                     rollguard.finish_rollout()
 #   abort    VERSION is gone again                    rollguard.abort_rollout()
+#   register VERSION is registered, no step recorded  rollguard.register_version()
+#            (before the migration runs: a refusal then knows what this
+#            release no longer uses; with ROLLGUARD_VIA=psql and no
+#            MANIFEST, nothing: the contract is inferred at deploy)
 #
 # deploy and begin register VERSION with its manifest first, in the same
 # transaction.  A refusal (a rollback past a contract migration, another
@@ -37,7 +41,7 @@
 set -eu
 
 usage() {
-	echo "usage: DEPLOYMENT=NAME VERSION=LABEL $0 deploy|begin|finish|abort" >&2
+	echo "usage: DEPLOYMENT=NAME VERSION=LABEL $0 deploy|begin|finish|abort|register" >&2
 	exit 2
 }
 [ $# = 1 ] || usage
@@ -47,6 +51,7 @@ deploy) fn=deploy ;;
 begin) fn=begin_rollout ;;
 finish) fn=finish_rollout ;;
 abort) fn=abort_rollout ;;
+register) fn=register_version ;;
 *) usage ;;
 esac
 : "${DEPLOYMENT:?DEPLOYMENT must name the deployment}"
@@ -55,8 +60,12 @@ MANIFEST=${MANIFEST:-}
 
 case ${ROLLGUARD_VIA:-django} in
 django)
-	set -- --deployment "$DEPLOYMENT" --version "$VERSION"
-	[ "$step" = deploy ] || set -- "$@" --rollout "$step"
+	if [ "$step" = register ]; then
+		set -- --version "$VERSION" --register-only
+	else
+		set -- --deployment "$DEPLOYMENT" --version "$VERSION"
+		[ "$step" = deploy ] || set -- "$@" --rollout "$step"
+	fi
 	[ -z "$MANIFEST" ] || set -- "$@" --manifest "$MANIFEST"
 	# shellcheck disable=SC2086 # MANAGE is a command line
 	exec ${MANAGE:-python3 manage.py} rollguard_deploy "$@"
@@ -64,7 +73,11 @@ django)
 psql)
 	: "${DATABASE_URL:?DATABASE_URL must name the database}"
 	register=off
-	case $step in deploy | begin) [ -z "$MANIFEST" ] || register=on ;; esac
+	case $step in deploy | begin | register) [ -z "$MANIFEST" ] || register=on ;; esac
+	if [ "$step" = register ] && [ "$register" = off ]; then
+		echo "rollguard: no MANIFEST: version \"$VERSION\" is registered at deploy, its contract inferred"
+		exit 0
+	fi
 	if [ "$register" = on ] && [ ! -r "$MANIFEST" ]; then
 		echo "$0: cannot read manifest $MANIFEST" >&2
 		exit 1
@@ -75,7 +88,8 @@ psql)
 	[ -z "${ROLLGUARD_KEY:-}" ] || usekey=on
 	exec psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 \
 		-v deployment="$DEPLOYMENT" -v version="$VERSION" -v fn="$fn" \
-		-v register="$register" -v manifest_file="$MANIFEST" -v usekey="$usekey" <<'SQL'
+		-v register="$register" -v manifest_file="$MANIFEST" -v usekey="$usekey" \
+		-v step_only_register="$([ "$step" = register ] && echo on || echo off)" <<'SQL'
 \o /dev/null
 BEGIN;
 \if :usekey
@@ -86,7 +100,10 @@ SELECT rollguard.use_key(:'deployment', :'key');
 \set manifest `cat :'manifest_file'`
 SELECT rollguard.register_version(:'version', :'manifest');
 \endif
+\if :step_only_register
+\else
 SELECT rollguard.:fn(:'deployment', :'version');
+\endif
 COMMIT;
 \o
 SELECT format('rollguard: deployment "%s" runs %s', :'deployment',

@@ -73,7 +73,7 @@ class Procedure(StepsTestCase):
         # The platform's DBA (a superuser) creates the extension once and
         # makes the one application role a deployer.
         sql(DB, "CREATE EXTENSION rollguard")
-        sql(DB, "GRANT rollguard_deploy TO %s" % ROLE)
+        sql(DB, "GRANT rollguard_deploy, rollguard_tag TO %s" % ROLE)
 
     def project(self, name, base=None, **kw):
         path = os.path.join(self.root, name)
@@ -149,7 +149,12 @@ class Procedure(StepsTestCase):
             r = self.divio(v42, 1, "42", ok=False)
             expect_in(self, ["3 deployments still use it",
                              'Deployment "mirror-1" runs version "41"',
+                             # the hint knows the situation (issue 16): never "roll out first"
+                             'HINT:  Version "42" and later no longer use it, but the deployments above still run '
+                             'older versions.',
+                             "StopUsingField or StopUsingModel in one release",
                              "mirror-1 keeps running its old version"], r.err)
+            self.assertNotIn("Roll out a version that no longer uses", r.err)
             self.assertTrue(self.table_exists("shop_coupon"))
             self.assertEqual(self.weight(), (True, False))
             self.assertEqual(self.live(), [("mirror-%d" % s, "41", "running") for s in (1, 2, 3)])

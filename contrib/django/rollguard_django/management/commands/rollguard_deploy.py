@@ -15,6 +15,13 @@ Only a plain deploy and --rollout begin register the version: finish and
 abort name a version that begin registered (abort may well run from the old
 build, whose manifest is another one).
 
+    python manage.py rollguard_deploy --version 42 --register-only
+
+registers the version with its manifest and records no step: what a deploy
+script runs before it migrates, so that a refusal knows that this release
+no longer uses what its migration drops (and says to ship the drop in a
+later release).
+
 With ROLLGUARD_KEY in the environment (a secret of this deployment's own),
 the step first presents it with rollguard.use_key(): the first time, that
 binds the deployment to the key; from then on no deploy step or removal of
@@ -50,7 +57,7 @@ class Command(BaseCommand):
         return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
-        parser.add_argument("--deployment", required=True, metavar="NAME",
+        parser.add_argument("--deployment", metavar="NAME",
                             help="Name of the running copy: original, mirror-2, web, eu-blue, ...")
         parser.add_argument("--version", required=True, dest="code_version", metavar="LABEL",
                             help="Label of this build: 42, 2.3.1, 2026.11.20-3, ...")
@@ -59,6 +66,9 @@ class Command(BaseCommand):
                                  "(the version starts beside the running one), finish (only "
                                  "it remains), abort (it is gone again). finish and abort "
                                  "register nothing.")
+        parser.add_argument("--register-only", action="store_true",
+                            help="Register the version with its manifest and record no "
+                                 "deploy step (before the migration runs).")
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS,
                             help='The database to record in (default: "default").')
         parser.add_argument("--manifest", metavar="FILE",
@@ -70,10 +80,16 @@ class Command(BaseCommand):
         deployment = options["deployment"]
         version = options["code_version"]
         rollout = options["rollout"]
+        if options["register_only"] and rollout:
+            raise CommandError("--register-only records no step: leave out --rollout")
+        if not options["register_only"] and not deployment:
+            raise CommandError("--deployment is required (unless --register-only)")
         try:
             connection = postgresql_connection(alias)
         except ValueError as exc:
             raise CommandError(str(exc))
+        if options["register_only"]:
+            return self.register_only(connection, alias, version, options["manifest"])
 
         try:
             with transaction.atomic(using=alias):
@@ -104,6 +120,18 @@ class Command(BaseCommand):
                 version, len(manifest["relations"]), count_columns(manifest))
         self.stdout.write('rollguard: deployment "%s" runs %s%s'
                           % (deployment, state, registered))
+
+    def register_only(self, connection, alias, version, path):
+        manifest = self.manifest(alias, path)
+        try:
+            with transaction.atomic(using=alias):
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT rollguard.register_version(%s, %s::jsonb)",
+                                   [version, json.dumps(manifest, sort_keys=True)])
+        except DatabaseError as exc:
+            raise CommandError(describe_database_error(exc, alias), returncode=1)
+        self.stdout.write('rollguard: version "%s" registered: %d relations, %d columns'
+                          % (version, len(manifest["relations"]), count_columns(manifest)))
 
     def manifest(self, alias, path):
         if path is None:
