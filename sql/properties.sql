@@ -154,6 +154,8 @@ SELECT rollguard.register_version('1.3', '{"relations": {"public.events_2026": {
 SELECT rollguard.deploy('collector', '1.3');
 ALTER TABLE events ATTACH PARTITION events_2026 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 SELECT count(*) AS partitions FROM pg_inherits WHERE inhparent = 'events'::regclass;
+-- Attached to a table that is not partitioned: PostgreSQL's own error.
+ALTER TABLE events_2026 ATTACH PARTITION events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 -- As the DEFAULT partition it still takes NULL: allowed.
 ALTER TABLE events ATTACH PARTITION events_2026 DEFAULT;
 ALTER TABLE events DETACH PARTITION events_2026;
