@@ -22,12 +22,14 @@ Run on Debian's Django 3.2 and on 5.2 unpacked from a newer suite
     sh test/clients/run.sh test_procedure
     RG_DJANGO=5.2 sh test/clients/run.sh test_procedure
 """
+import json
 import os
 import subprocess
 import tempfile
 import time
 
 from rgtest import (PYTHON, REPO, SETTINGS, TMP, Project, StepsTestCase, connect, database_url,
+                    django_version,
                     expect_in, main, psql, pythonpath, run, sql)
 
 ROLE = "divio_app"
@@ -316,6 +318,49 @@ class Tags(StepsTestCase):
         with self.step("a bad label is refused in settings, before any connection"):
             r = show(ok=False, DEPLOYMENT=" mirror-2", VERSION="42")
             expect_in(self, ["leading or trailing white space"], r.err)
+
+
+DEFAULTS_MODELS = """
+from django.db import models
+from django.db.models.functions import Now
+
+
+class Ticket(models.Model):
+    title = models.CharField(max_length=100)
+    state = models.CharField(max_length=10, db_default="open")
+    priority = models.IntegerField(default=3, db_default=3)
+    opened = models.DateTimeField(db_default=Now())
+"""
+
+SHOW_MANIFEST = """
+import json
+from rollguard_django.manifest import build_manifest
+print(json.dumps(build_manifest(schema="public")["relations"]["public.shop_ticket"], sort_keys=True))
+"""
+
+
+class ManifestDefaults(StepsTestCase):
+    """The manifest's "writes" for Django 5's db_default: a column the ORM
+    leaves to the database default is not written; one with a Python
+    default= as well is (the ORM sends that value on every INSERT), so a
+    later DROP DEFAULT is not refused for nothing."""
+
+    scenario = "manifest_defaults"
+
+    def test_manifest_defaults(self):
+        if django_version() < (5, 0):
+            self.skipTest("db_default is Django 5.0+")
+        project = Project.create(tempfile.mkdtemp(prefix="defaults-", dir=TMP), DEFAULTS_MODELS)
+        r = run([PYTHON, "manage.py", "shell", "-v", "0", "-c", SHOW_MANIFEST], cwd=project.path,
+                env={"DATABASE_URL": database_url("postgres")})
+        columns = json.loads(r.out.strip().splitlines()[-1])
+        with self.step("db_default only: the database writes it"):
+            self.assertEqual(columns["state"], {"writes": False, "nullable": False})
+            self.assertEqual(columns["opened"], {"writes": False, "nullable": False})
+        with self.step("default= and db_default=: the ORM writes it"):
+            self.assertEqual(columns["priority"], {"writes": True, "nullable": False})
+        with self.step("a plain field: written"):
+            self.assertEqual(columns["title"], {"writes": True, "nullable": False})
 
 
 if __name__ == "__main__":

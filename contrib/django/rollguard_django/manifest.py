@@ -57,8 +57,11 @@ def filled_by_database(field, meta):
 
 def relies_on_db_default(field):
     """Django 5.0+ db_default: the ORM sends DEFAULT unless the code sets a
-    value, so the code needs the database default to stay."""
-    return getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
+    value, so the code needs the database default to stay.  A field with a
+    Python default= as well gets that value from the ORM on every INSERT:
+    the code writes it."""
+    return (getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
+            and not field.has_default())
 
 
 def used_models(using="default", app_registry=None):
