@@ -324,6 +324,16 @@ class RemoveField(DjangoTestCase):
             self.assertEqual(r.out.splitlines(), [
                 "mirror-2|41|drop column|public.shop_person|weight|uses public.shop_person.weight",
                 "mirror-3|41|drop column|public.shop_person|weight|uses public.shop_person.weight"])
+        with self.step("manage.py rollguard_check: the same dry run as a command, exit status 1"):
+            r = v42.manage(self.db, "rollguard_check", ok=False)
+            self.assertEqual(r.out.splitlines(), [
+                "shop.%s: would be refused: 2 deployments would break (mirror-2, mirror-3)" % migration,
+                '  drop column public.shop_person.weight: deployment "mirror-2" runs version "41",'
+                " which uses public.shop_person.weight",
+                '  drop column public.shop_person.weight: deployment "mirror-3" runs version "41",'
+                " which uses public.shop_person.weight"])
+            expect_in(self, ["1 of 1 migrations would be refused"], r.err)
+            self.assertFalse(self.recorded(migration))
         with self.step("migrate is refused, naming mirror-2 and mirror-3"):
             r = self.migrate(v42, ok=False)
             expect_in(self, [
@@ -356,7 +366,12 @@ class RemoveField(DjangoTestCase):
             self.deploy(v42, "mirror-3", "42")
             run(["sh", "-c", CI_DRY_RUN % (PYTHON, migration)], cwd=v42.path,
                 env={"DATABASE_URL": database_url(self.db)})
+            r = v42.manage(self.db, "rollguard_check")
+            self.assertEqual(r.out.splitlines(), ["shop.%s: passes" % migration,
+                                                  "rollguard: 1 migration would pass"])
             self.migrate(v42)
+            r = v42.manage(self.db, "rollguard_check")
+            self.assertEqual(r.out.splitlines(), ["rollguard: no migrations to apply"])
             self.assertTrue(self.recorded(migration))
             self.assertNotIn("weight", self.columns("shop_person"))
             out = v42.orm(self.db, """
