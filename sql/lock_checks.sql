@@ -80,6 +80,9 @@ DROP INDEX CONCURRENTLY big_n;
 ALTER TABLE big ALTER COLUMN n TYPE bigint;
 -- a USING that only casts the column is the same change (Django writes it)
 ALTER TABLE big ALTER COLUMN n TYPE bigint USING n::bigint;
+-- an explicit cast, or any other USING expression, rewrites
+ALTER TABLE big ALTER COLUMN note TYPE int USING note::int;
+ALTER TABLE big ALTER COLUMN n TYPE int USING n + 0;
 -- one that does not rewrite: varchar(50) to varchar(100), or to text
 ALTER TABLE big ALTER COLUMN label TYPE varchar(100);
 ALTER TABLE big ALTER COLUMN label TYPE text;

@@ -482,8 +482,9 @@ type_change_rewrites(Relation rel, AttrNumber attnum, ColumnDef *def,
 							att->attcollation, 0);
 	expr = coerce_to_target_type(NULL, expr, att->atttypid, *newtype, *newtypmod,
 								 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
-	if (expr == NULL)
-		return false;			/* no cast: the statement fails */
+	if (expr == NULL)			/* an explicit cast in USING, or none: the
+								 * statement rewrites, or fails */
+		return def->raw_default != NULL;
 	expr = eval_const_expressions(NULL, expr);
 	for (;;)
 	{
@@ -884,12 +885,15 @@ check_alter_table(Ctx *ctx, AlterTableStmt *stmt)
 	lockmode = AlterTableGetLockLevel(stmt->cmds);
 	held = strongest_held(ctx, relid);
 
-	/* before anything is locked: would the request queue the table? */
-	if (lockmode == AccessExclusiveLock && check_lock_timeout(ctx, relid, "ALTER TABLE"))
-		concerned = false;
-	else
+	/*
+	 * Before anything is locked: would the request queue the table?  If so,
+	 * that is the finding (measuring the table would mean waiting).
+	 */
+	if (lockmode != AccessExclusiveLock || !check_lock_timeout(ctx, relid, "ALTER TABLE"))
+	{
 		foreach(lc, stmt->cmds)
 			concerned |= alter_cmd_concerned(lfirst(lc));
+	}
 
 	/* the dry run: the script holds this lock from now on */
 	if (ctx->script)
@@ -966,9 +970,9 @@ check_alter_table(Ctx *ctx, AlterTableStmt *stmt)
 										psprintf(_("Changing the type of column \"%s\" to %s"), cmd->name, typ),
 										psprintf(_("Change it without a rewrite: add a column of the new type, keep both written, backfill, and switch over in later releases:\n"
 												   "ALTER TABLE %s ADD COLUMN %s %s;\n"
-												   "UPDATE %s SET %s = %s WHERE %s IS NULL;  -- in batches, by primary key, once the code writes both\n"
+												   "UPDATE %s SET %s = %s::%s WHERE %s IS NULL;  -- in batches, by primary key, once the code writes both\n"
 												   "then move the code to %s, and drop %s in a later release."),
-												 t, nc, typ, t, nc, c, nc, nc, c));
+												 t, nc, typ, t, nc, c, typ, nc, nc, c));
 					}
 					break;
 				}

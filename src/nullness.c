@@ -567,6 +567,10 @@ rg_attach_rejects_null(Oid parent, Oid partition, PartitionBoundSpec *bound)
 	List	   *result = NIL;
 	int			i = -1;
 
+	/* not partitioned: the statement fails on its own (transformPartitionBound
+	 * would dereference the missing partition key) */
+	if (get_rel_relkind(parent) != RELKIND_PARTITIONED_TABLE)
+		return NIL;
 	if (!try_in_subtransaction(attach_bound_cb, &ab) || ab.qual == NIL)
 		return NIL;
 	qual = (Node *) make_ands_explicit(ab.qual);
