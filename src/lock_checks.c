@@ -25,7 +25,10 @@
  *
  * Only the statements concerned are looked at (ALTER TABLE, CREATE INDEX,
  * DROP INDEX, REINDEX, VACUUM FULL, CLUSTER); for anything else the hook
- * costs one switch on the node tag.
+ * costs one switch on the node tag.  Only the relations the compatibility
+ * rules guard (rg_relation_is_guarded: not the system catalogs, not
+ * rollguard's own schema, not temporary tables, which no other session
+ * can use).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -877,8 +880,8 @@ check_alter_table(Ctx *ctx, AlterTableStmt *stmt)
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (!OidIsValid(relid))
 		return;
-	relkind = get_rel_relkind(relid);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+	if (!rg_relation_is_guarded(relid, &relkind) ||
+		(relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE))
 		return;
 	if (ctx->script == NULL && !rg_class_ownercheck(relid, GetUserId()))
 		return;
@@ -1102,9 +1105,9 @@ check_create_index(Ctx *ctx, IndexStmt *stmt)
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (!OidIsValid(relid))
 		return;
-	relkind = get_rel_relkind(relid);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
-		relkind != RELKIND_MATVIEW)
+	if (!rg_relation_is_guarded(relid, &relkind) ||
+		(relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		 relkind != RELKIND_MATVIEW))
 		return;
 	if (stmt->if_not_exists && stmt->idxname &&
 		OidIsValid(get_relname_relid(stmt->idxname, get_rel_namespace(relid))))
@@ -1156,7 +1159,7 @@ check_drop_index(Ctx *ctx, DropStmt *stmt)
 		if (!OidIsValid(indexid) || get_rel_relkind(indexid) != RELKIND_INDEX)
 			continue;			/* a partitioned index has no concurrent drop */
 		heapid = IndexGetRelation(indexid, true);
-		if (!OidIsValid(heapid))
+		if (!OidIsValid(heapid) || !rg_relation_is_guarded(heapid, NULL))
 			continue;
 		if (ctx->script == NULL && !rg_class_ownercheck(heapid, GetUserId()))
 			continue;
@@ -1214,7 +1217,7 @@ check_reindex(Ctx *ctx, ReindexStmt *stmt)
 	}
 	else
 		heapid = relid;
-	if (!OidIsValid(heapid) ||
+	if (!OidIsValid(heapid) || !rg_relation_is_guarded(heapid, NULL) ||
 		(get_rel_relkind(heapid) != RELKIND_RELATION && get_rel_relkind(heapid) != RELKIND_MATVIEW))
 		return;
 	if (!measure(ctx, heapid, false, ShareLock, &m) || !is_large(&m))
@@ -1240,9 +1243,9 @@ check_rewrite_command(Ctx *ctx, RangeVar *rv, const char *command, const char *r
 
 	if (!OidIsValid(relid))
 		return;
-	relkind = get_rel_relkind(relid);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW &&
-		relkind != RELKIND_PARTITIONED_TABLE)
+	if (!rg_relation_is_guarded(relid, &relkind) ||
+		(relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW &&
+		 relkind != RELKIND_PARTITIONED_TABLE))
 		return;
 	if (ctx->script == NULL && !rg_class_ownercheck(relid, GetUserId()))
 		return;
