@@ -964,9 +964,13 @@ COMMENT ON FUNCTION rollguard.never_null(pg_catalog.regclass, name, text) IS
 -- Dry run
 ------------------------------------------------------------------------------
 
+-- family: 'compatibility' (a blocker: the change would break deployed code)
+-- or 'downtime' (it would stall deployed code: rewrites, index builds,
+-- validations and lock waits on large tables; deployment and version NULL).
+-- Added in 1.6, at the end: the columns before it are unchanged.
 CREATE FUNCTION rollguard.check(ddl text)
 RETURNS TABLE (statement text, change text, relation text, "column" text,
-               deployment text, version text, reason text)
+               deployment text, version text, reason text, family text)
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'rollguard_check';
 

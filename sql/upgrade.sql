@@ -260,6 +260,13 @@ DROP ROLE rg_tagger, rg_app_named, rg_untagged;
 SELECT proname, proconfig FROM pg_proc
  WHERE pronamespace = 'rollguard'::regnamespace AND proname IN ('_manifest_columns', '_normalize_manifest')
  ORDER BY 1;
+-- rollguard.check() has a new last column, family: 'compatibility' for a
+-- blocker, 'downtime' for what would stall deployed code (lock_checks).
+SET rollguard.lock_checks_min_size = 0;
+SELECT family, change, deployment, version
+  FROM rollguard.check('ALTER TABLE person DROP COLUMN id; CREATE INDEX ON person (id)')
+ ORDER BY family, deployment;
+RESET rollguard.lock_checks_min_size;
 -- Deploy steps and registrations work as before.
 SELECT rollguard.register_version('45', '{"relations": {"public.person": {"id": {"writes": false}}}}');
 SELECT rollguard.deploy('mirror-3', '45');

@@ -45,9 +45,14 @@ rollguard_check(PG_FUNCTION_ARGS)
 	List	   *judged = NIL;
 	ListCell   *lc;
 	List	   *sessions = NIL;
+	RgLockScript *lock_script = rg_lock_script_new();
+	List	   *findings = NIL;
 	ErrorContextCallback errcallback;
+	int			natts;
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* 1.5's definition has no "family" column */
+	natts = rsinfo->setDesc->natts;
 
 	if (!rg_extension_active())
 		ereport(ERROR,
@@ -69,6 +74,9 @@ rollguard_check(PG_FUNCTION_ARGS)
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
 		ListCell   *cc;
 
+		findings = list_concat(findings,
+							   rg_lock_check_statement(rs->stmt, script, rs->stmt_location,
+													   rs->stmt_len, lock_script));
 		if (!rg_is_candidate(rs->stmt))
 			continue;
 		foreach(cc, rg_analyze_statement(rs->stmt, overlay))
@@ -99,8 +107,8 @@ rollguard_check(PG_FUNCTION_ARGS)
 		foreach(bc, rg_evaluate(ch, sessions))
 		{
 			RgBlocker  *b = lfirst(bc);
-			Datum		values[7];
-			bool		nulls[7] = {0};
+			Datum		values[8];
+			bool		nulls[8] = {0};
 
 			values[0] = CStringGetTextDatum(ch->statement);
 			values[1] = CStringGetTextDatum(rg_change_desc(ch->kind)->label);
@@ -114,8 +122,31 @@ rollguard_check(PG_FUNCTION_ARGS)
 			values[6] = CStringGetTextDatum(b->evidence
 											? psprintf("%s (%s)", b->reason, b->evidence)
 											: b->reason);
+			values[7] = CStringGetTextDatum("compatibility");
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+	}
+
+	/* what would stall deployed code: a row per finding */
+	if (natts < 8)
+		return (Datum) 0;
+	foreach(lc, findings)
+	{
+		RgLockFinding *f = lfirst(lc);
+		Datum		values[8];
+		bool		nulls[8] = {0};
+
+		values[0] = CStringGetTextDatum(f->statement);
+		values[1] = CStringGetTextDatum(f->check);
+		values[2] = CStringGetTextDatum(psprintf("%s.%s", f->nspname, f->relname));
+		if (f->attname)
+			values[3] = CStringGetTextDatum(f->attname);
+		else
+			nulls[3] = true;
+		nulls[4] = nulls[5] = true;
+		values[6] = CStringGetTextDatum(f->message);
+		values[7] = CStringGetTextDatum("downtime");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }

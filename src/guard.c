@@ -195,6 +195,10 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 	GuardFrame	frame = {.active = -1};
 	List	   *clean = NIL;
 
+	/* the downtime guard (lock_checks.c): first, before anything is locked */
+	rg_lock_checks_statement(parsetree, queryString, pstmt->stmt_location,
+							 pstmt->stmt_len);
+
 	/*
 	 * A statement that names a breaking change is judged before it runs.
 	 * With rollguard.enforce = off nothing is refused, but what the

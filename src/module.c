@@ -73,6 +73,9 @@ _PG_init(void)
 	/* rollguard.enforce */
 	rg_report_define_settings();
 
+	/* rollguard.lock_checks, rollguard.lock_checks_min_size */
+	rg_lock_define_settings();
+
 	/* rollguard.deployment, rollguard.version: the session tags */
 	rg_sessions_define_settings();
 

@@ -2,7 +2,8 @@
  * override.c
  *		rollguard.override(relation, column, reason): lets breaking changes
  *		on one column (or, with a NULL column, one relation) through for the
- *		rest of the current transaction, in this session only.
+ *		rest of the current transaction, in this session only; the downtime
+ *		guard's findings on them too (lock_checks.c asks rg_override_reason).
  *
  * Overrides live in backend memory, tagged with the subtransaction that
  * granted them: they vanish when that subtransaction aborts and when the

@@ -11,7 +11,10 @@
  * registry.c); a change that breaks a live version is refused, or warned
  * about, or let through by an override (report.c, override.c).  guard.c
  * holds the hooks that drive this; check.c the dry run; stats.c the
- * counters for monitoring; module.c the module entry.
+ * counters for monitoring; module.c the module entry.  lock_checks.c is
+ * the second family, the downtime guard: rewrites, index builds,
+ * validations and lock waits that would stall deployed code, judged by the
+ * table's real size.
  *-------------------------------------------------------------------------
  */
 #ifndef ROLLGUARD_H
@@ -405,6 +408,43 @@ extern void rg_log_history(const char *action, const char *nspname,
 
 /* override.c */
 extern const char *rg_override_reason(RgChange *change);
+
+/* rollguard.lock_checks (lock_checks.c) */
+typedef enum RgLockChecks
+{
+	RG_LOCK_CHECKS_OFF,
+	RG_LOCK_CHECKS_WARN,
+	RG_LOCK_CHECKS_ON
+} RgLockChecks;
+
+extern int	rg_lock_checks;
+
+/* One way a statement would stall deployed code (lock_checks.c). */
+typedef struct RgLockFinding
+{
+	const char *check;			/* the "change" column of rollguard.check() */
+	Oid			relid;
+	char	   *nspname;
+	char	   *relname;
+	char	   *attname;		/* NULL unless it is about one column */
+	char	   *message;		/* the refusal's or warning's texts */
+	char	   *detail;
+	char	   *hint;
+	const char *statement;
+	int64		bytes;			/* what was measured */
+	double		rows;			/* -1: not counted (never analyzed) */
+} RgLockFinding;
+
+/* What a dry-run script did so far, as the downtime checks see it. */
+typedef struct RgLockScript RgLockScript;
+
+/* lock_checks.c */
+extern void rg_lock_define_settings(void);
+extern RgLockScript *rg_lock_script_new(void);
+extern List *rg_lock_check_statement(Node *parsetree, const char *query,
+									 int location, int len, RgLockScript *script);
+extern void rg_lock_checks_statement(Node *parsetree, const char *query,
+									 int location, int len);
 
 /* version_order.c */
 extern int	rg_version_cmp(const char *a, int alen, const char *b, int blen);

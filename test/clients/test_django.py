@@ -14,7 +14,9 @@ import json
 import os
 import tempfile
 
-from rgtest import (PYTHON, TMP, Project, StepsTestCase, create_database, database_url,
+import psycopg2
+
+from rgtest import (PYTHON, TMP, Project, StepsTestCase, connect, create_database, database_url,
                     django_version, expect_in, main, run, sql)
 
 MODELS_41 = '''\
@@ -858,6 +860,83 @@ class DeployCommand(DjangoTestCase):
             expect_in(self, ['HINT:  Is the rollguard extension created in database "default"?'], r.err)
         with self.step("--version LABEL is the build, not Django's --version"):
             self.assertIn("--version LABEL", v42.manage(self.db, "rollguard_deploy", "--help").out)
+
+
+class AddIndexLock(DjangoTestCase):
+    """The downtime guard: Django's own AddIndex (a plain CREATE INDEX) is
+    refused on a large table and goes through on a small one; the
+    AddIndexConcurrently the hint names goes through on the large one."""
+
+    scenario = "AddIndex (downtime guard)"
+
+    def test_add_index(self):
+        meta = ("    tags = models.ManyToManyField(Tag, blank=True)\n\n"
+                "    class Meta:\n"
+                "        indexes = [models.Index(fields=['nickname'], name='person_nick_idx')]\n")
+        v42 = self.derive("v42", replace=[("    tags = models.ManyToManyField(Tag, blank=True)\n", meta)])
+        with self.step("makemigrations writes an AddIndex: a CREATE INDEX without CONCURRENTLY"):
+            migration = v42.makemigrations(self.db)
+            text = v42.read("shop/migrations/%s.py" % migration)
+            self.assertIn("migrations.AddIndex(", text)
+            self.assertNotIn("Concurrently", text)
+            sqltext = self.sqlmigrate(v42, migration)
+            self.assertIn('CREATE INDEX "person_nick_idx" ON "shop_person" ("nickname")', sqltext)
+        with self.step("the database refuses what would stall (lock_checks = on, 512kB)"):
+            for db in (self.db, self.db + "_small"):
+                if db != self.db:
+                    create_database(db, template=TEMPLATE_DB)
+                self.sql('ALTER DATABASE "%s" SET rollguard.lock_checks = on' % db)
+                self.sql('ALTER DATABASE "%s" SET rollguard.lock_checks_min_size = \'512kB\'' % db)
+        with self.step("shop_person is large: 20000 rows, ANALYZEd"):
+            self.sql("INSERT INTO shop_person (name, weight, nickname)"
+                     " SELECT 'person ' || g, g / 100.0, 'nick ' || g FROM generate_series(1, 20000) g")
+            self.sql("ANALYZE shop_person")
+            self.assertGreater(self.sql("SELECT pg_relation_size('shop_person')")[0][0], 512 * 1024)
+        with self.step("CI: sqlmigrate into rollguard.check() reports the index build, family downtime"):
+            self.assertEqual(self.check(v42, migration),
+                             [("index build", "public.shop_person", None, None, None)])
+            family = self.sql("SELECT family, reason FROM rollguard.check(%s)",
+                              [self.sqlmigrate(v42, migration)])
+            self.assertEqual(family[0][0], "downtime")
+            self.assertIn("20000 rows", family[0][1])
+        with self.step("migrate is refused (SQLSTATE 55000), teaching CREATE INDEX CONCURRENTLY"):
+            r = self.migrate(v42, ok=False)
+            expect_in(self, [
+                'CREATE INDEX without CONCURRENTLY would block writes to table "public.shop_person"',
+                "about 20000 rows",
+                'HINT:  Build it concurrently',
+                'CREATE INDEX CONCURRENTLY "person_nick_idx" ON "shop_person" ("nickname")',
+                "AddIndexConcurrently",
+            ], r.err, "migrate's stderr")
+            self.assertFalse(self.recorded(migration))
+            self.assertFalse(self.sql("SELECT to_regclass('person_nick_idx') IS NOT NULL")[0][0])
+            conn = connect(self.db)
+            try:
+                with self.assertRaises(psycopg2.Error) as refused:
+                    conn.cursor().execute('CREATE INDEX "person_nick_idx" ON "shop_person" ("nickname")')
+                self.assertEqual(refused.exception.pgcode, "55000")
+            finally:
+                conn.close()
+        with self.step("the same migration goes through where shop_person is small"):
+            small = self.db + "_small"
+            self.assertEqual(sql(small, "SELECT count(*) FROM shop_person"), [(0,)])
+            v42.manage(small, "migrate", "--noinput")
+            self.assertTrue(sql(small, "SELECT to_regclass('person_nick_idx') IS NOT NULL")[0][0])
+        with self.step("the safe form on the large table: AddIndexConcurrently, atomic = False"):
+            text = text.replace("migrations.AddIndex(", "AddIndexConcurrently(")
+            text = text.replace("class Migration(migrations.Migration):\n",
+                                "class Migration(migrations.Migration):\n    atomic = False\n")
+            text = text.replace("from django.db import migrations",
+                                "from django.contrib.postgres.operations import AddIndexConcurrently\n"
+                                "from django.db import migrations")
+            v42.write("shop/migrations/%s.py" % migration, text)
+            self.sqlmigrated.clear()
+            self.assertIn("CREATE INDEX CONCURRENTLY", self.sqlmigrate(v42, migration))
+            self.assertEqual(self.check(v42, migration), [])
+            self.migrate(v42)
+            self.assertTrue(self.recorded(migration))
+            self.assertEqual(self.sql("SELECT indisvalid FROM pg_index"
+                                      " WHERE indexrelid = 'person_nick_idx'::regclass"), [(True,)])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 # RemoveField, AddField NOT NULL with a Python default (and the safe path),
 # AlterField null -> NOT NULL, RenameField, RenameModel, DeleteModel -- then
 # allowed once every deployment moved on (manage.py rollguard_deploy).
-# Also rollguard_manifest and rollguard_deploy themselves.
+# The downtime guard: AddIndex refused on a large table, allowed on a small
+# one, AddIndexConcurrently allowed.  Also rollguard_manifest and
+# rollguard_deploy themselves.
 # See test/clients/test_django.py.
 exec sh "$(dirname "$0")/../clients/run.sh" test_django "$@"
