@@ -1013,3 +1013,85 @@ COMMENT ON FUNCTION rollguard.check(text) IS
 
 REVOKE ALL ON FUNCTION rollguard.check(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollguard.check(text) TO PUBLIC;
+
+-- A short human report: rollguard.status().
+
+/* ----------------------------------------------------------------------
+ * 1.6: a short human report
+ * ---------------------------------------------------------------------- */
+
+-- One SELECT for the state of the fleet, as lines of text: each deployment
+-- with what it runs, since when, and how many tagged sessions of it are
+-- connected now (a deployment recorded as live but never connected may be
+-- gone: rollguard.remove_deployment()); connected versions no deployment
+-- records; what may be contracted now; the counters since their reset.
+--     SELECT * FROM rollguard.status();
+CREATE FUNCTION rollguard.status()
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    n bigint;
+BEGIN
+    SELECT count(DISTINCT d.deployment) INTO n FROM rollguard.deployment_state d;
+    RETURN NEXT format('%s deployment%s live:', n, CASE WHEN n OPERATOR(pg_catalog.=) 1 THEN '' ELSE 's' END);
+    FOR r IN
+        SELECT d.deployment, d.version, d.state, d.since,
+               (SELECT count(*) FROM rollguard.sessions s
+                 WHERE s.trusted AND s.deployment OPERATOR(pg_catalog.=) d.deployment
+                   AND s.version OPERATOR(pg_catalog.=) d.version) AS connected
+          FROM rollguard.deployment_state d
+         ORDER BY rollguard.version_sort_key(d.deployment), d.deployment,
+                  rollguard.version_sort_key(d.version), d.version
+    LOOP
+        RETURN NEXT format('  %s runs %s%s since %s; %s',
+                           r.deployment, r.version,
+                           CASE WHEN r.state OPERATOR(pg_catalog.=) 'rolling out' THEN ' (rolling out)' ELSE '' END,
+                           to_char(r.since, 'YYYY-MM-DD HH24:MI'),
+                           CASE WHEN r.connected OPERATOR(pg_catalog.>) 0
+                                THEN format('%s tagged session%s connected', r.connected,
+                                            CASE WHEN r.connected OPERATOR(pg_catalog.=) 1 THEN '' ELSE 's' END)
+                                ELSE 'no tagged session connected' END);
+    END LOOP;
+    FOR r IN
+        SELECT s.deployment, s.version, count(*) AS sessions
+          FROM rollguard.sessions s
+         WHERE s.trusted
+           AND NOT EXISTS (SELECT 1 FROM rollguard.deployment_state d
+                            WHERE d.deployment OPERATOR(pg_catalog.=) s.deployment
+                              AND d.version OPERATOR(pg_catalog.=) s.version)
+         GROUP BY 1, 2 ORDER BY 1, 2
+    LOOP
+        RETURN NEXT format('  %s connected as %s (%s session%s), not recorded by a deploy step',
+                           r.deployment, r.version, r.sessions,
+                           CASE WHEN r.sessions OPERATOR(pg_catalog.=) 1 THEN '' ELSE 's' END);
+    END LOOP;
+    SELECT count(*) INTO n FROM rollguard._contractible();
+    IF n OPERATOR(pg_catalog.=) 0 THEN
+        RETURN NEXT 'nothing to contract now';
+    ELSE
+        RETURN NEXT format('%s change%s may be contracted now (rollguard.contractible):',
+                           n, CASE WHEN n OPERATOR(pg_catalog.=) 1 THEN '' ELSE 's' END);
+        FOR r IN SELECT c.statement, c.unused_since FROM rollguard._contractible() c LOOP
+            RETURN NEXT '  ' OPERATOR(pg_catalog.||) r.statement OPERATOR(pg_catalog.||)
+                        CASE WHEN r.unused_since IS NULL THEN ''
+                             ELSE format('  -- unused since %s', r.unused_since) END;
+        END LOOP;
+    END IF;
+    SELECT sum(s.refused) AS refused, sum(s.warned) AS warned, sum(s.let_through) AS let_through,
+           sum(s.overridden) AS overridden INTO r
+      FROM rollguard._stats() s;
+    RETURN NEXT format('since %s: %s refused, %s warned, %s let through, %s overridden',
+                       (SELECT to_char(i.stats_reset, 'YYYY-MM-DD HH24:MI') FROM rollguard._stats_info() i),
+                       r.refused, r.warned, r.let_through, r.overridden);
+END
+$$;
+
+COMMENT ON FUNCTION rollguard.status() IS
+'A short human report: deployments and their connected sessions, what may be contracted now, the counters';
+
+REVOKE ALL ON FUNCTION rollguard.status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard.status() TO rollguard_deploy;

@@ -81,11 +81,29 @@ END
 $$;
 SELECT change, relation, "column" FROM rollguard.contractible;
 
+------------------------------------------------------------------------------
+-- status(): the short human report, one SELECT (times masked here)
+------------------------------------------------------------------------------
+-- (the counters, the last line, are the whole server's: their numbers
+-- depend on what ran before)
+SELECT regexp_replace(regexp_replace(line, '\d{4}-\d\d-\d\d \d\d:\d\d', 'T', 'g'),
+                      '^since T: \d+ refused, \d+ warned, \d+ let through, \d+ overridden$',
+                      'since T: N refused, N warned, N let through, N overridden') AS status
+  FROM rollguard.status() AS line;
+-- A connected version no deploy step recorded is named (a superuser's tag
+-- counts).
+SET rollguard.deployment = 'batch';
+SET rollguard.version = '41';
+SELECT line FROM rollguard.status() AS line WHERE line LIKE '%not recorded%';
+RESET rollguard.deployment;
+RESET rollguard.version;
+
 -- Who may ask: the deploy and admin roles (and superusers).
 CREATE ROLE rg_app LOGIN;
 SET ROLE rg_app;
 SELECT * FROM rollguard.contractible;
 SELECT * FROM rollguard.usage('person');
+SELECT * FROM rollguard.status();
 RESET ROLE;
 DROP ROLE rg_app;
 

@@ -317,6 +317,11 @@ class RemoveField(DjangoTestCase):
                          " Person.objects.create(name='Ada', weight=61.5)")
         with self.step("the original runs 42; CI: sqlmigrate into rollguard.check() names the mirrors"):
             self.deploy(v42, "original", "42")
+            r = v42.manage(self.db, "rollguard_status")
+            lines = r.out.splitlines()
+            self.assertEqual(lines[0], "3 deployments live:")
+            expect_in(self, ["mirror-2 runs 41 since", "mirror-3 runs 41 since", "original runs 42 since",
+                             "no tagged session connected", " refused, "], r.out)
             self.assertEqual(self.check(v42, migration), [
                 ("drop column", "public.shop_person", "weight", "mirror-2", "41"),
                 ("drop column", "public.shop_person", "weight", "mirror-3", "41")])
