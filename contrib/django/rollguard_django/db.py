@@ -18,6 +18,24 @@ def postgresql_connection(alias):
     return connection
 
 
+def fetch_all(alias, query, params=None):
+    """Runs one query on connection `alias` for a management command: its
+    rows, or CommandError (the server's message, exit status 1)."""
+    from django.core.management.base import CommandError
+    from django.db import DatabaseError
+
+    try:
+        connection = postgresql_connection(alias)
+    except ValueError as exc:
+        raise CommandError(str(exc))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall()
+    except DatabaseError as exc:
+        raise CommandError(describe_database_error(exc, alias), returncode=1)
+
+
 def describe_database_error(exc, alias):
     """The server's message, DETAIL and HINT of a DatabaseError, as psql shows them.
 

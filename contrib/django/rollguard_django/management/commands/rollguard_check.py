@@ -8,14 +8,16 @@ renders the SQL of each (what `sqlmigrate` prints) and passes it to
 rollguard.check() on the database, which judges it as one transaction
 against the deployments live now, executing nothing.  Prints, per migration,
 whether it passes, and for one that would be refused every change and every
-deployment that blocks it, and why.  Exit status 1 when anything blocks (a
+deployment that blocks it, and why; and what would stall deployed code (the
+downtime guard: a non-concurrent index build on a large table, ...), which
+does not fail the check.  Exit status 1 when anything blocks (a
 CI gate), 0 otherwise.
 """
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from rollguard_django.db import describe_database_error, postgresql_connection
+from rollguard_django.db import fetch_all, postgresql_connection
 
 
 class Command(BaseCommand):
@@ -32,7 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         alias = options["database"]
         try:
-            connection = postgresql_connection(alias)
+            postgresql_connection(alias)
         except ValueError as exc:
             raise CommandError(str(exc))
         executor = MigrationExecutor(connections[alias])
@@ -55,16 +57,17 @@ class Command(BaseCommand):
             name = "%s.%s" % (migration.app_label, migration.name)
             statements = loader.collect_sql([(migration, False)])
             script = "\n".join(statements)
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        'SELECT change, relation, "column", deployment, version, reason'
-                        "  FROM rollguard.check(%s)", [script])
-                    rows = cursor.fetchall()
-            except DatabaseError as exc:
-                raise CommandError(describe_database_error(exc, alias), returncode=1)
+            found = fetch_all(alias, 'SELECT change, relation, "column", deployment, version,'
+                                     " reason, family = 'downtime' FROM rollguard.check(%s)",
+                                     [script])
+            rows = [r[:6] for r in found if not r[6]]
+            # what would stall deployed code (the downtime guard): said, and
+            # refused by the server only where rollguard.lock_checks = on
+            stalls = ["  would stall: %s" % r[5] for r in found if r[6]]
             if not rows:
                 self.stdout.write("%s: passes" % name)
+                for line in stalls:
+                    self.stdout.write(line)
                 continue
             blocked += 1
             deployments = sorted({r[3] for r in rows})
@@ -75,6 +78,8 @@ class Command(BaseCommand):
                 what = relation + ("." + column if column else "")
                 self.stdout.write('  %s %s: deployment "%s" runs version "%s", which %s'
                                   % (change, what, deployment, version, reason))
+            for line in stalls:
+                self.stdout.write(line)
         if blocked:
             raise CommandError(
                 "%d of %d migrations would be refused: roll out the versions that stop "

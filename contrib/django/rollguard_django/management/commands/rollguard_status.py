@@ -9,10 +9,10 @@ step recorded; what may be contracted now (rollguard.contractible); the
 counters of refusals, warnings and overrides.  The same report from psql:
 SELECT * FROM rollguard.status();
 """
-from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError
+from django.core.management.base import BaseCommand
+from django.db import DEFAULT_DB_ALIAS
 
-from rollguard_django.db import describe_database_error, postgresql_connection
+from rollguard_django.db import fetch_all
 
 
 class Command(BaseCommand):
@@ -24,16 +24,5 @@ class Command(BaseCommand):
                             help='The database to report on (default: "default").')
 
     def handle(self, *args, **options):
-        alias = options["database"]
-        try:
-            connection = postgresql_connection(alias)
-        except ValueError as exc:
-            raise CommandError(str(exc))
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT line FROM rollguard.status() AS line")
-                lines = [row[0] for row in cursor.fetchall()]
-        except DatabaseError as exc:
-            raise CommandError(describe_database_error(exc, alias), returncode=1)
-        for line in lines:
+        for (line,) in fetch_all(options["database"], "SELECT line FROM rollguard.status() AS line"):
             self.stdout.write(line)
