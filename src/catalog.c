@@ -189,21 +189,24 @@ facts_of(HeapTuple tup)
 	rg_type_default_notnull(att->atttypid, InvalidOid, &dom_default, &dom_notnull);
 	facts.exists = true;
 	facts.notnull = att->attnotnull || dom_notnull;
-	facts.own_default = false;
-	if (att->atthasdef && att->attgenerated == '\0')
+	/*
+	 * Whether its own default yields a value, and whether a CHECK or a
+	 * partition bound rejects NULL in any spelling (nullness.c)
+	 */
+	if ((att->atthasdef && att->attgenerated == '\0') || !facts.notnull)
 	{
 		Relation	rel = try_relation_open(att->attrelid, AccessShareLock);
 
 		if (rel != NULL)
 		{
-			facts.own_default = own_default_yields(rel, att->attnum);
+			if (att->atthasdef && att->attgenerated == '\0')
+				facts.own_default = own_default_yields(rel, att->attnum);
+			if (!facts.notnull)
+				facts.rejects_null =
+					rg_relation_null_verdict(rel, att->attnum) == RG_REJECTS_NULL;
 			relation_close(rel, AccessShareLock);
 		}
 	}
-	/* a CHECK or a partition bound that rejects NULL in any spelling */
-	if (!facts.notnull)
-		facts.rejects_null =
-			rg_relation_null_verdict(att->attrelid, att->attnum) == RG_REJECTS_NULL;
 	facts.other_default = att->attidentity != '\0' || att->attgenerated != '\0';
 	facts.type_default = dom_default;
 	facts.identity = att->attidentity;

@@ -486,21 +486,16 @@ rg_raw_domain_check_null_verdict(Node *raw, Oid basetype, int32 basetypmod,
 }
 
 /*
- * What the CHECK constraints of relid (enforced ones, valid or NOT VALID:
+ * What the CHECK constraints of rel (enforced ones, valid or NOT VALID:
  * both hold for new rows), and its partition bound if it is a partition,
  * say of NULL in column attnum.
  */
 RgNullVerdict
-rg_relation_null_verdict(Oid relid, AttrNumber attnum)
+rg_relation_null_verdict(Relation rel, AttrNumber attnum)
 {
-	Relation	rel;
 	RgNullVerdict verdict = RG_ACCEPTS_NULL;
-	TupleConstr *constr;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
 
-	rel = try_relation_open(relid, AccessShareLock);
-	if (rel == NULL)
-		return RG_ACCEPTS_NULL;
-	constr = RelationGetDescr(rel)->constr;
 	if (constr != NULL)
 	{
 		for (int i = 0; i < constr->num_check; i++)
@@ -520,12 +515,11 @@ rg_relation_null_verdict(Oid relid, AttrNumber attnum)
 	}
 	if (rel->rd_rel->relispartition)
 	{
-		Expr	   *qual = get_partition_qual_relid(relid);
+		Expr	   *qual = get_partition_qual_relid(RelationGetRelid(rel));
 
 		if (qual != NULL)
 			verdict = stronger(verdict, rg_constraint_null_verdict((Node *) qual, attnum));
 	}
-	relation_close(rel, AccessShareLock);
 	return verdict;
 }
 

@@ -288,16 +288,16 @@ let_through(RgChange *ch, List *blockers)
 	rg_log_history(psprintf("let through (enforce = %s)", mode),
 				   ch->nspname, ch->relname, ch->attname, NULL,
 				   let_through_json(ch, blockers, true));
-	if (rg_enforce == RG_ENFORCE_OFF)
-		rg_stats_outcome(ch->kind, RG_OUTCOME_LET_THROUGH);
-	if (rg_enforce == RG_ENFORCE_OFF)
-		ereport(LOG,
-				(errmsg_plural("rollguard.enforce = off lets %s on %s.%s%s%s through, although it breaks %d deployment",
-							   "rollguard.enforce = off lets %s on %s.%s%s%s through, although it breaks %d deployments",
-							   n, label, ch->nspname, ch->relname,
-							   ch->attname ? "." : "", ch->attname ? ch->attname : "", n),
-				 errdetail_internal("Statement: %s", statement_of(ch)),
-				 errhidestmt(true)));
+	if (rg_enforce != RG_ENFORCE_OFF)
+		return;
+	rg_stats_outcome(ch->kind, RG_OUTCOME_LET_THROUGH);
+	ereport(LOG,
+			(errmsg_plural("rollguard.enforce = off lets %s on %s.%s%s%s through, although it breaks %d deployment",
+						   "rollguard.enforce = off lets %s on %s.%s%s%s through, although it breaks %d deployments",
+						   n, label, ch->nspname, ch->relname,
+						   ch->attname ? "." : "", ch->attname ? ch->attname : "", n),
+			 errdetail_internal("Statement: %s", statement_of(ch)),
+			 errhidestmt(true)));
 }
 
 /* An administrator's override lets a breaking change through: say so, and

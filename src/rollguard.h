@@ -295,6 +295,7 @@ typedef enum RgNullVerdict
 } RgNullVerdict;
 
 struct PartitionBoundSpec;
+struct RelationData;
 
 /* nullness.c */
 extern RgYield rg_default_yield(Node *cooked);
@@ -307,7 +308,8 @@ extern bool rg_raw_check_null_verdict(Oid relid, Node *raw, AttrNumber attnum,
 extern bool rg_raw_domain_check_null_verdict(Node *raw, Oid basetype,
 											 int32 basetypmod,
 											 RgNullVerdict *verdict);
-extern RgNullVerdict rg_relation_null_verdict(Oid relid, AttrNumber attnum);
+extern RgNullVerdict rg_relation_null_verdict(struct RelationData *rel,
+											  AttrNumber attnum);
 extern List *rg_attach_rejects_null(Oid parent, Oid partition,
 									struct PartitionBoundSpec *bound);
 

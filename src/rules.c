@@ -676,6 +676,7 @@ List *
 rg_evaluate(RgChange *ch, List *sessions)
 {
 	List	   *blockers = evaluate_one(ch, sessions);
+	List	   *through_views;
 	ListCell   *lc;
 
 	switch (rg_change_desc(ch->kind)->rule)
@@ -683,9 +684,12 @@ rg_evaluate(RgChange *ch, List *sessions)
 		case RG_RULE_MAY_WRITE_NULL:
 		case RG_RULE_INSERTS_WITHOUT:
 		case RG_RULE_WRITES_COLUMN:
-			foreach(lc, changes_through_views(ch))
+			through_views = changes_through_views(ch);
+			foreach(lc, through_views)
 				blockers = list_concat(blockers, rg_evaluate(lfirst(lc), sessions));
-			list_sort(blockers, blocker_cmp);
+			/* one order for all, as report.c counts deployments on it */
+			if (through_views != NIL)
+				list_sort(blockers, blocker_cmp);
 			break;
 		default:
 			break;
