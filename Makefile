@@ -21,7 +21,8 @@ OBJS = src/module.o src/guard.o src/analyze.o src/catalog.o src/change.o src/lab
        src/lock_checks.o
 DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \
        rollguard--1.2--1.3.sql rollguard--1.3--1.4.sql \
-       rollguard--1.4--1.5.sql rollguard--1.5--1.6.sql rollguard--1.6.sql
+       rollguard--1.4--1.5.sql rollguard--1.5--1.6.sql rollguard--1.6--1.7.sql \
+       rollguard--1.7.sql
 PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
 REGRESS = install install_script version_order registry manifest deploy forward_writes rules_columns \

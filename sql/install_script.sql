@@ -1,6 +1,6 @@
 --
 -- install_script: CREATE EXTENSION rollguard installs the current version
--- from its full script (rollguard--1.6.sql); an installation of 1.0 updated
+-- from its full script (rollguard--1.7.sql); an installation of 1.0 updated
 -- through every update script ends in the same catalog.  Compared: every
 -- function (signature, language, body, volatility, strictness, security,
 -- settings, privileges, comment), table, view, index and sequence (columns

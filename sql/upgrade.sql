@@ -281,6 +281,13 @@ SELECT rollguard.is_active();
 -- is bound after the update; deploy steps need no key until one is presented.
 SELECT count(*) AS bound_deployments FROM rollguard.deployment_keys;
 
+------------------------------------------------------------------------------
+-- 1.6 to 1.7: see rollguard--1.6--1.7.sql.
+------------------------------------------------------------------------------
+ALTER EXTENSION rollguard UPDATE TO '1.7';
+SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
+SELECT * FROM rollguard._live_drift();
+
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;
 DROP TABLE person;

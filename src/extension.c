@@ -119,7 +119,7 @@ api_version(const char *extversion)
 	static const char *const names[] = {
 		[RG_API_1_0] = "1.0", [RG_API_1_1] = "1.1", [RG_API_1_2] = "1.2",
 		[RG_API_1_3] = "1.3", [RG_API_1_4] = "1.4", [RG_API_1_5] = "1.5",
-		[RG_API_1_6] = "1.6",
+		[RG_API_1_6] = "1.6", [RG_API_1_7] = "1.7",
 	};
 
 	for (int v = RG_API_1_0; v <= RG_API_LATEST; v++)

@@ -379,11 +379,12 @@ typedef enum RgApiVersion
 	RG_API_1_3,					/* the counters of live use, observed uses */
 	RG_API_1_4,					/* the registry announces its changes */
 	RG_API_1_5,					/* deploy steps without advisory locks */
-	RG_API_1_6					/* evidence only from rollguard_tag; deploy
+	RG_API_1_6,					/* evidence only from rollguard_tag; deploy
 								 * steps see prepared transactions */
+	RG_API_1_7					/* day two: liveness evidence, expiry */
 } RgApiVersion;
 
-#define RG_API_LATEST RG_API_1_6
+#define RG_API_LATEST RG_API_1_7
 
 /* registry.c */
 extern bool rg_extension_active(void);

@@ -1,12 +1,12 @@
-/* rollguard--1.6.sql: rollguard 1.6, installed from scratch.
+/* rollguard--1.7.sql: rollguard 1.7, installed from scratch.
  *
  * The whole schema of the current version in one file: the registry, the
  * deploy-script API, the inspection views (1.0), the roles and override()
  * (1.1), the sessions view (1.2), the counters of live use and observed
- * usage (1.3), the triggers that announce registry changes (1.4), what 1.5 and
- * 1.6 changed (see each update script).  An
+ * usage (1.3), the triggers that announce registry changes (1.4), what 1.5,
+ * 1.6 and 1.7 changed (see each update script).  An
  * existing installation reaches the same schema through the update scripts
- * rollguard--1.0--1.1.sql ... rollguard--1.5--1.6.sql; sql/install_script.sql
+ * rollguard--1.0--1.1.sql ... rollguard--1.6--1.7.sql; sql/install_script.sql
  * checks that both ways end in the same catalog. */
 
 \echo Use "CREATE EXTENSION rollguard" to load this file. \quit
