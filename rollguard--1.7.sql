@@ -281,6 +281,62 @@ BEGIN
                   DETAIL = pg_catalog.format('"relations" must be a JSON object, not %s.', pg_catalog.jsonb_typeof(manifest -> 'relations'));
     END IF;
 
+    -- The common case, a valid manifest, in one set-based query: every
+    -- relation an object that lists columns, its name well formed and
+    -- resolved (as in the loop below), no relation listed under two names,
+    -- every column valid.  It returns nothing unless all of that holds; then
+    -- the loop goes relation by relation, finds the first problem and names
+    -- it.  (Manifests may list thousands of columns.)
+    RETURN QUERY
+        WITH r AS (
+            SELECT e.key AS rel, e.value AS relv,
+                   CASE WHEN pg_catalog.strpos(e.key, '.') > 0
+                        THEN pg_catalog.split_part(e.key, '.', 1) END AS qnsp,
+                   CASE WHEN pg_catalog.strpos(e.key, '.') > 0
+                        THEN pg_catalog.substr(e.key, pg_catalog.strpos(e.key, '.') + 1)
+                        ELSE e.key END AS rname
+              FROM pg_catalog.jsonb_each(manifest -> 'relations') e),
+        rr AS MATERIALIZED (
+            SELECT r.rel, r.relv, r.qnsp, r.rname,
+                   COALESCE(r.qnsp,
+                            (SELECT n.nspname::text
+                               FROM pg_catalog.unnest(caller_path) WITH ORDINALITY AS p(nspname, n)
+                               JOIN pg_catalog.pg_namespace n ON n.nspname = p.nspname
+                              WHERE r.rname <> '' AND pg_catalog.octet_length(r.rname) < 64
+                                AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                                             WHERE c.relnamespace = n.oid AND c.relname = r.rname)
+                              ORDER BY p.n
+                              LIMIT 1),
+                            caller_schema::text) AS nsp
+              FROM r),
+        ok AS (
+            SELECT COALESCE(pg_catalog.bool_and(
+                       pg_catalog.jsonb_typeof(rr.relv) = 'object' AND rr.relv <> '{}'
+                       AND rr.rname <> '' AND rr.qnsp IS DISTINCT FROM ''
+                       AND pg_catalog.octet_length(rr.rname) < 64
+                       AND COALESCE(pg_catalog.octet_length(rr.qnsp), 0) < 64
+                       AND rr.nsp IS NOT NULL
+                       -- every column an object of boolean "writes" and
+                       -- "nullable" (jsonpath: one call per relation), its
+                       -- name not empty and not too long
+                       AND NOT pg_catalog.jsonb_path_exists(
+                               CASE WHEN pg_catalog.jsonb_typeof(rr.relv) = 'object' THEN rr.relv END,
+                               'strict $.* ? (@.type() != "object" || exists (@.* ? (@.type() != "boolean"))'
+                               ' || exists (@.keyvalue() ? (@.key != "writes" && @.key != "nullable")))')
+                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(rr.relv) AS ck(key)
+                                        WHERE ck.key = '' OR pg_catalog.octet_length(ck.key) >= 64)),
+                     true)
+                   AND pg_catalog.count(DISTINCT (rr.nsp, rr.rname)) = pg_catalog.count(*) AS valid
+              FROM rr)
+        SELECT rr.nsp, rr.rname, e.key,
+               COALESCE((e.value ->> 'writes')::boolean, true),
+               COALESCE((e.value ->> 'nullable')::boolean, true)
+          FROM rr, pg_catalog.jsonb_each(rr.relv) e
+         WHERE (SELECT ok.valid FROM ok);
+    IF FOUND OR manifest -> 'relations' = '{}' THEN
+        RETURN;
+    END IF;
+
     FOR rel, relv IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(manifest -> 'relations') e ORDER BY e.key LOOP
         path := pg_catalog.format('$.relations.%s', rollguard._path_elem(rel));
         IF pg_catalog.jsonb_typeof(relv) <> 'object' THEN
@@ -354,20 +410,25 @@ BEGIN
 
         -- The first bad column, in key order (set-based: manifests may list
         -- thousands of columns), then every column at once.
-        SELECT e.key, e.value, bad.key, bad.value
-          INTO col, colv, prop, propv
+        -- (A column's properties are checked without expanding them into
+        -- rows: only the bad column's are, to name the first bad one.)
+        SELECT e.key, e.value
+          INTO col, colv
           FROM pg_catalog.jsonb_each(relv) e
-          LEFT JOIN LATERAL (
-              SELECT p.key, p.value
-                FROM pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e.value) = 'object'
-                                                THEN e.value END) WITH ORDINALITY p(key, value, n)
-               WHERE p.key NOT IN ('writes', 'nullable')
-                  OR pg_catalog.jsonb_typeof(p.value) <> 'boolean'
-               ORDER BY p.n LIMIT 1) bad ON true
-         WHERE e.key = '' OR pg_catalog.octet_length(e.key) >= 64
-            OR pg_catalog.jsonb_typeof(e.value) <> 'object' OR bad.key IS NOT NULL
+         WHERE CASE WHEN e.key = '' OR pg_catalog.octet_length(e.key) >= 64
+                         OR pg_catalog.jsonb_typeof(e.value) <> 'object' THEN true
+                    ELSE e.value - 'writes' - 'nullable' <> '{}'
+                         OR pg_catalog.jsonb_typeof(COALESCE(e.value -> 'writes', 'true')) <> 'boolean'
+                         OR pg_catalog.jsonb_typeof(COALESCE(e.value -> 'nullable', 'true')) <> 'boolean' END
          ORDER BY e.key LIMIT 1;
         IF FOUND THEN
+            SELECT p.key, p.value
+              INTO prop, propv
+              FROM pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(colv) = 'object'
+                                              THEN colv END) WITH ORDINALITY p(key, value, n)
+             WHERE p.key NOT IN ('writes', 'nullable')
+                OR pg_catalog.jsonb_typeof(p.value) <> 'boolean'
+             ORDER BY p.n LIMIT 1;
             path := pg_catalog.format('$.relations.%s.%s', rollguard._path_elem(rel), rollguard._path_elem(col));
             IF col = '' THEN
                 RAISE EXCEPTION 'invalid manifest at %', path
@@ -549,9 +610,17 @@ BEGIN
                   JOIN pg_catalog.pg_class r ON r.relnamespace = n.oid AND r.relname = i.relname
                   JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
                   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-                  LEFT JOIN rollguard.effective_contract c
-                    ON c.version = v AND c.nspname = i.nspname AND c.relname = i.relname
-                   AND c.attname = a.attname
+                  -- one probe of the contract's primary key per NOT NULL
+                  -- column: LIMIT 1 (at most one row anyway) keeps the
+                  -- planner from flattening it into a join that reads every
+                  -- version's rows of the relation, and the attribute name
+                  -- compared as text of the index's collation (a name is
+                  -- "C") makes it an index condition.
+                  LEFT JOIN LATERAL (
+                       SELECT ec.writes, ec.nullable FROM rollguard.effective_contract ec
+                        WHERE ec.version = v AND ec.nspname = i.nspname AND ec.relname = i.relname
+                          AND ec.attname = a.attname::text COLLATE "default"
+                        LIMIT 1) c ON true
                  WHERE (a.attnotnull OR (t.typtype = 'd' AND t.typnotnull))
                    AND CASE WHEN c.writes
                             -- a column that no longer takes NULL: made NOT
