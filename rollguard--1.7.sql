@@ -225,6 +225,15 @@ AS $$
                                    ELSE key END)::text
 $$;
 
+-- True when a manifest's "relations" has the shape every valid manifest
+-- has: each relation a non-empty object of columns, each column name 1 to
+-- 63 bytes, each column an object of boolean "writes" and "nullable" only.
+-- One pass in C (manifest.c); it names nothing: _manifest_columns() does.
+CREATE FUNCTION rollguard._manifest_shape_ok(relations jsonb)
+RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_manifest_shape_ok';
+
 -- Validates a manifest and returns one row per column it declares, with
 -- relation names resolved: a bare name against caller_path, the schemas
 -- rollguard.register_version() found in its caller's search_path
@@ -311,22 +320,12 @@ BEGIN
               FROM r),
         ok AS (
             SELECT COALESCE(pg_catalog.bool_and(
-                       pg_catalog.jsonb_typeof(rr.relv) = 'object' AND rr.relv <> '{}'
-                       AND rr.rname <> '' AND rr.qnsp IS DISTINCT FROM ''
+                       rr.rname <> '' AND rr.qnsp IS DISTINCT FROM ''
                        AND pg_catalog.octet_length(rr.rname) < 64
                        AND COALESCE(pg_catalog.octet_length(rr.qnsp), 0) < 64
-                       AND rr.nsp IS NOT NULL
-                       -- every column an object of boolean "writes" and
-                       -- "nullable" (jsonpath: one call per relation), its
-                       -- name not empty and not too long
-                       AND NOT pg_catalog.jsonb_path_exists(
-                               CASE WHEN pg_catalog.jsonb_typeof(rr.relv) = 'object' THEN rr.relv END,
-                               'strict $.* ? (@.type() != "object" || exists (@.* ? (@.type() != "boolean"))'
-                               ' || exists (@.keyvalue() ? (@.key != "writes" && @.key != "nullable")))')
-                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(rr.relv) AS ck(key)
-                                        WHERE ck.key = '' OR pg_catalog.octet_length(ck.key) >= 64)),
-                     true)
-                   AND pg_catalog.count(DISTINCT (rr.nsp, rr.rname)) = pg_catalog.count(*) AS valid
+                       AND rr.nsp IS NOT NULL), true)
+                   AND pg_catalog.count(DISTINCT (rr.nsp, rr.rname)) = pg_catalog.count(*)
+                   AND rollguard._manifest_shape_ok(manifest -> 'relations') AS valid
               FROM rr)
         SELECT rr.nsp, rr.rname, e.key,
                COALESCE((e.value ->> 'writes')::boolean, true),
@@ -1101,6 +1100,7 @@ GRANT EXECUTE ON FUNCTION
     rollguard.register_version(text, jsonb),
     rollguard._normalize_manifest(jsonb, name[], name),
     rollguard._manifest_columns(jsonb, name[], name),
+    rollguard._manifest_shape_ok(jsonb),
     rollguard._path_elem(text),
     rollguard.deploy(text, text),
     rollguard.begin_rollout(text, text),

@@ -81,7 +81,7 @@ def rounds(prefix):
     """{round: {cluster: run}} for raw files prefix-rN-cluster."""
     out = {}
     for name, r in runs.items():
-        m = re.match(re.escape(prefix) + r"-r(\d+)-(rg|stock)$", name)
+        m = re.match(re.escape(prefix) + r"-r(\d+)-(rglock|rg|stock)$", name)
         if m:
             out.setdefault(int(m.group(1)), {})[m.group(2)] = r
     return out
@@ -296,13 +296,54 @@ if dml_instr:
             ratio_rows.append((f"{short} tagged instr.", rt, 0.98))
     md.append("")
 
+# --- DML in instructions, served by a real server ------------------------------
+served = {}
+for v in tsv_rows(os.path.join(res, "instructions_served.tsv"), header=True):
+    if len(v) == 6 and v[3]:
+        b, i, n, e = served.get((v[0], v[1]), (0, 0, 0, 0))
+        served[(v[0], v[1])] = (b + int(v[2]), i + int(float(v[3])), n + int(v[4] or 0), e + int(v[5] or 0))
+if served:
+    md.append("The same workloads counted in instructions **as a real server serves them**: the rg cluster's "
+              "postmaster run under callgrind with `--trace-children=yes` (each backend it forks is counted from "
+              "its start, `InitPostmasterChild`, to its exit), pgbench's own transactions over its own "
+              "connections (`-M prepared`, 2 clients; the same `--random-seed` in every arm): the protocol, "
+              "the connection's start (authentication, `rollguard.sessions` slot, the settings' check hooks) "
+              "and end, and every statement -- everything single-user mode leaves out. Arms: the server "
+              "started without rollguard (`-c shared_preload_libraries=''`), with it, and with every "
+              "connection tagged (`PGOPTIONS`); ABCCBA, the sums of each arm's two runs; per transaction: "
+              "the backends' instructions / transactions. *select-only, a connection per transaction*: "
+              "pgbench `-C`, the worst case for what a connection's start costs. Ratios: without / with.\n")
+    md.append("| workload | transactions (two runs) | backends | instructions per transaction: without rollguard "
+              "| with | tagged | ratio | tagged ratio | failed |\n|---|---|---|---|---|---|---|---|---|")
+    for w, label, short, t, tt in (("select", "select-only (-S)", "select", 0.99, 0.98),
+                                   ("tpcb", "TPC-B-like", "TPC-B", 0.99, 0.98),
+                                   ("select-connect", "select-only, a connection per transaction (-C)", "select -C",
+                                    0.99, 0.98)):
+        if all((w, a) in served and served[(w, a)][2] for a in ("stock", "rg", "rgtag")):
+            per = {a: served[(w, a)][1] / served[(w, a)][2] for a in ("stock", "rg", "rgtag")}
+            r, rt = per["stock"] / per["rg"], per["stock"] / per["rgtag"]
+            md.append(f"| {label} | {served[(w, 'stock')][2]:,} | {served[(w, 'stock')][0]}, {served[(w, 'rg')][0]}, "
+                      f"{served[(w, 'rgtag')][0]} | {per['stock']:,.0f} | {per['rg']:,.0f} | {per['rgtag']:,.0f} | "
+                      f"{r:.4f} | {rt:.4f} | {served[(w, 'stock')][3]}, {served[(w, 'rg')][3]}, {served[(w, 'rgtag')][3]} |")
+            summary.append((f"DML {label}, served connections, instructions per transaction", r, t))
+            summary.append((f"DML {label}, every session tagged, served connections, instructions per transaction", rt, tt))
+            ratio_rows.append((f"{short} served", r, t))
+            ratio_rows.append((f"{short} tagged served", rt, tt))
+    md.append("")
+
 # --- DDL mix ----------------------------------------------------------------
 md.append("## DDL mix at registry scale (1,000 deployments, 200 versions x 2,000 columns)\n")
 md.append("`bench/scripts/ddl_mix.sql`, one client: ADD/DROP COLUMN, SET/DROP NOT NULL, RENAME "
           "on tables no version uses, and allowed changes on tables every version uses. "
           "Every statement is allowed; the ratio is transactions per second.\n")
-md.append("| round | stock tps | rollguard tps | tps ratio | stock CPU ms/tx | rollguard CPU ms/tx | CPU ratio |\n|---|---|---|---|---|---|---|")
 rs = rounds("ddl-mix")
+if any("rglock" in p for p in rs.values()):
+    md.append("On the rollguard cluster two arms, each running half the transactions (so that its tables take as "
+              "many DROP COLUMNs per round as stock's): *rollguard* with `rollguard.lock_checks = off` (the "
+              "compatibility guard alone) and *lock_checks on* (the downtime guard too: it looks at every "
+              "ALTER TABLE and measures the table when a subcommand could rewrite or scan it; the tables are "
+              "small, so nothing is refused).\n")
+md.append("| round | stock tps | rollguard tps | tps ratio | stock CPU ms/tx | rollguard CPU ms/tx | CPU ratio |\n|---|---|---|---|---|---|---|")
 ratios, cratios = [], []
 for rnd in sorted(rs):
     pair = rs[rnd]
@@ -325,6 +366,36 @@ if ratios:
         summary.append(("DDL mix (1,000 deployments), server CPU per transaction", cmed, 0.9))
         ratio_rows.append(("DDL mix CPU/tx", cmed, 0.9))
 md.append("")
+# the downtime guard on: stock / rglock, and rg (off) / rglock (what the family adds)
+lk = [(rnd, p) for rnd, p in sorted(rs.items()) if "rglock" in p and "stock" in p and "rg" in p
+      and p["rglock"]["tps"] and p["stock"]["tps"] and p["rg"]["tps"]]
+if lk:
+    md.append("With the downtime guard on (`rollguard.lock_checks = on`):\n")
+    md.append("| round | lock_checks on tps | tps ratio (stock / on) | lock_checks on CPU ms/tx | CPU ratio (stock / on) "
+              "| off / on tps | off / on CPU |\n|---|---|---|---|---|---|---|")
+    lr, lc, fr, fc = [], [], [], []
+    for rnd, p in lk:
+        r1 = p["rglock"]["tps"] / p["stock"]["tps"]
+        r2 = p["rglock"]["tps"] / p["rg"]["tps"]
+        sc, oc, lcpu = p["stock"]["cpu_per_tx_us"], p["rg"]["cpu_per_tx_us"], p["rglock"]["cpu_per_tx_us"]
+        c1 = sc / lcpu if sc and lcpu else None
+        c2 = oc / lcpu if oc and lcpu else None
+        lr.append(r1)
+        fr.append(r2)
+        if c1:
+            lc.append(c1)
+        if c2:
+            fc.append(c2)
+        md.append(f"| {rnd} | {fmt(p['rglock']['tps'])} | {r1:.4f} | {fmt(lcpu / 1000 if lcpu else None, 3)} | "
+                  f"{fmt(c1, 4)} | {r2:.4f} | {fmt(c2, 4)} |")
+    md.append(f"| **median** | | **{statistics.median(lr):.4f}** | | **{fmt(statistics.median(lc) if lc else None, 4)}** "
+              f"| **{statistics.median(fr):.4f}** | **{fmt(statistics.median(fc) if fc else None, 4)}** |")
+    md.append("")
+    summary.append(("DDL mix (1,000 deployments), rollguard.lock_checks = on, tps", statistics.median(lr), 0.9))
+    if lc:
+        summary.append(("DDL mix (1,000 deployments), rollguard.lock_checks = on, server CPU per transaction",
+                        statistics.median(lc), 0.9))
+    ratio_rows.append(("DDL lock_checks on tps", statistics.median(lr), 0.9))
 
 # per statement, averaged over rounds
 stmt_lat = {}
@@ -594,6 +665,13 @@ if os.path.exists(fp):
         md.append(f"Deploys of the 5,000-column version: the first (which makes it live: its columns enter the "
                   f"counters) {fmt(first['deploy-5000-first'])} ms, the others (median) "
                   f"{fmt(first.get('deploy-5000-others-median'))} ms.\n")
+r = runs.get("deploy-register-5000")
+if r and r["lat"]:
+    summary.append(("register_version, 5,000-column manifest", r["lat"], "< 50 ms", f"{r['lat']:.1f} ms", r["lat"] < 50))
+if first.get("deploy-5000-first"):
+    v = float(first["deploy-5000-first"])
+    summary.append(("first deploy of a 5,000-column version (its columns enter the counters)", v, "< 50 ms",
+                    f"{v:.1f} ms", v < 50))
 bt = os.path.join(res, "deploy_batches.tsv")
 if os.path.exists(bt):
     with open(bt) as f:
@@ -648,9 +726,32 @@ if conc:
     md.append("Concurrency: " + "; ".join(conc) + ".\n")
 
 # --- summary ------------------------------------------------------------------
-summ = ["## Summary\n", "| target | measured | target | met |", "|---|---|---|---|"]
-for what, ratio, target in summary:
-    summ.append(f"| {what} | {ratio:.4f} | >= {target} | {'yes' if ratio >= target else '**no**'} |")
+# the method of each row: how the measure was taken (it decides how far to trust it)
+METHODS = [
+    ("served connections, instructions", "callgrind on the postmaster with --trace-children: every backend of a real server, connection start to exit, per transaction"),
+    ("instructions per transaction (callgrind)", "callgrind, one backend in single-user mode: the statements only"),
+    ("server CPU per transaction", "CPU time of all the cluster's processes (/proc) per transaction, median of rounds"),
+    (", tps", "pgbench transactions per second, median of rounds (wall clock: the machine's load moves it)"),
+    ("register_version", "pgbench -r mean latency, one client (wall clock)"),
+    ("first deploy", "pgbench -l, the first transaction's latency (wall clock)"),
+    ("latency", "pgbench -r mean latency per statement (wall clock)"),
+    ("counters of live use", "rows of rollguard._live_drift() (a recount)"),
+    ("mirrors deploying", "pgbench, 50 clients; server log, counters recount, placement check"),
+    ("refused", "psql \\timing, median"),
+]
+
+
+def method(what):
+    return next((m for key, m in METHODS if key in what), "")
+
+
+summ = ["## Summary\n", "| target | measured | target | met | method |", "|---|---|---|---|---|"]
+for row in summary:
+    what, value, target = row[:3]
+    if len(row) > 3:   # (what, value, target, text, met): a measure that is not a ratio
+        summ.append(f"| {what} | {row[3]} | {target} | {'yes' if row[4] else '**no**'} | {method(what)} |")
+    else:
+        summ.append(f"| {what} | {value:.4f} | >= {target} | {'yes' if value >= target else '**no**'} | {method(what)} |")
 if len(dep_rows) >= 2:
     import math
     a, b = dep_rows[0], dep_rows[-1]
@@ -663,14 +764,15 @@ if len(dep_rows) >= 2:
             grow = vb / va
             summ.append(f"| {label}, {a['n']:,} -> {b['n']:,} deployments | {va:.3f} ms -> {vb:.3f} ms (x{grow:.2f}; "
                         f"deployments x{b['n'] / a['n']:,.0f}) | at most logarithmic (x{bound:.1f}) | "
-                        f"{'yes' if grow <= bound else '**no**'} |")
+                        f"{'yes' if grow <= bound else '**no**'} | {method(label + ' latency')} |")
     ra, rb = num(a["c"], "refuse_drop_column_ms"), num(b["c"], "refuse_drop_column_ms")
     if ok(ra) and ok(rb) and ra:
         summ.append(f"| refused DROP COLUMN (names every deployment), {a['n']:,} -> {b['n']:,} deployments | "
-                    f"{ra:.2f} ms -> {rb:.2f} ms (x{rb / ra:.0f}) | none: linear by nature, reported apart | - |")
+                    f"{ra:.2f} ms -> {rb:.2f} ms (x{rb / ra:.0f}) | none: linear by nature, reported apart | - | {method('refused')} |")
     drifts = [r["c"].get("drift") for r in dep_rows + ver_rows]
     summ.append(f"| counters of live use at every curve point (rows of rollguard._live_drift()) | "
-                f"{', '.join(str(d) for d in drifts)} | 0 | {'yes' if all(d == '0' for d in drifts) else '**no**'} |")
+                f"{', '.join(str(d) for d in drifts)} | 0 | {'yes' if all(d == '0' for d in drifts) else '**no**'} | "
+                f"{method('counters of live use')} |")
 for label, key, name in [("1,000 mirrors deploying onto one version, 50 clients", "deploy-mirrors-c50", "mirrors-c50"),
                          ("1,000 mirrors deploying over 200 versions, 50 clients", "deploy-mirrors-spread-c50", "mirrors-spread-c50")]:
     r = runs.get(key)
@@ -682,7 +784,8 @@ for label, key, name in [("1,000 mirrors deploying onto one version, 50 clients"
                 and r["processed"] == (r["expected"] or r["processed"]) and errs == "0" and drift == "0"
                 and placed == "1000")
         summ.append(f"| {label} | {fmt(r['tps'])}/s, {r['processed']} done, {errs} server errors, "
-                    f"{placed} placed right, drift {drift} | no errors | {'yes' if good else '**no**'} |")
+                    f"{placed} placed right, drift {drift} | no errors | {'yes' if good else '**no**'} | "
+                    f"{method('mirrors deploying')} |")
 summ.append("")
 pos = md.index("## Machine\n")
 md[pos:pos] = summ
@@ -718,4 +821,6 @@ with open(os.path.join(res, "deploy.dat"), "w") as f:
         r = runs.get(key)
         if r and r["lat"]:
             f.write(f"\"{label}\" {r['lat']} {r['tps'] or 0}\n")
-print(open(os.path.join(res, "results.md")).read())
+# one screen: the summary, then where the rest is
+print("\n".join(l for l in summ if l))
+print(f"\nEverything else: {os.path.join(res, 'results.md')}")

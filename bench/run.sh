@@ -29,11 +29,16 @@ PROFILE=$RESULTS/profile
 
 BINDIR=${BINDIR:-/usr/lib/postgresql/15/bin}
 if [ "${QUICK:-0}" = 1 ]; then
-	ROUNDS=${ROUNDS:-1} DML_SECONDS=${DML_SECONDS:-3} DDL_TRANSACTIONS=${DDL_TRANSACTIONS:-200}
-	CURVE_SECONDS=${CURVE_SECONDS:-2} SCALE=${SCALE:-2}
-	CURVE_POINTS=${CURVE_POINTS:-"100 1000"} VERSION_POINTS=${VERSION_POINTS:-"200 150"}
-	REFUSE_REPS=${REFUSE_REPS:-3} DEPLOY_MOVES=${DEPLOY_MOVES:-"mirrors-c50 mirrors-spread-c1"}
+	# for iterating, not for quoting: every part once, as small as it goes
+	ROUNDS=${ROUNDS:-1} DML_SECONDS=${DML_SECONDS:-2} DDL_TRANSACTIONS=${DDL_TRANSACTIONS:-100}
+	CURVE_SECONDS=${CURVE_SECONDS:-2} SCALE=${SCALE:-1}
+	CURVE_POINTS=${CURVE_POINTS:-"1000"} VERSION_POINTS=${VERSION_POINTS:-"200"}
+	REFUSE_REPS=${REFUSE_REPS:-1} DEPLOY_MOVES=${DEPLOY_MOVES:-"mirrors-c1"}
+	PARTS=${PARTS:-"dml ddl deploy instructions"}
 fi
+# the parts to run (all by default): dml ddl curve profile deploy instructions
+PARTS=${PARTS:-"dml ddl curve profile deploy instructions"}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 ROUNDS=${ROUNDS:-4}                 # rounds per workload (DML: ABBA, DDL: AB / BA)
 DML_SECONDS=${DML_SECONDS:-8}       # per pgbench run
 DDL_TRANSACTIONS=${DDL_TRANSACTIONS:-1500}
@@ -78,6 +83,8 @@ mkdir -p "$RAW" "$PROFILE"
 
 # as_postgres, start_cluster, q
 . "$BENCH/lib.sh"
+# served_count: instructions of a real server's backends (callgrind)
+. "$BENCH/served.sh"
 
 cleanup() {
 	if [ "${KEEP:-0}" = 1 ]; then
@@ -111,10 +118,12 @@ cluster_cpu() {
 bench_run() {
 	local name=$1 c=$2 rc=0 cpu0 cpu1 opts=""
 	shift 2
-	if [ "$c" = rgtag ]; then
-		c=rg
-		opts=$TAG_OPTIONS
-	fi
+	case $c in
+		rgtag) c=rg opts=$TAG_OPTIONS ;;
+		# the downtime guard (rollguard.lock_checks, default warn) on or off
+		rglock) c=rg opts="-c rollguard.lock_checks=on" ;;
+		rgnolock) c=rg opts="-c rollguard.lock_checks=off" ;;
+	esac
 	echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)" >"$RAW/$name.load"
 	cpu0=$(cluster_cpu "$c")
 	PGOPTIONS="$opts" PGHOST=$WORK/$c PGPORT=5432 PGUSER=postgres "$BINDIR/pgbench" -n "$@" bench \
@@ -148,7 +157,7 @@ done
 	echo "settings	$(q rg -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','work_mem','fsync','synchronous_commit','max_wal_size','checkpoint_timeout','autovacuum','jit','max_connections')")"
 	echo "rollguard	working tree at commit $(git -C "$BENCH/.." rev-parse --short HEAD 2>/dev/null || echo '?') ($(git -C "$BENCH/.." log -1 --format=%cd --date=iso 2>/dev/null)$(git -C "$BENCH/.." diff --quiet HEAD -- src 'rollguard--*.sql' rollguard.control 2>/dev/null || echo ', with uncommitted changes')); installed library md5 $LIBMD5 ($(stat -c %y "$LIBSO" | cut -d. -f1)), $( [ "$(md5sum "$BENCH/../rollguard.so" 2>/dev/null | cut -c1-12)" = "$LIBMD5" ] && echo "the working tree's build" || echo "not the working tree's build")$(for f in "$BENCH"/../rollguard--*.sql; do cmp -s "$f" "$("$BINDIR/pg_config" --sharedir)/extension/$(basename "$f")" || { echo ", installed extension scripts differ from the working tree's"; break; }; done)"
 	echo "scale	$SCALE"
-	echo "params	ROUNDS=$ROUNDS DML_SECONDS=$DML_SECONDS DDL_TRANSACTIONS=$DDL_TRANSACTIONS CURVE_SECONDS=$CURVE_SECONDS REFUSE_REPS=$REFUSE_REPS CLIENTS=$CLIENTS"
+	echo "params	ROUNDS=$ROUNDS DML_SECONDS=$DML_SECONDS DDL_TRANSACTIONS=$DDL_TRANSACTIONS CURVE_SECONDS=$CURVE_SECONDS REFUSE_REPS=$REFUSE_REPS CLIENTS=$CLIENTS PARTS='$PARTS'$([ "${QUICK:-0}" = 1 ] && echo ' QUICK=1')"
 	echo "tag	PGOPTIONS='$TAG_OPTIONS' (the tagged DML runs)"
 } >"$RESULTS/machine.tsv"
 
@@ -185,6 +194,7 @@ for c in rg stock; do q $c -c 'VACUUM ANALYZE' -c 'CHECKPOINT'; done
 order() { if [ $(($1 % 2)) = 1 ]; then echo "stock rg"; else echo "rg stock"; fi; }
 
 # --- DML -------------------------------------------------------------------
+if part dml; then
 # Three arms: stock, rg (untagged sessions), rgtag (rg, every session tagged
 # with $TAG_OPTIONS: a live session of a registered version, and whatever
 # rollguard does for tagged sessions' statements -- observing the columns
@@ -218,20 +228,35 @@ done
 echo "observed_after	$(observed_v1)" >>"$RESULTS/machine.tsv"
 log "tagged runs: $tagcheck; observed uses of v1 before/after: $(grep -E '^observed_(before|after)' "$RESULTS/machine.tsv" | cut -f2 | tr '\n' ' ')"
 
+fi  # dml
 # --- DDL mix ---------------------------------------------------------------
+if part ddl; then
 # A fixed number of transactions per run, not a fixed time: every DROP
 # COLUMN leaves a dropped column's slot in pg_attribute for good, and the
 # more a table has, the more every later ALTER TABLE of it costs.  Run for
 # a fixed time, the faster cluster would make its own tables slower; with
 # the same count, both clusters' tables are alike at every round.
-log "DDL mix: $ROUNDS rounds x $DDL_TRANSACTIONS transactions, 1 client, 1,000 deployments"
+# Two arms on rg: rollguard.lock_checks = off (the compatibility guard
+# alone: "rg") and on (the downtime guard too: "rglock"), each running half
+# the transactions, so that the rg cluster's tables take as many DROP
+# COLUMNs per round as stock's.
+log "DDL mix: $ROUNDS rounds x $DDL_TRANSACTIONS transactions, 1 client, 1,000 deployments (rg: lock_checks off, then on)"
 for r in $(seq 1 "$ROUNDS"); do
-	for c in $(order "$r"); do
-		bench_run "ddl-mix-r$r-$c" $c -c 1 -t "$DDL_TRANSACTIONS" -r -f "$BENCH/scripts/ddl_mix.sql"
+	if [ $((r % 2)) = 1 ]; then arms="stock rg rglock"; else arms="rglock rg stock"; fi
+	for c in $arms; do
+		case $c in
+			stock) bench_run "ddl-mix-r$r-stock" stock -c 1 -t "$DDL_TRANSACTIONS" -r -f "$BENCH/scripts/ddl_mix.sql" ;;
+			rg) bench_run "ddl-mix-r$r-rg" rgnolock -c 1 -t $((DDL_TRANSACTIONS / 2)) -r -f "$BENCH/scripts/ddl_mix.sql" ;;
+			rglock) bench_run "ddl-mix-r$r-rglock" rglock -c 1 -t $((DDL_TRANSACTIONS / 2)) -r -f "$BENCH/scripts/ddl_mix.sql" ;;
+		esac
 	done
 done
+# is the family on in the rglock arm?  (a connection with its options)
+echo "lock_checks	$(PGOPTIONS='-c rollguard.lock_checks=on' q rg -c "SHOW rollguard.lock_checks") in the DDL mix's rglock arm, $(PGOPTIONS='-c rollguard.lock_checks=off' q rg -c "SHOW rollguard.lock_checks") in its rg arm" >>"$RESULTS/machine.tsv"
 
+fi  # ddl
 # --- the curves --------------------------------------------------------------
+if part curve; then
 # At 10 .. 10,000 deployments (200 versions), then at 1,000 deployments over
 # 200 .. 1 live versions, each point:
 #  - setting the deployments up (bench_proto.set_deployments: direct writes,
@@ -314,7 +339,9 @@ log "  back to 1,000 deployments over 200 versions: $(q rg -c "SELECT round(benc
 	q rg -F $'\t' -c "SELECT 'live_column', pg_size_pretty(pg_total_relation_size('rollguard.live_column')), n_live_tup, n_dead_tup FROM pg_stat_all_tables WHERE relid = 'rollguard.live_column'::regclass"
 } >"$PROFILE/counters-bloat.txt" 2>&1
 
+fi  # curve
 # --- profile of the guard at 1,000 deployments -------------------------------
+if part profile; then
 log "profile: EXPLAIN ANALYZE of the guard's queries (generic plans, as the guard runs them)"
 gx() { q rg -c "SELECT * FROM bench_proto.guard_explain($1)"; }
 {
@@ -459,7 +486,9 @@ if [ "$PERF_OK" = 1 ]; then
 	done
 fi
 
+fi  # profile
 # --- deploy API ------------------------------------------------------------
+if part deploy; then
 # Every deploy step (and registration) takes the counters' global lock
 # first (rollguard._lock_live(), held until commit): deploy steps are
 # serialized.  The 1,000 mirrors move, each move once with 50 clients and
@@ -541,7 +570,9 @@ for move in $DEPLOY_MOVES; do
 	esac
 done
 
+fi  # deploy
 # --- DDL mix, instructions ---------------------------------------------------
+if part instructions; then
 # The same statements, counted in instructions (valgrind's callgrind), which
 # this machine's noise does not move: on the rg cluster's binaries, a fresh
 # database with the extension and the registry (200 versions x 2,000
@@ -647,11 +678,43 @@ PY
 		as_postgres "valgrind --tool=callgrind --callgrind-out-file=/dev/null '$BINDIR/postgres' --single $(dml_opts $arm) -D '$WORK/rg/data' bench </dev/null >'$WORK/single-dml-empty-$arm.log' 2>&1" || true
 		echo -e "startup\t$arm\t$(grep 'I   refs' "$WORK/single-dml-empty-$arm.log" | awk '{gsub(",", "", $NF); print $NF}')\t0\t0" >>"$RESULTS/instructions_dml.tsv"
 	done
+	# DML counted for a real server: the same cluster's postmaster under
+	# callgrind (--trace-children), pgbench's own transactions over its
+	# own connections (the protocol, prepared statements, the connection's
+	# start and end, the shared-memory session slot of a tagged session:
+	# everything single-user mode leaves out), the same random keys
+	# (--random-seed) in every arm, ABCCBA (sums of each arm's two runs),
+	# after one run that is not counted.  Select-only also with a
+	# connection per transaction (-C): what starting a connection costs.
+	SERVED_N=$([ "${QUICK:-0}" = 1 ] && echo 200 || echo 1000)
+	SERVED_C=$([ "${QUICK:-0}" = 1 ] && echo 20 || echo 100)
+	log "DML in instructions, served: the rg cluster's postmaster under callgrind, stock / rollguard / tagged"
+	echo -e "workload\tarm\tbackends\tinstructions\ttransactions\tfailed" >"$RESULTS/instructions_served.tsv"
+	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -l '$WORK/rg/server.log' -w start >/dev/null"
+	PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/pgbench" -n -M prepared -c 2 -j 2 -t "$SERVED_N" --random-seed=11 bench >/dev/null 2>&1 || true
+	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -m fast -w stop >/dev/null"
+	for w in select tpcb select-connect; do
+		case $w in
+			select) args="-M prepared -S -c 2 -j 2 -t $SERVED_N" ;;
+			tpcb) args="-M prepared -c 2 -j 2 -t $((SERVED_N / 4))" ;;
+			select-connect) args="-C -S -c 1 -t $SERVED_C" ;;
+		esac
+		for arm in stock rg rgtag rgtag rg stock; do
+			sopts="" popts=""
+			[ $arm = stock ] && sopts="-c shared_preload_libraries=''"
+			[ $arm = rgtag ] && popts=$TAG_OPTIONS
+			# shellcheck disable=SC2086
+			echo -e "$w\t$arm\t$(served_count "$WORK/rg/data" "$WORK/rg" "$w-$arm" "$sopts" "$popts" $args --random-seed=11)" \
+				>>"$RESULTS/instructions_served.tsv"
+			tail -1 "$RESULTS/instructions_served.tsv" | sed 's/^/    /'
+		done
+	done
 	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -l '$WORK/rg/server.log' -w start >/dev/null"
 else
 	log "DDL mix in instructions: skipped (no valgrind, or SKIP_INSTRUCTIONS=1)"
 fi
 
+fi  # instructions
 # --- report ----------------------------------------------------------------
 if [ "$(md5sum "$LIBSO" | cut -c1-12)" != "$LIBMD5" ]; then
 	log "WARNING: $LIBSO was replaced during the run; the clusters ran the library of the start ($LIBMD5)"

@@ -22,7 +22,8 @@ served_count() {
 	shift 5
 	rm -rf "$out" && mkdir -p "$out" && chown postgres: "$out"
 	log=$out/server.log
-	as_postgres "valgrind --tool=callgrind --trace-children=yes --callgrind-out-file='$out/cg.%p' \
+	as_postgres "valgrind --tool=callgrind --trace-children=yes --zero-before=InitPostmasterChild \
+		--callgrind-out-file='$out/cg.%p' \
 		'$BINDIR/postgres' -D '$data' -c autovacuum=off -c unix_socket_directories='$sock' $sopts \
 		>'$log' 2>&1 &"
 	for n in $(seq 1 600); do

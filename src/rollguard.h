@@ -14,7 +14,8 @@
  * counters for monitoring; module.c the module entry.  lock_checks.c is
  * the second family, the downtime guard: rewrites, index builds,
  * validations and lock waits that would stall deployed code, judged by the
- * table's real size.
+ * table's real size.  manifest.c checks a manifest's shape in one pass
+ * for register_version (the SQL in rollguard--1.7.sql names the errors).
  *-------------------------------------------------------------------------
  */
 #ifndef ROLLGUARD_H
