@@ -44,6 +44,9 @@ def parse(path):
             m = re.match(r"server cpu seconds: ([\d.]+)", line)
             if m:
                 out["cpu"] = float(m.group(1))
+            m = re.match(r"blocks read, hit: (\d+) (\d+)", line)
+            if m:
+                out["blks_read"], out["blks_hit"] = int(m.group(1)), int(m.group(2))
             m = re.match(r"loadavg before: ([\d.]+)", line)
             if m:
                 out["load"] = float(m.group(1))
@@ -245,6 +248,22 @@ for key, label in [("dml-select", "select-only (-S)"), ("dml-tpcb", "TPC-B-like"
             cmed = statistics.median(cratio[a])
             summary.append((f"DML {label}{what}, server CPU per transaction", cmed, target))
             ratio_rows.append((short + (" tagged" if a == "rgtag" else "") + " CPU/tx", cmed, target))
+    # blocks each arm read from outside shared buffers (a system call each)
+    br = {}
+    for rnd, pair in rs.items():
+        for a in ARMS:
+            for r in pair.get(a, {}).values():
+                if r.get("blks_read") is not None and r["processed"]:
+                    t = br.setdefault(a, [0, 0, 0])
+                    t[0] += r["blks_read"]
+                    t[1] += r["blks_hit"]
+                    t[2] += r["processed"]
+    if br:
+        notes.append(f"{label}: blocks per transaction read from outside shared buffers (the kernel's page cache: "
+                     "a system call and an 8 kB copy each, CPU time that instructions counted in user space do "
+                     "not see) / found in them, all rounds (`pg_stat_database`): " +
+                     "; ".join(f"{ {'stock': 'stock', 'rg': 'rollguard', 'rgtag': 'tagged'}[a]} "
+                               f"{br[a][0] / br[a][2]:.3f} / {br[a][1] / br[a][2]:.2f}" for a in ARMS if a in br) + ".\n")
     if tag_vs_rg:
         notes.append(f"{label}: tagged / untagged rollguard tps, per round: "
                      f"{', '.join(f'{x:.3f}' for x in tag_vs_rg)} (median {statistics.median(tag_vs_rg):.3f}): "

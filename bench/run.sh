@@ -34,10 +34,10 @@ if [ "${QUICK:-0}" = 1 ]; then
 	CURVE_SECONDS=${CURVE_SECONDS:-2} SCALE=${SCALE:-1}
 	CURVE_POINTS=${CURVE_POINTS:-"1000"} VERSION_POINTS=${VERSION_POINTS:-"200"}
 	REFUSE_REPS=${REFUSE_REPS:-1} DEPLOY_MOVES=${DEPLOY_MOVES:-"mirrors-c1"}
-	PARTS=${PARTS:-"dml ddl deploy instructions"}
+	PARTS=${PARTS:-"dml ddl deploy served"}
 fi
-# the parts to run (all by default): dml ddl curve profile deploy instructions
-PARTS=${PARTS:-"dml ddl curve profile deploy instructions"}
+# the parts to run (all by default): dml ddl curve profile deploy instructions served
+PARTS=${PARTS:-"dml ddl curve profile deploy instructions served"}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 ROUNDS=${ROUNDS:-4}                 # rounds per workload (DML: ABBA, DDL: AB / BA)
 DML_SECONDS=${DML_SECONDS:-8}       # per pgbench run
@@ -125,12 +125,18 @@ bench_run() {
 		rgnolock) c=rg opts="-c rollguard.lock_checks=off" ;;
 	esac
 	echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)" >"$RAW/$name.load"
+	# blocks found in shared buffers or read from outside them (the
+	# kernel's page cache: a system call each, CPU that instructions
+	# counted in user space do not show)
+	blk0=$(q "$c" -F ' ' -c "SELECT pg_stat_force_next_flush(); SELECT blks_read, blks_hit FROM pg_stat_database WHERE datname = 'bench'" | tail -1)
 	cpu0=$(cluster_cpu "$c")
 	PGOPTIONS="$opts" PGHOST=$WORK/$c PGPORT=5432 PGUSER=postgres "$BINDIR/pgbench" -n "$@" bench \
 		>"$RAW/$name.txt" 2>&1 || rc=$?
 	sleep 0.3	# let the postmaster reap the backends
 	cpu1=$(cluster_cpu "$c")
+	blk1=$(q "$c" -F ' ' -c "SELECT blks_read, blks_hit FROM pg_stat_database WHERE datname = 'bench'")
 	echo "exit status: $rc" >>"$RAW/$name.txt"
+	echo "blocks read, hit: $(awk -v a="$blk0" -v b="$blk1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%d %d", y[1] - x[1], y[2] - x[2]}')" >>"$RAW/$name.txt"
 	echo "server cpu seconds: $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}')" >>"$RAW/$name.txt"
 	echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/$name.load"
 	cat "$RAW/$name.load" >>"$RAW/$name.txt" && rm "$RAW/$name.load"
@@ -678,27 +684,42 @@ PY
 		as_postgres "valgrind --tool=callgrind --callgrind-out-file=/dev/null '$BINDIR/postgres' --single $(dml_opts $arm) -D '$WORK/rg/data' bench </dev/null >'$WORK/single-dml-empty-$arm.log' 2>&1" || true
 		echo -e "startup\t$arm\t$(grep 'I   refs' "$WORK/single-dml-empty-$arm.log" | awk '{gsub(",", "", $NF); print $NF}')\t0\t0" >>"$RESULTS/instructions_dml.tsv"
 	done
+	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -l '$WORK/rg/server.log' -w start >/dev/null"
+else
+	log "DDL mix in instructions: skipped (no valgrind, or SKIP_INSTRUCTIONS=1)"
+fi
+
+fi  # instructions
+# --- DML in instructions, served by a real server -----------------------------
+if part served && command -v valgrind >/dev/null; then
+	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -m fast -w stop >/dev/null"
 	# DML counted for a real server: the same cluster's postmaster under
 	# callgrind (--trace-children), pgbench's own transactions over its
 	# own connections (the protocol, prepared statements, the connection's
 	# start and end, the shared-memory session slot of a tagged session:
 	# everything single-user mode leaves out), the same random keys
 	# (--random-seed) in every arm, ABCCBA (sums of each arm's two runs),
-	# after one run that is not counted.  Select-only also with a
-	# connection per transaction (-C): what starting a connection costs.
+	# after VACUUM and one run of the same that is not counted.  Select-only
+	# also with a connection per transaction (-C): what starting a
+	# connection costs.
 	SERVED_N=$([ "${QUICK:-0}" = 1 ] && echo 200 || echo 1000)
 	SERVED_C=$([ "${QUICK:-0}" = 1 ] && echo 20 || echo 100)
 	log "DML in instructions, served: the rg cluster's postmaster under callgrind, stock / rollguard / tagged"
 	echo -e "workload\tarm\tbackends\tinstructions\ttransactions\tfailed" >"$RESULTS/instructions_served.tsv"
-	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -l '$WORK/rg/server.log' -w start >/dev/null"
-	PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/pgbench" -n -M prepared -c 2 -j 2 -t "$SERVED_N" --random-seed=11 bench >/dev/null 2>&1 || true
-	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -m fast -w stop >/dev/null"
 	for w in select tpcb select-connect; do
 		case $w in
 			select) args="-M prepared -S -c 2 -j 2 -t $SERVED_N" ;;
 			tpcb) args="-M prepared -c 2 -j 2 -t $((SERVED_N / 4))" ;;
 			select-connect) args="-C -S -c 1 -t $SERVED_C" ;;
 		esac
+		# not counted: VACUUM (no page left to prune: the first arm
+		# would pay for the others), then the same run once (caches,
+		# hint bits)
+		as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -l '$WORK/rg/server.log' -w start >/dev/null"
+		q rg -c "VACUUM pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history"
+		# shellcheck disable=SC2086
+		PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/pgbench" -n $args --random-seed=11 bench >/dev/null 2>&1 || true
+		as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -m fast -w stop >/dev/null"
 		for arm in stock rg rgtag rgtag rg stock; do
 			sopts="" popts=""
 			[ $arm = stock ] && sopts="-c shared_preload_libraries=''"
@@ -710,11 +731,7 @@ PY
 		done
 	done
 	as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -l '$WORK/rg/server.log' -w start >/dev/null"
-else
-	log "DDL mix in instructions: skipped (no valgrind, or SKIP_INSTRUCTIONS=1)"
-fi
-
-fi  # instructions
+fi  # served
 # --- report ----------------------------------------------------------------
 if [ "$(md5sum "$LIBSO" | cut -c1-12)" != "$LIBMD5" ]; then
 	log "WARNING: $LIBSO was replaced during the run; the clusters ran the library of the start ($LIBMD5)"

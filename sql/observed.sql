@@ -193,6 +193,17 @@ SELECT nickname FROM person WHERE id = 1;
 RESET rollguard.deployment;
 RESET rollguard.version;
 SELECT version, relation, "column", reads, writes FROM uses WHERE "column" = 'nickname';
+-- So does the very same statement run again by the same session, with the
+-- same tags (a backend skips what it recorded less than a minute ago, but
+-- not what was cleared meanwhile).
+SET rollguard.deployment = 'mirror-2';
+SET rollguard.version = '41';
+SELECT nickname FROM person WHERE id = 1;
+SELECT rollguard.clear_observed('41', 'person', 'nickname');
+SELECT nickname FROM person WHERE id = 1;
+RESET rollguard.deployment;
+RESET rollguard.version;
+SELECT version, relation, "column", reads, writes FROM uses WHERE "column" = 'nickname';
 
 -- Bad input: an unknown relation, a bad version label (as everywhere in
 -- rollguard), a column name longer than a name is cut like any identifier.

@@ -82,6 +82,22 @@ typedef struct LocalRel
 	bool		observed;		/* are uses of this relation recorded? */
 	NameData	nspname;
 	NameData	relname;
+
+	/*
+	 * The fast path: the columns of the last statement that used the
+	 * relation, all recorded, and when the first of them is due a refresh.
+	 * A statement that uses the same columns the same way (the same
+	 * statement run again, most of the time) before then, in the same
+	 * generations, has nothing to record and skips the per-column lookups.
+	 * last_generation 0: none.
+	 */
+	uint32		last_generation;
+	uint32		last_clear_generation;
+	AclMode		last_perms;
+	Bitmapset  *last_selected;	/* in local_cxt */
+	Bitmapset  *last_inserted;
+	Bitmapset  *last_updated;
+	TimestampTz last_until;
 } LocalRel;
 
 typedef struct LocalColKey
@@ -112,6 +128,7 @@ typedef struct LocalCol
 static MemoryContext local_cxt = NULL;
 static HTAB *local_rels = NULL;
 static HTAB *local_cols = NULL;
+static LocalRel *last_rel = NULL;	/* the entry found last (one probe saved) */
 static uint32 local_generation = 1;
 static uint32 seen_tags_generation = 0;
 static uint32 extension_generation = 0;	/* when extension_here was asked */
@@ -179,6 +196,7 @@ init_local_cache(void)
 	info.hcxt = local_cxt;
 	local_rels = hash_create("rollguard observed relations (local)", 64, &info,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	last_rel = NULL;
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(LocalColKey);
 	info.entrysize = sizeof(LocalCol);
@@ -268,10 +286,14 @@ record_column(LocalRel *rel, AttrNumber attnum, bool reads, bool writes,
 	}
 }
 
-/* One column of one statement: recorded unless this backend just did. */
+/*
+ * One column of one statement: recorded unless this backend just did.
+ * Lowers *oldest to when the column was last recorded.
+ */
 static void
 observe_column(LocalRel *rel, AttrNumber attnum, bool reads, bool writes,
-			   const RgSessionTags *tags, TimestampTz now, uint32 clear_generation)
+			   const RgSessionTags *tags, TimestampTz now, uint32 clear_generation,
+			   TimestampTz *oldest)
 {
 	LocalColKey key;
 	LocalCol   *col;
@@ -291,12 +313,16 @@ observe_column(LocalRel *rel, AttrNumber attnum, bool reads, bool writes,
 	}
 	else if ((!reads || col->reads) && (!writes || col->writes) &&
 			 !TimestampDifferenceExceeds(col->recorded_at, now, REFRESH_INTERVAL_MS))
+	{
+		*oldest = Min(*oldest, col->recorded_at);
 		return;
+	}
 
 	record_column(rel, attnum, reads, writes, tags, now);
 	col->reads |= reads;
 	col->writes |= writes;
 	col->recorded_at = now;
+	*oldest = Min(*oldest, now);
 }
 
 /*
@@ -305,7 +331,8 @@ observe_column(LocalRel *rel, AttrNumber attnum, bool reads, bool writes,
  */
 static bool
 observe_columns(LocalRel *rel, Bitmapset *cols, bool reads, bool writes,
-				const RgSessionTags *tags, TimestampTz now, uint32 clear_generation)
+				const RgSessionTags *tags, TimestampTz now, uint32 clear_generation,
+				TimestampTz *oldest)
 {
 	int			i = -1;
 	bool		any = false;
@@ -316,7 +343,7 @@ observe_columns(LocalRel *rel, Bitmapset *cols, bool reads, bool writes,
 
 		if (attnum < 0)			/* system columns */
 			continue;
-		observe_column(rel, attnum, reads, writes, tags, now, clear_generation);
+		observe_column(rel, attnum, reads, writes, tags, now, clear_generation, oldest);
 		any = true;
 	}
 	return any;
@@ -368,6 +395,8 @@ observe_statement(List *perminfos)
 		LocalRel   *rel;
 		bool		found;
 		bool		any;
+		TimestampTz oldest = PG_INT64_MAX;
+		MemoryContext oldcxt;
 
 		/*
 		 * Relations the statement names (and views' base relations, checked
@@ -376,17 +405,38 @@ observe_statement(List *perminfos)
 		 */
 		if (!RG_PERM_INFO_IS_RELATION(perm) || perm->requiredPerms == 0)
 			continue;
-		rel = hash_search(local_rels, &perm->relid, HASH_ENTER, &found);
+		if (last_rel != NULL && last_rel->relid == perm->relid)
+		{
+			rel = last_rel;
+			found = true;
+		}
+		else
+			rel = hash_search(local_rels, &perm->relid, HASH_ENTER, &found);
+		last_rel = rel;
+		if (!found)
+		{
+			rel->last_selected = rel->last_inserted = rel->last_updated = NULL;
+			rel->last_generation = 0;
+		}
 		if (!found || rel->generation != local_generation)
 		{
 			rel->generation = local_generation;
 			rel->observed = relation_is_observed(perm->relid, rel);
+			rel->last_generation = 0;
 		}
 		if (!rel->observed)
 			continue;
-		any = observe_columns(rel, perm->selectedCols, true, false, tags, now, clear_generation);
-		any |= observe_columns(rel, perm->insertedCols, false, true, tags, now, clear_generation);
-		any |= observe_columns(rel, perm->updatedCols, false, true, tags, now, clear_generation);
+		/* the same use as the last statement's, nothing due: nothing to do */
+		if (rel->last_generation == local_generation &&
+			rel->last_clear_generation == clear_generation &&
+			now < rel->last_until && rel->last_perms == perm->requiredPerms &&
+			bms_equal(rel->last_selected, perm->selectedCols) &&
+			bms_equal(rel->last_inserted, perm->insertedCols) &&
+			bms_equal(rel->last_updated, perm->updatedCols))
+			continue;
+		any = observe_columns(rel, perm->selectedCols, true, false, tags, now, clear_generation, &oldest);
+		any |= observe_columns(rel, perm->insertedCols, false, true, tags, now, clear_generation, &oldest);
+		any |= observe_columns(rel, perm->updatedCols, false, true, tags, now, clear_generation, &oldest);
 		/*
 		 * The relation itself: used without any of its columns (count(*),
 		 * DELETE), or inserted into -- "writes" on the relation means it
@@ -397,7 +447,22 @@ observe_statement(List *perminfos)
 			observe_column(rel, RELATION_ITSELF,
 						   !any && (perm->requiredPerms & ACL_SELECT) != 0,
 						   (perm->requiredPerms & ACL_INSERT) != 0,
-						   tags, now, clear_generation);
+						   tags, now, clear_generation, &oldest);
+
+		/* remember this use for the fast path */
+		oldcxt = MemoryContextSwitchTo(local_cxt);
+		bms_free(rel->last_selected);
+		bms_free(rel->last_inserted);
+		bms_free(rel->last_updated);
+		rel->last_selected = bms_copy(perm->selectedCols);
+		rel->last_inserted = bms_copy(perm->insertedCols);
+		rel->last_updated = bms_copy(perm->updatedCols);
+		MemoryContextSwitchTo(oldcxt);
+		rel->last_perms = perm->requiredPerms;
+		rel->last_generation = local_generation;
+		rel->last_clear_generation = clear_generation;
+		rel->last_until = oldest == PG_INT64_MAX ? 0 :
+			oldest + (TimestampTz) REFRESH_INTERVAL_MS * 1000;
 	}
 }
 
