@@ -40,6 +40,12 @@ served_count() {
 	ls "$out" | grep '^cg\.' | sort >"$out/files.after"
 	pm=$(head -1 "$data/postmaster.pid")
 	as_postgres "'$BINDIR/pg_ctl' -D '$data' -m fast -w -t 600 stop >/dev/null 2>&1" || true
+	# the server's other processes write their files as they exit, after
+	# the postmaster: let them finish before the next run starts
+	for n in $(seq 1 600); do
+		pgrep -f "callgrind-out-file=$out/" >/dev/null || break
+		sleep 0.2
+	done
 	comm -13 "$out/files.before" "$out/files.after" | grep -v "^cg\.$pm\$" |
 		while read -r f; do
 			awk '/^(summary|totals):/ {print $2; exit}' "$out/$f"
