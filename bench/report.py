@@ -490,12 +490,13 @@ if os.path.exists(pf):
 
 # --- curves -----------------------------------------------------------------
 curve = []
-with open(os.path.join(res, "curve.tsv")) as f:
-    header = f.readline().rstrip("\n").split("\t")
-    for line in f:
-        vals = line.rstrip("\n").split("\t")
-        if len(vals) == len(header):
-            curve.append(dict(zip(header, vals)))
+if os.path.exists(os.path.join(res, "curve.tsv")):   # PARTS without curve: none
+    with open(os.path.join(res, "curve.tsv")) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            vals = line.rstrip("\n").split("\t")
+            if len(vals) == len(header):
+                curve.append(dict(zip(header, vals)))
 
 CHECKED = re.compile(r"SET NOT NULL|RENAME COLUMN")
 

@@ -739,5 +739,5 @@ if [ "$(md5sum "$LIBSO" | cut -c1-12)" != "$LIBMD5" ]; then
 fi
 log "report: $RESULTS/results.md, $RESULTS/rollguard-bench.png"
 "$PYTHON" "$BENCH/report.py" "$RESULTS"
-(cd "$RESULTS" && gnuplot "$BENCH/plot.gp")
+(cd "$RESULTS" && gnuplot "$BENCH/plot.gp" 2>"$WORK/gnuplot.log") || log "plot: gnuplot failed (parts left out?): $(tail -1 "$WORK/gnuplot.log")"
 log "done in $(($(date +%s) - T0))s"
