@@ -21,8 +21,8 @@ module Rollguard
     def register(version:, manifest:, connection: ActiveRecord::Base.connection)
       guarded(connection) do
         connection.transaction do
-          connection.select_value("SELECT rollguard.register_version(#{connection.quote(version)}, " \
-                                  "#{connection.quote(JSON.generate(manifest))}::jsonb)")
+          connection.execute("SELECT rollguard.register_version(#{connection.quote(version)}, " \
+                             "#{connection.quote(JSON.generate(manifest))}::jsonb)")
         end
       end
       "rollguard: version \"#{version}\" registered: #{manifest['relations'].size} relations, " \
@@ -38,12 +38,12 @@ module Rollguard
       q = ->(v) { connection.quote(v) }
       live = guarded(connection) do
         connection.transaction do
-          connection.select_value("SELECT rollguard.use_key(#{q[deployment]}, #{q[key]})") if key
+          connection.execute("SELECT rollguard.use_key(#{q[deployment]}, #{q[key]})") if key
           if manifest && %w[deploy begin].include?(step)
-            connection.select_value("SELECT rollguard.register_version(#{q[version]}, " \
-                                    "#{q[JSON.generate(manifest)]}::jsonb)")
+            connection.execute("SELECT rollguard.register_version(#{q[version]}, " \
+                               "#{q[JSON.generate(manifest)]}::jsonb)")
           end
-          connection.select_value("SELECT #{fn}(#{q[deployment]}, #{q[version]})")
+          connection.execute("SELECT #{fn}(#{q[deployment]}, #{q[version]})")
           connection.select_rows("SELECT version, state FROM rollguard.deployments " \
                                  "WHERE deployment = #{q[deployment]} ORDER BY state = 'rolling out', since")
         end

@@ -15,24 +15,32 @@ module Rollguard
   # refuses to run while migrations of this build are pending.
   #
   # "writes" (every INSERT of this code carries the column) is not read off
-  # the schema.  ActiveRecord's partial inserts send only the attributes
-  # whose value differs from the default the process read at boot, so a
-  # column is written only when ActiveRecord itself always sends it:
+  # the schema's defaults.  ActiveRecord's partial inserts (partial_writes,
+  # the 6.1 default; partial_inserts in 7.0+) send only the attributes whose
+  # value differs from the default the process read when it booted:
+  # Order.create!(status: "new") sends no status while the column defaults
+  # to 'new'.  So a column is written only when every INSERT must carry it:
+  #   - a NOT NULL column without a default (an INSERT without it fails),
   #   - created_at/updated_at (record_timestamps: set on create),
   #   - the optimistic locking column (always added to the INSERT),
   #   - columns declared with rollguard_writes (added to every INSERT),
   #   - with partial inserts off (partial_writes = false in 6.1,
   #     partial_inserts = false in 7.0+): columns with a presence
   #     validation without conditions (always assigned, always sent).
-  # Everything else is "writes": false, the side that refuses DROP DEFAULT
-  # and ADD COLUMN ... NOT NULL without a default while this version runs.
-  # The primary key and generated columns: false.
+  # Everything else, a column with a default above all, is "writes": false,
+  # the side that refuses DROP DEFAULT while this version runs.  The
+  # primary key and generated columns: false.
   #
   # "nullable" (the code may write NULL) is false for the primary key,
-  # generated columns, timestamps, the locking column, columns with a
-  # presence validation without conditions (also the foreign key of a
-  # required belongs_to) and rollguard_writes ..., nullable: false; true
-  # otherwise.  Both keys are always written, for every column.
+  # generated columns, NOT NULL columns, timestamps, the locking column,
+  # columns with a presence validation without conditions (also the foreign
+  # key of a required belongs_to) and rollguard_writes ..., nullable: false;
+  # true otherwise.  Both keys are always written, for every column.
+  #
+  # The schema must be exactly this build's: the manifest is refused while
+  # a migration of this build is pending or when the database has run one
+  # this build does not have (a later build's schema, where a default this
+  # build's code relies on may be gone).
   #
   # Models on one table (STI): a column is written only if every model
   # writes it, and nullable if any model may write NULL.
@@ -89,9 +97,11 @@ module Rollguard
           next
         end
         present = unconditional_presence?(model, name) || required.include?(name)
-        always = stamps.include?(name) || lock.include?(name)
+        must = !col.null && col.default.nil? && col.default_function.nil?
+        always = must || stamps.include?(name) || lock.include?(name)
         writes = always || declared.key?(name) || (!partial && present)
-        nullable = !(always || present || (declared.key?(name) && declared[name][:nullable] == false))
+        nullable = !(always || !col.null || present ||
+                     (declared.key?(name) && declared[name][:nullable] == false))
         out[name] = { "writes" => writes, "nullable" => nullable }
       end
     end
@@ -123,25 +133,32 @@ module Rollguard
       rows.to_h
     end
 
-    # Pending migrations of this build: Model.columns would describe the
-    # database's older schema, not this build's.
-    def pending_migrations(connection)
+    # Why the database's schema is not this build's: its pending migrations
+    # (Model.columns would be an older schema), or migrations it has run
+    # that this build does not have (a later build's schema).  nil if none.
+    def schema_mismatch(connection)
       context = connection.migration_context
-      context.open.pending_migrations.map { |m| "#{m.version}_#{m.name.underscore}" }
+      pending = context.open.pending_migrations.map { |m| "#{m.version}_#{m.name.underscore}" }
+      unless pending.empty?
+        return "#{pending.size} migration#{pending.size == 1 ? '' : 's'} of this build " \
+               "#{pending.size == 1 ? 'is' : 'are'} pending (#{pending.first}" \
+               "#{pending.size > 1 ? ', ...' : ''}): the models' columns would be an older schema's"
+      end
+      known = context.migrations.map(&:version)
+      unknown = context.get_all_versions - known
+      return nil if unknown.empty?
+
+      "the database has run #{unknown.size} migration#{unknown.size == 1 ? '' : 's'} this build " \
+        "does not have (#{unknown.min}#{unknown.size > 1 ? ', ...' : ''}): the models' columns " \
+        "would be a later build's schema"
     end
 
     # The manifest (a Hash) and warnings (Strings).
     def build(models: self.models, connection: ActiveRecord::Base.connection, check_pending: true)
-      if check_pending
-        pending = pending_migrations(connection)
-        unless pending.empty?
-          raise Error, "#{pending.size} migration#{pending.size == 1 ? '' : 's'} of this build " \
-                       "#{pending.size == 1 ? 'is' : 'are'} pending (#{pending.first}" \
-                       "#{pending.size > 1 ? ', ...' : ''}): the models' columns would be the " \
-                       "database's, not this build's. Derive the manifest where this build's " \
-                       "migrations have run (rollguard:manifest > manifest.json in CI) and pass " \
-                       "MANIFEST=manifest.json"
-        end
+      if check_pending && (why = schema_mismatch(connection))
+        raise Error, "rollguard: cannot derive this build's manifest here: #{why}. Derive it " \
+                     "where exactly this build's migrations have run (bin/rails rollguard:manifest " \
+                     "> manifest.json in CI) and pass MANIFEST=manifest.json"
       end
       tables = models.map do |m|
         raise Error, "model #{m.name}: table #{m.table_name} does not exist" unless m.table_exists?
