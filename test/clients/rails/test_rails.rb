@@ -73,6 +73,7 @@ end
 
 def admin_sql(sql)
   conn = PG.connect(dbname: "postgres")
+  conn.set_notice_receiver { |_| nil }
   conn.exec(sql)
 ensure
   conn&.close
@@ -373,9 +374,11 @@ def mirror(s)
   m42 = manifest_of(app42, db, "#{s[:name]}: version 42")
   file42 = File.join(dir, "manifest-42.json")
   File.write(file42, JSON.generate(m42))
-  r = rake(app43, db, "rollguard:manifest")
-  ok(!r.ok? && r.err.include?("1 migration of this build is pending (#{MIGRATION_VERSION}_"),
-     "#{s[:name]}: rollguard:manifest refuses to derive 43's manifest while its migration is pending", r)
+  if s.equal?(MIRROR.first)
+    r = rake(app43, db, "rollguard:manifest")
+    ok(!r.ok? && r.err.include?("1 migration of this build is pending (#{MIGRATION_VERSION}_"),
+       "#{s[:name]}: rollguard:manifest refuses to derive 43's manifest while its migration is pending", r)
+  end
 
   # 0. the original registers 43 (what it stops using) before it migrates
   r = rake(app43, db, "rollguard:register", "ROLLGUARD_VERSION" => "43", "MANIFEST" => file43)
@@ -522,9 +525,22 @@ def add_column_null(with_default)
   else
     ok(!r.ok? && r.err.include?("PG::ObjectInUse") &&
        r.err.include?('cannot add NOT NULL column "email" without a default to table "public.customers"') &&
-       DEPLOYMENTS.all? { |d| r.err.include?(%(Deployment "#{d}" runs "41", which inserts into public.customers without writing email)) },
+       DEPLOYMENTS.all? { |d| r.err.include?(%(Deployment "#{d}" runs version "41", which inserts into public.customers without writing email)) },
        "#{name}: refused while every deployment runs 41, naming them", r)
     ok(snapshot(db) == before, "#{name}: schema and schema_migrations unchanged", snapshot(db))
+    # A release that writes email cannot come first: its processes boot
+    # before the column exists, and ActiveRecord leaves out what its schema
+    # cache does not know (rollguard_writes included).  Its manifest, from
+    # its own schema, has no email; still refused.
+    app42 = write_app(File.join(dir, "v42"), 42, { "Order" => "", "Customer" => "rollguard_writes :email\n" })
+    m42 = manifest_of(app42, db, "#{name}: version 42")
+    ok(m42 && !m42["relations"]["public.customers"].key?("email"),
+       "#{name}: 42's manifest (rollguard_writes :email, no such column yet) does not list email", m42)
+    DEPLOYMENTS.each { |d| deploy_in_process(db, d, "42", m42) }
+    r = migrate(app43, db, "every deployment runs 42")
+    ok(!r.ok? && r.err.include?('Deployment "original" runs version "42", which inserts into public.customers without writing email'),
+       "#{name}: still refused once every deployment runs 42: add it with a default instead", r)
+    ok(snapshot(db) == before, "#{name}: schema and schema_migrations unchanged (42)", snapshot(db))
   end
 ensure
   ActiveRecord::Base.remove_connection
