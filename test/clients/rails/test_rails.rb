@@ -39,6 +39,7 @@ $LOAD_PATH.unshift File.expand_path("../../../contrib/rails/lib", __dir__)
 require "rollguard/rails"
 
 RAKEFILE = File.expand_path("Rakefile", __dir__)
+REPO = File.expand_path("../../..", __dir__)
 TMP = Dir.mktmpdir("rollguard-rails-", ENV["RG_TEST_TMP"] || ENV.fetch("PGHOST"))
 DEPLOYMENTS = %w[original mirror-2 mirror-3].freeze
 STARTED = Time.now
@@ -427,9 +428,17 @@ def mirror(s)
   r = rake(app43, db, "rollguard:deploy", "DEPLOYMENT" => "original", "ROLLGUARD_VERSION" => "43")
   ok(r.ok? && r.out.include?('runs "43" (running)'),
      "#{s[:name]}: rake rollguard:deploy ROLLGUARD_VERSION=43 (manifest derived now = the build's)", r)
-  r = migrate(app43, db, "mirror-2's release")
-  ok(r.ok?, "#{s[:name]}: a mirror's rake db:migrate finds it applied", r)
-  %w[mirror-2 mirror-3].each { |d| deploy_in_process(db, d, "43", m43) }
+  # mirror-2's release of 43 through contrib/deploy/divio_mirror.sh with
+  # ROLLGUARD_VIA=rails: register, migrate (finds it applied), deploy
+  env = { "APP" => app43, "DATABASE_URL" => database_url(db), "SITE_ID" => "2", "VERSION" => "43",
+          "ROLLGUARD_VIA" => "rails", "RAILS" => "rake -f #{RAKEFILE}", "MANIFEST" => file43,
+          "MIGRATE_CMD" => "env -u VERSION rake -f #{RAKEFILE} db:migrate" }
+  out, err, status = Open3.capture3(env, "sh", File.join(REPO, "contrib/deploy/divio_mirror.sh"))
+  ok(status.success? && out.include?('rollguard: deployment "mirror-2" runs "43" (running)') &&
+     migrations(db).include?(MIGRATION_VERSION),
+     "#{s[:name]}: mirror-2: divio_mirror.sh with ROLLGUARD_VIA=rails releases 43 (its migrate finds it applied)",
+     "exit #{status.exitstatus}\n#{out}\n#{err}")
+  deploy_in_process(db, "mirror-3", "43", m43)
   yield db, app41, app42, app43, m42, m43 if block_given?
 ensure
   ActiveRecord::Base.remove_connection
