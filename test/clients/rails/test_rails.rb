@@ -386,7 +386,16 @@ def mirror(s)
   ok(r.ok? && r.out.include?('rollguard: version "43" registered'),
      "#{s[:name]}: rake rollguard:register ROLLGUARD_VERSION=43 MANIFEST=...", r)
 
+  # CI: the dry run names the deployments, executing nothing
   before = snapshot(db)
+  r = rake(app43, db, "rollguard:check")
+  diag("rake rollguard:check (exit #{r.status.exitstatus}):")
+  r.out.each_line { |l| diag("    #{l.chomp}") }
+  ok(r.status.exitstatus == 1 &&
+     r.out.include?("#{MIGRATION_VERSION}_#{s[:migration][0]}: would be refused: 3 deployments would break " \
+                    "(mirror-2, mirror-3, original)"),
+     "#{s[:name]}: rake rollguard:check: would be refused, naming the three deployments (exit 1)", r)
+  ok(snapshot(db) == before, "#{s[:name]}: rollguard:check changed nothing", snapshot(db))
   blocked = lambda do |label, blockers|
     r = migrate(app43, db, label)
     ok(!r.ok? && r.err.include?("PG::ObjectInUse") && r.err.include?(s[:refusal]),
@@ -418,6 +427,9 @@ def mirror(s)
   blocked.call("mirror-3 still runs 41", ["mirror-3"])
   # 3. every deployment runs 42: through
   deploy_in_process(db, "mirror-3", "42", m42)
+  r = rake(app43, db, "rollguard:check")
+  ok(r.ok? && r.out.include?("#{MIGRATION_VERSION}_#{s[:migration][0]}: passes"),
+     "#{s[:name]}: rake rollguard:check passes once every deployment runs 42", r)
   r = migrate(app43, db, "every deployment runs 42")
   ok(r.ok? && !r.err.include?("WARNING"), "#{s[:name]}: rake db:migrate goes through once every deployment runs 42", r)
   ok(s[:after].call(db), "#{s[:name]}: #{s[:after_text]}", columns_of(db, "orders"))
@@ -581,6 +593,11 @@ def add_index_scenario
   sql(large, "INSERT INTO orders (code, note, created_at, updated_at) " \
              "SELECT 'C-' || g, 'note ' || g, now(), now() FROM generate_series(1, 20000) g")
   sql(large, "ANALYZE orders")
+  # CI: the dry run reports the index build (downtime), which does not fail it
+  r = rake(plain, large, "rollguard:check")
+  ok(r.ok? && r.out.include?("#{MIGRATION_VERSION}_index_code: passes") &&
+     r.out.include?("  would stall: ") && r.out.include?("20002 rows"),
+     "#{name}: rake rollguard:check: passes, and says the index build would stall orders", r)
   # default (warn): flagged on the large table, silent on the small one
   r = migrate(plain, large, "large orders, lock_checks = warn (default)")
   ok(r.ok? && r.err.include?('WARNING:  CREATE INDEX without CONCURRENTLY would block writes to table "public.orders"') &&

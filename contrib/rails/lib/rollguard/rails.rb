@@ -15,6 +15,7 @@ require "active_record"
 require "rollguard/model"
 require "rollguard/manifest"
 require "rollguard/deploy"
+require "rollguard/check"
 
 ActiveSupport.on_load(:active_record) { include Rollguard::Model }
 

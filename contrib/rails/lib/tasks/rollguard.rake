@@ -7,6 +7,7 @@
 #   bin/rails rollguard:deploy DEPLOYMENT=mirror-2 ROLLGUARD_VERSION=42 MANIFEST=manifest.json
 #   bin/rails rollguard:rollout:begin|finish|abort DEPLOYMENT=web ROLLGUARD_VERSION=43 [MANIFEST=...]
 #   bin/rails rollguard:status
+#   bin/rails rollguard:check                                   # CI: would db:migrate be refused?
 #
 # ROLLGUARD_VERSION, not VERSION: VERSION is db:migrate's target version,
 # and a deploy script that exports VERSION=42 for rollguard would make
@@ -18,6 +19,7 @@
 # nothing is recorded then.
 require "rollguard/manifest"
 require "rollguard/deploy"
+require "rollguard/check"
 
 module Rollguard
   module Tasks
@@ -104,6 +106,17 @@ namespace :rollguard do
     task abort: :environment do
       Rollguard::Tasks.step("abort", false)
     end
+  end
+
+  desc "Dry run: the SQL of each pending migration through rollguard.check(); exit 1 if any would be refused"
+  task check: :environment do
+    begin
+      lines, blocked = Rollguard::Check.run
+    rescue Rollguard::Deploy::Refused => e
+      abort e.message
+    end
+    puts lines
+    exit 1 if blocked.positive?
   end
 
   desc "A short report of the fleet (rollguard.status())"
