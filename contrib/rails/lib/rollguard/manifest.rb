@@ -15,7 +15,7 @@ module Rollguard
   # refuses to run while migrations of this build are pending.
   #
   # "writes" (every INSERT of this code carries the column) is not read off
-  # the schema's defaults.  ActiveRecord's partial inserts (partial_writes,
+  # the schema's defaults (an identity column counts as one with a default).  ActiveRecord's partial inserts (partial_writes,
   # the 6.1 default; partial_inserts in 7.0+) send only the attributes whose
   # value differs from the default the process read when it booted:
   # Order.create!(status: "new") sends no status while the column defaults
@@ -82,7 +82,20 @@ module Rollguard
       end.map { |r| r.foreign_key.to_s }
     end
 
-    def model_columns(model)
+    # Columns the database fills on its own that ActiveRecord 6.1 does not
+    # see as such: identity columns (a default of their own, not in
+    # Column#default_function) and generated columns.
+    # {name => :identity | :generated}
+    def filled_by_database(connection, table_name)
+      connection.select_rows(<<~SQL).to_h { |name, identity| [name, identity == "t" || identity == true ? :identity : :generated] }
+        SELECT attname, attidentity <> ''
+          FROM pg_catalog.pg_attribute
+         WHERE attrelid = pg_catalog.to_regclass(#{connection.quote(table_name)})
+           AND attnum > 0 AND NOT attisdropped AND (attidentity <> '' OR attgenerated <> '')
+      SQL
+    end
+
+    def model_columns(model, filled = {})
       pk = Array(model.primary_key).map(&:to_s)
       partial = partial_inserts?(model)
       stamps = model.record_timestamps ? model.all_timestamp_attributes_in_model.map(&:to_s) : []
@@ -91,13 +104,13 @@ module Rollguard
       required = required_foreign_keys(model)
       model.columns.each_with_object({}) do |col, out|
         name = col.name
-        generated = col.respond_to?(:virtual?) && col.virtual?
+        generated = (col.respond_to?(:virtual?) && col.virtual?) || filled[name] == :generated
         if pk.include?(name) || generated
           out[name] = { "writes" => false, "nullable" => false }
           next
         end
         present = unconditional_presence?(model, name) || required.include?(name)
-        must = !col.null && col.default.nil? && col.default_function.nil?
+        must = !col.null && col.default.nil? && col.default_function.nil? && !filled.key?(name)
         always = must || stamps.include?(name) || lock.include?(name)
         writes = always || declared.key?(name) || (!partial && present)
         nullable = !(always || !col.null || present ||
@@ -163,7 +176,7 @@ module Rollguard
       tables = models.map do |m|
         raise Error, "model #{m.name}: table #{m.table_name} does not exist" unless m.table_exists?
 
-        [split_table_name(m.table_name), model_columns(m), m]
+        [split_table_name(m.table_name), model_columns(m, filled_by_database(connection, m.table_name)), m]
       end
       bare = tables.filter_map { |(nsp, name), _, _| name if nsp.nil? }.uniq.sort
       resolved = resolve_schemas(connection, bare)
