@@ -16,10 +16,35 @@ module Rollguard
     module Recorder
       def execute(sql, name = nil)
         recording = Thread.current[:rollguard_recording]
-        return super if recording.nil? || !write_query?(sql)
+        return super if recording.nil?
+        return read { super } unless write_query?(sql)
 
         recording << sql.strip.sub(/;\s*\z/, "")
         nil
+      end
+
+      def query(sql, name = nil)
+        Thread.current[:rollguard_recording] ? read { super } : super
+      end
+
+      def exec_query(sql, name = "SQL", binds = [], prepare: false)
+        Thread.current[:rollguard_recording] ? read { super } : super
+      end
+
+      private
+
+      # A read in a savepoint of its own: one that fails (rename_table looks
+      # up the new name, which does not exist since nothing ran) and is
+      # rescued by ActiveRecord leaves the transaction usable.
+      def read(&block)
+        return yield if Thread.current[:rollguard_reading]
+
+        begin
+          Thread.current[:rollguard_reading] = true
+          transaction(requires_new: true, &block)
+        ensure
+          Thread.current[:rollguard_reading] = nil
+        end
       end
     end
 
