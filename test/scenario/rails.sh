@@ -40,4 +40,4 @@ chown postgres "$dir"
 trap 'rg_stop_cluster "$dir"; rm -rf "$dir"' EXIT
 trap 'exit 130' INT TERM HUP
 rg_start_cluster "$dir"
-timeout 300 ruby test/clients/rails/test_rails.rb "$@"
+timeout 600 ruby test/clients/rails/test_rails.rb "$@"
