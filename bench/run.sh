@@ -33,7 +33,7 @@ if [ "${QUICK:-0}" = 1 ]; then
 	ROUNDS=${ROUNDS:-1} DML_SECONDS=${DML_SECONDS:-2} DDL_TRANSACTIONS=${DDL_TRANSACTIONS:-100}
 	CURVE_SECONDS=${CURVE_SECONDS:-2} SCALE=${SCALE:-1}
 	CURVE_POINTS=${CURVE_POINTS:-"1000"} VERSION_POINTS=${VERSION_POINTS:-"200"}
-	REFUSE_REPS=${REFUSE_REPS:-1} DEPLOY_MOVES=${DEPLOY_MOVES:-"mirrors-c1"}
+	REFUSE_REPS=${REFUSE_REPS:-1} DEPLOY_MOVES=${DEPLOY_MOVES-}
 	PARTS=${PARTS:-"dml ddl deploy served"}
 fi
 # the parts to run (all by default): dml ddl curve profile deploy instructions served
@@ -49,7 +49,7 @@ CURVE_POINTS=${CURVE_POINTS:-"10 100 1000 10000"}
 VERSION_POINTS=${VERSION_POINTS:-"200 100 10 1"}  # descending: versions only leave the counters
 REFUSE_REPS=${REFUSE_REPS:-5}       # refused statements timed per point (after one warm-up)
 # the moves of the 1,000 mirrors (deploy API), in this order
-DEPLOY_MOVES=${DEPLOY_MOVES:-"mirrors-c50 mirrors-spread-c50 mirrors-c1 mirrors-spread-c1"}
+DEPLOY_MOVES=${DEPLOY_MOVES-"mirrors-c50 mirrors-spread-c50 mirrors-c1 mirrors-spread-c1"}
 # the tag of every session in the tagged DML runs: v1 is registered and live
 TAG_OPTIONS=${TAG_OPTIONS:-"-c rollguard.deployment=bench-mirror -c rollguard.version=v1"}
 
@@ -704,6 +704,8 @@ if part served && command -v valgrind >/dev/null; then
 	# connection costs.
 	SERVED_N=$([ "${QUICK:-0}" = 1 ] && echo 200 || echo 1000)
 	SERVED_C=$([ "${QUICK:-0}" = 1 ] && echo 20 || echo 100)
+	# ABCCBA (QUICK: ABC, each server start under valgrind takes seconds)
+	SERVED_ARMS=$([ "${QUICK:-0}" = 1 ] && echo "stock rg rgtag" || echo "stock rg rgtag rgtag rg stock")
 	log "DML in instructions, served: the rg cluster's postmaster under callgrind, stock / rollguard / tagged"
 	echo -e "workload\tarm\tbackends\tinstructions\ttransactions\tfailed" >"$RESULTS/instructions_served.tsv"
 	for w in select tpcb select-connect; do
@@ -720,7 +722,7 @@ if part served && command -v valgrind >/dev/null; then
 		# shellcheck disable=SC2086
 		PGHOST=$WORK/rg PGUSER=postgres "$BINDIR/pgbench" -n $args --random-seed=11 bench >/dev/null 2>&1 || true
 		as_postgres "'$BINDIR/pg_ctl' -D '$WORK/rg/data' -m fast -w stop >/dev/null"
-		for arm in stock rg rgtag rgtag rg stock; do
+		for arm in $SERVED_ARMS; do
 			sopts="" popts=""
 			[ $arm = stock ] && sopts="-c shared_preload_libraries=''"
 			[ $arm = rgtag ] && popts=$TAG_OPTIONS
