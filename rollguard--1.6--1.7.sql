@@ -398,3 +398,62 @@ BEGIN
     END IF;
 END
 $$;
+
+-- A version that leaves the counters of live use (its last deployment
+-- goes) reads its contract by its index and probes the counters' primary
+-- key per column, instead of scanning every counter row (dead ones
+-- included) and probing the contract for each: most of a deploy step that
+-- moves a mirror off its version's last deployment.
+CREATE OR REPLACE FUNCTION rollguard._count_version(v text, sign integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO rollguard.live_column AS l (nspname, relname, attname, users, nullable_users, writers)
+    SELECT e.nspname, e.relname, e.attname, 1, e.nullable::integer, e.writes::integer
+      FROM rollguard.effective_contract e
+     WHERE e.version = v AND sign > 0
+    ON CONFLICT (nspname, relname, attname) DO UPDATE
+       SET users = l.users + 1,
+           nullable_users = l.nullable_users + EXCLUDED.nullable_users,
+           writers = l.writers + EXCLUDED.writers;
+    INSERT INTO rollguard.live_relation AS l (nspname, relname, users, inserters)
+    SELECT e.nspname, e.relname, 1, bool_or(e.writes)::integer
+      FROM rollguard.effective_contract e
+     WHERE e.version = v AND sign > 0
+     GROUP BY 1, 2
+    ON CONFLICT (nspname, relname) DO UPDATE
+       SET users = l.users + 1, inserters = l.inserters + EXCLUDED.inserters;
+    IF sign > 0 THEN
+        RETURN;
+    END IF;
+    -- the last user of a column or relation takes its row with it.  (The
+    -- version's contract is read first, by its index, and each of its
+    -- columns probes the counters' primary key: OFFSET 0 keeps the planner
+    -- from flattening the view into a join that scans every counter row,
+    -- dead ones included, and probes the contract for each.)
+    DELETE FROM rollguard.live_column l
+     USING (SELECT e.nspname, e.relname, e.attname FROM rollguard.effective_contract e
+             WHERE e.version = v OFFSET 0) e
+     WHERE l.users = 1
+       AND (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
+    UPDATE rollguard.live_column l
+       SET users = l.users - 1,
+           nullable_users = l.nullable_users - e.nullable::integer,
+           writers = l.writers - e.writes::integer
+      FROM (SELECT e.nspname, e.relname, e.attname, e.nullable, e.writes
+              FROM rollguard.effective_contract e WHERE e.version = v OFFSET 0) e
+     WHERE (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
+    DELETE FROM rollguard.live_relation l
+     USING (SELECT DISTINCT e.nspname, e.relname FROM rollguard.effective_contract e
+             WHERE e.version = v) r
+     WHERE l.users = 1 AND (l.nspname, l.relname) = (r.nspname, r.relname);
+    UPDATE rollguard.live_relation l
+       SET users = l.users - 1, inserters = l.inserters - r.writes::integer
+      FROM (SELECT e.nspname, e.relname, bool_or(e.writes) AS writes
+              FROM rollguard.effective_contract e
+             WHERE e.version = v GROUP BY 1, 2) r
+     WHERE (l.nspname, l.relname) = (r.nspname, r.relname);
+END
+$$;

@@ -1295,18 +1295,23 @@ BEGIN
     IF sign > 0 THEN
         RETURN;
     END IF;
-    -- the last user of a column or relation takes its row with it
+    -- the last user of a column or relation takes its row with it.  (The
+    -- version's contract is read first, by its index, and each of its
+    -- columns probes the counters' primary key: OFFSET 0 keeps the planner
+    -- from flattening the view into a join that scans every counter row,
+    -- dead ones included, and probes the contract for each.)
     DELETE FROM rollguard.live_column l
-     USING rollguard.effective_contract e
-     WHERE e.version = v AND l.users = 1
+     USING (SELECT e.nspname, e.relname, e.attname FROM rollguard.effective_contract e
+             WHERE e.version = v OFFSET 0) e
+     WHERE l.users = 1
        AND (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
     UPDATE rollguard.live_column l
        SET users = l.users - 1,
            nullable_users = l.nullable_users - e.nullable::integer,
            writers = l.writers - e.writes::integer
-      FROM rollguard.effective_contract e
-     WHERE e.version = v
-       AND (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
+      FROM (SELECT e.nspname, e.relname, e.attname, e.nullable, e.writes
+              FROM rollguard.effective_contract e WHERE e.version = v OFFSET 0) e
+     WHERE (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname);
     DELETE FROM rollguard.live_relation l
      USING (SELECT DISTINCT e.nspname, e.relname FROM rollguard.effective_contract e
              WHERE e.version = v) r
