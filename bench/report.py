@@ -317,10 +317,13 @@ if dml_instr:
 
 # --- DML in instructions, served by a real server ------------------------------
 served = {}
+served_runs = {}   # (workload, arm): instructions per transaction of each run, in order
 for v in tsv_rows(os.path.join(res, "instructions_served.tsv"), header=True):
     if len(v) == 6 and v[3]:
         b, i, n, e = served.get((v[0], v[1]), (0, 0, 0, 0))
         served[(v[0], v[1])] = (b + int(v[2]), i + int(float(v[3])), n + int(v[4] or 0), e + int(v[5] or 0))
+        if int(v[4] or 0):
+            served_runs.setdefault((v[0], v[1]), []).append(int(float(v[3])) / int(v[4]))
 if served:
     md.append("The same workloads counted in instructions **as a real server serves them**: the rg cluster's "
               "postmaster run under callgrind with `--trace-children=yes` (each backend it forks is counted from "
@@ -334,7 +337,8 @@ if served:
               "pgbench `-C`, the worst case for what a connection's start costs (shown, not held to a "
               "target: the DML targets are for pgbench's workloads). Ratios: without / with.\n")
     md.append("| workload | transactions (two runs) | backends | instructions per transaction: without rollguard "
-              "| with | tagged | ratio | tagged ratio | failed |\n|---|---|---|---|---|---|---|---|---|")
+              "| with | tagged | ratio | tagged ratio | A/A: second / first run of each arm | failed |\n"
+              "|---|---|---|---|---|---|---|---|---|---|")
     for w, label, short, t, tt in (("select", "select-only (-S)", "select", 0.99, 0.98),
                                    ("tpcb", "TPC-B-like", "TPC-B", 0.99, 0.98),
                                    ("select-connect", "select-only, a connection per transaction (-C)", "select -C",
@@ -344,7 +348,9 @@ if served:
             r, rt = per["stock"] / per["rg"], per["stock"] / per["rgtag"]
             md.append(f"| {label} | {served[(w, 'stock')][2]:,} | {served[(w, 'stock')][0]}, {served[(w, 'rg')][0]}, "
                       f"{served[(w, 'rgtag')][0]} | {per['stock']:,.0f} | {per['rg']:,.0f} | {per['rgtag']:,.0f} | "
-                      f"{r:.4f} | {rt:.4f} | {served[(w, 'stock')][3]}, {served[(w, 'rg')][3]}, {served[(w, 'rgtag')][3]} |")
+                      f"{r:.4f} | {rt:.4f} | "
+                      f"{', '.join(f'{x[1] / x[0]:.4f}' for x in (served_runs.get((w, a)) for a in ('stock', 'rg', 'rgtag')) if x and len(x) == 2) or '-'} | "
+                      f"{served[(w, 'stock')][3]}, {served[(w, 'rg')][3]}, {served[(w, 'rgtag')][3]} |")
             if w == "select-connect":
                 # the worst case of a connection's start, shown for what it is: no target
                 continue

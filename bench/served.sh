@@ -30,6 +30,11 @@ served_count() {
 		PGHOST=$sock "$BINDIR/pg_isready" -q -U postgres -d bench && break
 		sleep 0.2
 	done
+	# not counted: $SERVED_PREPARE (SQL, e.g. VACUUM: every arm starts from
+	# the same tables), before the stock is taken
+	if [ -n "${SERVED_PREPARE:-}" ]; then
+		PGHOST=$sock PGUSER=postgres "$BINDIR/psql" -X -q -d bench -c "$SERVED_PREPARE" >/dev/null 2>&1 || true
+	fi
 	# pg_isready's own connection attempt exits too: wait, then take stock
 	sleep 1
 	before=$(ls "$out" | grep -c '^cg\.' || true)
