@@ -277,8 +277,12 @@ class Alembic(StepsTestCase):
             with self.step("%s: alembic upgrade head is refused, naming both mirrors" % name):
                 r = new.alembic("upgrade", "head", ok=False)
                 expect_in(self, [refusal, 'Deployment "mirror-2" runs version "%s"' % old_label,
-                                 'Deployment "mirror-3" runs version "%s"' % old_label],
+                                 'Deployment "mirror-3" runs version "%s"' % old_label, "HINT:  "],
                           r.err, "alembic's stderr")
+                if label == "2":
+                    # version 2 is registered and no longer uses the column:
+                    # ship the drop later, not roll out first
+                    expect_in(self, ['HINT:  Version "2" and later no longer use it'], r.err)
                 self.assertNotIn('Deployment "original"', r.err)
             with self.step("%s: alembic_version and the schema unchanged; version %s's code works"
                            % (name, old_label)):
