@@ -379,6 +379,19 @@ class Partial(Base):
     __mapper_args__ = {"exclude_properties": ["hidden"]}
     id = Column(Integer, primary_key=True)
     hidden = Column(String)
+
+
+class Animal(Base):
+    __tablename__ = "animal"
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(10), nullable=False)
+    name = Column(String)
+    __mapper_args__ = {"polymorphic_on": kind, "polymorphic_identity": "animal"}
+
+
+class Dog(Animal):
+    barks = Column(Integer)
+    __mapper_args__ = {"polymorphic_identity": "dog"}
 """
 
 # Creates the tables, inserts with the ORM (each object once with only what
@@ -392,7 +405,7 @@ import re
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
 
-from kinds import Base, Numbered, Pair, Partial, Tag, Thing
+from kinds import Animal, Base, Dog, Numbered, Pair, Partial, Tag, Thing
 
 engine = create_engine(os.environ["APP_DATABASE_URL"])
 Base.metadata.create_all(engine)
@@ -411,7 +424,7 @@ nones = dict(note=None, state=None, flag=None, py=None, both=None, made=None, do
 with Session(engine) as session:
     for obj in (Thing(name="a", tags=[Tag(name="t")]), Thing(name="b", **nones),
                 Pair(k="a", n=1), Pair(k="b", n=2, v=None), Numbered(), Numbered(v=None),
-                Partial(), Partial()):
+                Partial(), Partial(), Animal(), Dog(barks=None)):
         session.add(obj)
         session.flush()
     session.commit()
@@ -438,7 +451,8 @@ class ManifestKinds(StepsTestCase):
                 for column, props in columns.items():
                     self.assertEqual(sorted(props), ["nullable", "writes"], (table, column))
             # bare names without --schema: the server resolves them
-            self.assertEqual(sorted(rel), ["numbered", "pair", "partial", "tag", "tag_link", "thing"])
+            self.assertEqual(sorted(rel), ["animal", "numbered", "pair", "partial", "tag", "tag_link",
+                                           "thing"])
             self.assertEqual(rel["thing"], {
                 "id": {"writes": False, "nullable": False},       # SERIAL
                 "name": {"writes": True, "nullable": False},
@@ -463,6 +477,9 @@ class ManifestKinds(StepsTestCase):
                 "note": {"writes": False, "nullable": True},
                 "created": {"writes": False, "nullable": True}})
             self.assertEqual(rel["partial"]["hidden"], {"writes": False, "nullable": True})
+            # single-table inheritance: Animal's INSERTs leave Dog's column out
+            self.assertEqual(rel["animal"]["barks"], {"writes": False, "nullable": True})
+            self.assertEqual(rel["animal"]["name"], {"writes": True, "nullable": True})
         with self.step("the ORM's INSERTs: one that sets only what it must names exactly the "
                        "columns marked written; one that sets the rest to None names them too"):
             named = json.loads(run([PYTHON, "inserts.py"], cwd=project.path, env=project.env)
@@ -481,8 +498,8 @@ class ManifestKinds(StepsTestCase):
                                                "--schema", "public").out)["relations"]
             self.assertIn("public.thing", rel)
             r = project.rollguard("register", "--metadata", "kinds:Base", "--version", "1")
-            self.assertEqual(r.out.strip(), 'rollguard: version "1" registered: 6 relations, 24 columns')
-            self.assertEqual(sql(db, "SELECT columns FROM rollguard.versions WHERE version = '1'"), [(24,)])
+            self.assertEqual(r.out.strip(), 'rollguard: version "1" registered: 7 relations, 28 columns')
+            self.assertEqual(sql(db, "SELECT columns FROM rollguard.versions WHERE version = '1'"), [(28,)])
 
 
 class Commands(StepsTestCase):
@@ -536,6 +553,16 @@ class Commands(StepsTestCase):
                      "--version", "9"], cwd=v1.path, env={"DATABASE_URL": "", "ROLLGUARD_DATABASE_URL": ""},
                     ok=False)
             self.assertIn("no database: give --url", r.err)
+        with self.step("check: no alembic.ini, or a revision in the database the scripts lack: "
+                       "a message, exit 1"):
+            r = v1.rollguard("check", "-c", "nosuch.ini", ok=False)
+            self.assertIn("no Alembic configuration nosuch.ini", r.err)
+            sql(db, "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);"
+                    " INSERT INTO alembic_version VALUES ('deadbeef')")
+            r = v1.rollguard("check", ok=False)
+            self.assertEqual(r.rc, 1)
+            self.assertIn("alembic: Can't locate revision identified by 'deadbeef'", r.err)
+            self.assertNotIn("Traceback", r.err)
         with self.step("a database without the extension: a hint to create it"):
             plain = "commands_plain"
             create_database(plain, extension=False)

@@ -105,6 +105,12 @@ def setUpModule():
     base.makemigrations(TEMPLATE_DB)
     base.manage(TEMPLATE_DB, "migrate", "--noinput", "-v", "0")
     manifest_41 = base.manage(TEMPLATE_DB, "rollguard_manifest").out
+    # the driver Django uses: psycopg 3 where the run asked for it (RG_PSYCOPG=3)
+    driver = base.orm(TEMPLATE_DB, "from django.db import connection;"
+                                   " print(connection.Database.__name__)").out.strip()
+    print("# Django %d.%d with %s" % (DJANGO + (driver,)), flush=True)
+    if os.environ.get("RG_PSYCOPG") == "3" and driver != "psycopg":
+        raise AssertionError("RG_PSYCOPG=3, but Django uses %s" % driver)
 
 
 class DjangoTestCase(StepsTestCase):

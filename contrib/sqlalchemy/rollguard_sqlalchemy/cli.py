@@ -211,9 +211,16 @@ def pending_sql(args):
 
 
 def cmd_check(args):
+    from alembic.util import CommandError
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
 
-    span, sql = pending_sql(args)
+    try:
+        span, sql = pending_sql(args)
+    except CommandError as exc:
+        raise Failure("alembic: %s" % exc)
+    except DBAPIError as exc:
+        raise Failure(describe(exc))
     if span is None:
         print("rollguard: no migrations to apply")
         return 0

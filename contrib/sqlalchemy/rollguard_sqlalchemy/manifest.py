@@ -23,10 +23,11 @@ see README.md):
 - the autoincrement integer primary key (SERIAL), an Identity and a
   Computed column are left to the database: not written;
 - a column of a table no mapper maps (a Core Table, a many-to-many
-  "secondary" table), or one a mapper leaves out (exclude_properties): Core
-  inserts name only the values given, so only a Python default or a NOT
-  NULL column without any default (which every working INSERT must name)
-  counts as written.
+  "secondary" table), or one a mapper inserting into its table leaves out
+  (exclude_properties; a single-table inheritance subclass's column, which
+  the parent's INSERTs leave out): Core inserts name only the values given,
+  so only a Python default or a NOT NULL column without any default (which
+  every working INSERT must name) counts as written.
 
 "nullable" is Column.nullable (the code may set None and UPDATE), except for
 columns the code cannot write at all (Identity, Computed, the autoincrement
@@ -68,15 +69,24 @@ def resolve_target(target):
 
 
 def mapped_columns(metadata, mappers):
-    """The Column objects of metadata's tables that some mapper persists."""
+    """The Column objects of metadata's tables that every mapper inserting
+    into their table persists.  A single-table inheritance subclass adds
+    columns to its parent's table that the parent's INSERTs leave out; a
+    mapper's exclude_properties leaves columns out of all its INSERTs."""
     if mappers:
         configure_mappers()
     tables = set(metadata.tables.values())
-    columns = set()
+    by_table = {}
     for mapper in mappers:
-        for column in mapper.columns:
-            if getattr(column, "table", None) in tables:
-                columns.add(column)
+        if getattr(mapper, "non_primary", False):  # 1.4: maps, never inserts
+            continue
+        persisted = set(c for c in mapper.columns if getattr(c, "table", None) in tables)
+        for table in mapper.tables:
+            if table in tables:
+                by_table.setdefault(table, []).append(persisted)
+    columns = set()
+    for table, sets in by_table.items():
+        columns.update(c for c in table.columns if all(c in s for s in sets))
     return columns
 
 
