@@ -13,7 +13,8 @@
 # On Django 4.2 with psycopg2 and 5.2 with psycopg 3 (Debian's packages from
 # the newer suites of the same archive, fetched once with a private apt
 # configuration and cached under test/cache/; see
-# test/clients/django_debs.sh), the migration scenarios again, and those of features 3.2 lacks: AddField with db_default= (allowed
+# test/clients/django_debs.sh), the migration scenarios again (RemoveField
+# on 5.2: procedure.sh), and those of features 3.2 lacks: AddField with db_default= (allowed
 # while old code inserts; dropping the default refused while a version relies
 # on it) and GeneratedField (5.0+), a composite primary key (5.2).  They
 # skip on a Django too old for them.
@@ -24,10 +25,12 @@ status=0
 echo "# Django 3.2 (python3-django, bookworm): every scenario"
 sh "$here/../clients/run.sh" test_django "$@" || status=1
 if [ $# -eq 0 ]; then
-	set -- RemoveField AddFieldNotNull AddFieldDbDefault AlterFieldNotNull RenameField \
+	# (RemoveField on 5.2 is procedure.sh's first release: kept out here to
+	# keep the suite short)
+	set -- AddFieldNotNull AddFieldDbDefault AlterFieldNotNull RenameField \
 		RenameModel DeleteModel AddGeneratedField CompositePrimaryKey
 	echo "# Django 4.2 (psycopg2): the migration scenarios"
-	RG_DJANGO=4.2 sh "$here/../clients/run.sh" test_django "$@" || status=1
+	RG_DJANGO=4.2 sh "$here/../clients/run.sh" test_django RemoveField "$@" || status=1
 	echo "# Django 5.2 (psycopg 3): the migration scenarios"
 	RG_DJANGO=5.2 RG_PSYCOPG=3 sh "$here/../clients/run.sh" test_django "$@" || status=1
 fi
