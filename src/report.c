@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "tcop/tcopprot.h"
@@ -208,6 +209,23 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 		if (successor != NULL)
 			hint = psprintf(_("Version \"%s\" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs \"%s\" or newer (with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; see \"Removing a field or a model\" in doc/django.md); remove a deployment that no longer runs with rollguard.remove_deployment()."),
 							successor, successor);
+	}
+
+	/*
+	 * Refused outside a transaction block (Sequelize's migrations, knex with
+	 * transaction: false, Rails' disable_ddl_transaction!, psql -f without
+	 * -1): what the migration ran before this statement is committed, and
+	 * the tool's bookkeeping does not know it.  Say so, and how to avoid it.
+	 */
+	if (elevel >= ERROR && ch->statement == NULL && !IsTransactionBlock())
+	{
+		const char *outside = _("The statement ran outside a transaction block: statements that ran before it in the same migration, if any, are committed and stay applied.");
+
+		appendStringInfo(&detail, "\n%s", outside);
+		if (client_detail.len > 0)
+			appendStringInfo(&client_detail, "\n%s", outside);
+		hint = psprintf("%s %s", _(hint),
+						_("Run migrations in one transaction (BEGIN ... COMMIT, psql --single-transaction, or the tool's own setting: see \"Migrations outside a transaction\" in doc/other-tools.md), and check them with rollguard.check() before they run."));
 	}
 
 	/* arguments in the order change.c gives */
