@@ -133,6 +133,71 @@ function rollguard(db, options = {}) {
   };
 }
 
+// ------------------------------------------------------- connection tags
+//
+// Tags a connection with the deployment and version its code runs: while
+// it is connected, rollguard counts that version as live for that
+// deployment (doc/sessions-and-observed.md, "Live sessions").  Spread the
+// result into pg's config or Sequelize's dialectOptions:
+//
+//     new Pool({ ...rollguard.connectionTags() })
+//     new Sequelize(url, { dialect: 'postgres', dialectOptions: rollguard.connectionTags() })
+//
+// deployment: $DEPLOYMENT, else "mirror-$SITE_ID"; version: $VERSION.
+// Without both, {} (nothing tagged: a developer's machine), unless
+// required.  form 'options' (the default): {options: "-c
+// rollguard.deployment=... -c rollguard.version=..."}; form
+// 'application_name': {application_name: "rollguard:DEPLOYMENT@VERSION"}
+// (passes PgBouncer in transaction mode; at most 63 bytes of ASCII).
+// observe: false (or ROLLGUARD_OBSERVE=off) adds -c rollguard.observe=off.
+
+const MAX_LABEL = 200;
+const MAX_APPLICATION_NAME = 63;
+
+function checkLabel(what, value) {
+  if (typeof value !== 'string' || value === '') throw new TypeError(`rollguard: the ${what} must be a non-empty string`);
+  if (Buffer.byteLength(value) > MAX_LABEL) throw new RangeError(`rollguard: the ${what} "${value}" is longer than ${MAX_LABEL} bytes`);
+  if (value !== value.trim()) throw new RangeError(`rollguard: the ${what} "${value}" has leading or trailing white space`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) throw new RangeError(`rollguard: the ${what} ${JSON.stringify(value)} has control characters`);
+  return value;
+}
+
+// One word of libpq's options string: space and backslash escaped.
+function optionWord(text) {
+  return text.replace(/\\/g, '\\\\').replace(/ /g, '\\ ');
+}
+
+function connectionTags(options = {}) {
+  const env = options.env || process.env;
+  const deployment = options.deployment || env.DEPLOYMENT || (env.SITE_ID ? `mirror-${env.SITE_ID}` : null);
+  const version = options.version || env.VERSION || null;
+  if (!deployment || !version) {
+    if (options.required) {
+      throw new Error('rollguard: cannot tag the connections: set DEPLOYMENT (or SITE_ID) and VERSION in the environment');
+    }
+    return {};
+  }
+  checkLabel('deployment name', deployment);
+  checkLabel('version label', version);
+  const observe = options.observe !== undefined
+    ? options.observe
+    : !['off', 'false', '0', 'no'].includes(String(env.ROLLGUARD_OBSERVE || 'on').toLowerCase());
+  const form = options.form || 'options';
+  const noObserve = observe ? [] : ['-c', 'rollguard.observe=off'];
+  if (form === 'options') {
+    const words = ['-c', optionWord(`rollguard.deployment=${deployment}`), '-c', optionWord(`rollguard.version=${version}`), ...noObserve];
+    return { options: words.join(' ') };
+  }
+  if (form !== 'application_name') throw new TypeError(`rollguard: form is "options" or "application_name", not ${JSON.stringify(form)}`);
+  const name = `rollguard:${deployment}@${version}`;
+  if (!/^[\x20-\x7e]*$/.test(name)) throw new RangeError(`rollguard: application_name "${name}" is not printable ASCII (use form "options")`);
+  if (name.length > MAX_APPLICATION_NAME) {
+    throw new RangeError(`rollguard: application_name "${name}" is longer than ${MAX_APPLICATION_NAME} bytes (use shorter labels, or form "options")`);
+  }
+  return noObserve.length ? { application_name: name, options: noObserve.join(' ') } : { application_name: name };
+}
+
 // The server's error as the lines psql prints (message, DETAIL, HINT).
 function describeError(err) {
   if (!err) return '';
@@ -147,6 +212,7 @@ module.exports = rollguard;
 module.exports.rollguard = rollguard;
 module.exports.inTransaction = inTransaction;
 module.exports.describeError = describeError;
+module.exports.connectionTags = connectionTags;
 module.exports.manifestFromSequelize = manifestFromSequelize;
 module.exports.manifestJson = manifestJson;
 module.exports.countColumns = countColumns;

@@ -343,6 +343,13 @@ function cli(args, env) {
 }
 
 async function cliScenario(admin) {
+  // The package is the extension's: its version and licence.
+  const fs = require('fs');
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../contrib/node/package.json'), 'utf8'));
+  const control = /default_version\s*=\s*'([^']+)'/.exec(fs.readFileSync(path.join(__dirname, '../../../rollguard.control'), 'utf8'));
+  ok(control && pkg.version === `${control[1]}.0` && pkg.license === 'PostgreSQL',
+    `contrib/node/package.json: version ${pkg.version} is the extension's (${control && control[1]}), licence PostgreSQL`);
+
   const db = 'seq_cli';
   await admin.query(`CREATE DATABASE ${db}`);
   const pool = new Pool(connection(db));
@@ -375,6 +382,13 @@ async function cliScenario(admin) {
     ok(r.status === 1 && /^ERROR: {2}.*\n(DETAIL|HINT): {2}/m.test(r.stderr),
       'cli: a refused deploy step prints the server\'s message with DETAIL or HINT and exits 1',
       `status ${r.status}\n${r.stdout}${r.stderr}`);
+    const g2 = await cli(['register', '--version', '43'], env);
+    const v43 = (await pool.query("SELECT contract FROM rollguard.versions WHERE version = '43'")).rows;
+    ok(g2.status === 0 && /inferred contract/.test(g2.stdout) && v43.length === 1 && v43[0].contract === 'inferred',
+      'cli: register without a manifest registers 43 with an inferred contract', `status ${g2.status}\n${g2.stdout}${g2.stderr}\n${JSON.stringify(v43)}`);
+    const st = await cli(['status'], env);
+    ok(st.status === 0 && /^0 deployments live:$/m.test(st.stdout) && /refused/.test(st.stdout),
+      'cli: rollguard-node status prints rollguard.status() (no deployment live: mirror-2 removed, mirror-3 refused)', `status ${st.status}\n${st.stdout}${st.stderr}`);
     const u = await cli(['deploy', '--version', '41'], env);
     ok(u.status === 2 && /--deployment is required/.test(u.stderr), 'cli: bad usage exits 2', `status ${u.status}\n${u.stderr}`);
   } finally {
@@ -555,6 +569,52 @@ function fileOf(dir) {
   return require('fs').readdirSync(path.join(MIGRATIONS, dir)).find((f) => f.endsWith('.js'));
 }
 
+// ---------------------------------------------- 3b. a tagged connection
+
+// Every deployment's deploy step says 42, but a container of mirror-3 still
+// runs 41 and is connected, tagged with rollguard.connectionTags() in
+// Sequelize's dialectOptions: the drop is refused on its account until it
+// disconnects.
+async function tagged(admin, s) {
+  const { pool, rg, original } = await setUp(admin, s.db);
+  try {
+    const app42 = appOf(s.db, { note: 'gone' });
+    const manifest42 = await rollguard.manifestFromSequelize(app42.sequelize);
+    await app42.sequelize.close();
+    for (const d of DEPLOYMENTS) await rg.deploy(d, '42', manifest42);
+    const tags = rollguard.connectionTags({ env: { SITE_ID: '3', VERSION: '41' } });
+    ok(tags.options === '-c rollguard.deployment=mirror-3 -c rollguard.version=41',
+      `${s.name}: connectionTags() from SITE_ID and VERSION: ${JSON.stringify(tags)}`);
+    const c = connection(s.db);
+    const old = new Sequelize(c.database, c.user, null, {
+      host: c.host, port: c.port, dialect: 'postgres', logging: false, dialectOptions: tags,
+    });
+    define({})(old);
+    try {
+      await old.models.Order.findAll();
+      const sessions = (await pool.query('SELECT deployment, version, trusted FROM rollguard.sessions')).rows;
+      ok(sessions.length >= 1 && sessions.every((x) => x.deployment === 'mirror-3' && x.version === '41' && x.trusted),
+        `${s.name}: rollguard.sessions lists the old container's connection (mirror-3, 41, trusted)`, JSON.stringify(sessions));
+      const r = await migrate(original, 'remove_note', 'every deploy step says 42, a mirror-3 container on 41 connected');
+      const e = pgError(r.error);
+      ok(e && e.code === '55006' && /"mirror-3"/.test(`${e.message}\n${e.detail}`) && !/"original"|"mirror-2"/.test(`${e.message}\n${e.detail}`),
+        `${s.name}: removeColumn refused on account of the connected mirror-3 session only`, describeError(r.error));
+    } finally {
+      await old.close();
+    }
+    // pg's backend ends a moment after the client closes.
+    for (let i = 0; i < 50; i++) {
+      if (!(await pool.query('SELECT 1 FROM rollguard.sessions')).rows.length) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const r = await migrate(original, 'remove_note', 'the old container disconnected');
+    ok(!r.error, `${s.name}: removeColumn goes through once it disconnected`, describeError(r.error));
+  } finally {
+    await original.sequelize.close();
+    await pool.end();
+  }
+}
+
 // ------------------------------------- 4. outside a transaction: half applied
 
 async function halfApplied(admin, s) {
@@ -610,6 +670,7 @@ async function main() {
     [manifestScenario, [{ name: 'manifest from the models', db: 'seq_manifest' }]],
     [cliScenario, [{ name: 'rollguard-node CLI', db: 'seq_cli' }]],
     [refused, REFUSED],
+    [tagged, [{ name: 'a tagged connection of an old container', db: 'seq_tagged' }]],
     [halfApplied, HALF],
   ];
   const wanted = (s) => !only.length || only.some((o) => s.name.includes(o) || s.db.includes(o));
