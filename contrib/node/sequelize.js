@@ -21,6 +21,9 @@
 //     sent, never NULL.  The paranoid deletedAt is left out on create and set
 //     to NULL by restore(): not written, nullable.
 //   - VIRTUAL attributes have no column.
+//   - With Sequelize's omitNull option, an attribute set to NULL is left out
+//     of the INSERT: a defaultValue attribute that allows NULL is then not
+//     written.
 //
 // Where that is not certain the generator errs on the refusing side ("writes"
 // false keeps DROP DEFAULT and SET NOT NULL refused; "nullable" true keeps
@@ -56,8 +59,10 @@ function attributeUse(model, name, attr, options) {
   const notNull = attr.allowNull === false || attr.primaryKey === true;
   if (hasDefault(attr)) {
     // Sent on every create (a NULL default as NULL); the code may also set
-    // NULL itself unless allowNull: false.
-    return { writes: options.trustModelDefaults !== false, nullable: !notNull };
+    // NULL itself unless allowNull: false -- and with Sequelize's omitNull
+    // option a NULL is left out of the INSERT, to the database default.
+    const omitted = options.trustModelDefaults === false || (options.omitNull && !notNull);
+    return { writes: !omitted, nullable: !notNull };
   }
   if (notNull) return { writes: true, nullable: false };
   return { writes: false, nullable: true };
@@ -129,7 +134,8 @@ async function manifestFromSequelize(sequelize, options = {}) {
   const tables = [];
   for (const model of Object.values(sequelize.models)) {
     if (exclude.has(model.name)) continue;
-    tables.push([modelTable(model), modelColumns(model, options)]);
+    const omitNull = Boolean(sequelize.options && sequelize.options.omitNull) || Boolean(model.options && model.options.omitNull);
+    tables.push([modelTable(model), modelColumns(model, { ...options, omitNull })]);
   }
   const bare = [...new Set(tables.filter(([[nsp]]) => nsp === null).map(([[, name]]) => name))].sort();
   let resolved = {};

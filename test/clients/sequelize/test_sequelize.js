@@ -315,6 +315,27 @@ async function manifestScenario(admin) {
     } finally {
       await two.sequelize.close();
     }
+    // omitNull: true leaves an attribute set to NULL out of the INSERT: a
+    // defaultValue attribute that allows NULL then relies on the database.
+    for (const omitNull of [false, true]) {
+      const c = connection(db);
+      const q = new Sequelize(c.database, c.user, null, {
+        host: c.host, port: c.port, dialect: 'postgres', logging: false, omitNull,
+      });
+      try {
+        q.define('Flag', {
+          flag: { type: Sequelize.BOOLEAN, defaultValue: true },
+          kind: { type: Sequelize.STRING(10), allowNull: false, defaultValue: 'a' },
+        }, { tableName: 'flags', timestamps: false });
+        const m = await rollguard.manifestFromSequelize(q, { schema: 'public' });
+        const f = m.relations['public.flags'];
+        ok(f.flag.writes === !omitNull && f.flag.nullable === true && f.kind.writes === true && f.kind.nullable === false,
+          `manifest: omitNull: ${omitNull}: a nullable defaultValue attribute is ${omitNull ? 'not ' : ''}written; an allowNull: false one is`,
+          JSON.stringify(f));
+      } finally {
+        await q.close();
+      }
+    }
     // The manifest is accepted by the extension as it is.
     await pool.query('CREATE EXTENSION rollguard');
     const rg = rollguard(pool);
