@@ -11,9 +11,12 @@
 // The mirror scenario: one database, three deployments, "original",
 // "mirror-2", "mirror-3", all on version 41.  Release 42 changes the models
 // (models/define.js).  Each scenario has a database of its own:
-//   1. the manifest: what manifestFromSequelize() derives, checked against
-//      the INSERTs the real Sequelize sends for Model.create();
-//   2. the CLI (rollguard-node manifest, deploy, check);
+//   1. the manifest: what manifestFromSequelize() derives ("writes" and
+//      "nullable" written out for every column), checked against the
+//      INSERTs the real Sequelize sends for Model.create(); two models on
+//      one table; omitNull; accepted by register_version;
+//   2. the CLI (rollguard-node manifest, deploy, check, register, status; a
+//      refused step, bad usage) and the package's version and licence;
 //   3. removeColumn, renameColumn, changeColumn to allowNull: false,
 //      changeColumn without the defaultValue, dropTable, renameTable, and
 //      two statements in sequelize.transaction(): the original registers 42
@@ -23,10 +26,15 @@
 //      there; finish_rollout), mirror-2 deploys 42, mirror-3 begins a
 //      rollout of 42 and aborts it: refused naming mirror-3 only, and
 //      rollguard.check() of the refused statement says the same; mirror-3
-//      deploys 42: the migration goes through, the mirrors find it applied;
+//      deploys 42: the migration goes through, the mirrors find it applied.
+//      A refusal of a single call says the statement ran outside a
+//      transaction block; one inside sequelize.transaction() or of
+//      changeColumn's statements sent as one query string does not;
+//   3b. a connection tagged with rollguard.connectionTags() (an old
+//      container of mirror-3 on 41) blocks the drop until it disconnects;
 //   4. two statements outside a transaction (umzug's default): the first is
-//      applied, the second refused: half applied, and running it again
-//      fails on the first.
+//      applied, the second refused, saying so: half applied, SequelizeMeta
+//      without it, and running it again fails on the first.
 // The SQL Sequelize sent for each migration is printed as "# " lines.
 //
 // Run by test/scenario/sequelize.sh, which starts the cluster (PGHOST,
