@@ -34,9 +34,13 @@
 //     such an INSERT leaves out defaultValue attributes too.  Pass
 //     {trustModelDefaults: false} and they count as not written.
 //   - "nullable" is false only for allowNull: false (and primary keys,
-//     autoIncrement, timestamps, version).  bulkCreate() does not validate
-//     unless {validate: true}: code that bulk-creates rows with NULL in an
-//     allowNull: false attribute is not covered.
+//     autoIncrement, timestamps, version), and "writes" true for allowNull:
+//     false without a defaultValue.  bulkCreate() does not validate unless
+//     {validate: true}: it sends NULL for such an attribute set to null, and
+//     leaves it out when no row sets it (the database default fills it).
+//     Code that relies on that is not covered: counting these attributes as
+//     not written would make every deploy of a version with a NOT NULL
+//     column without a database default fail the forward check.
 
 function isVirtual(attr) {
   const type = attr.type;
