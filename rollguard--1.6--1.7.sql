@@ -46,6 +46,7 @@ AS $$
                 ELSE NULLIF(s::interval, interval '0') END
       FROM pg_catalog.current_setting($1, true) AS s
 $$;
+REVOKE ALL ON FUNCTION rollguard._interval_setting(text) FROM PUBLIC;
 
 -- "30 days", "5 hours", "3 minutes", "12 seconds": how long since a moment.
 CREATE FUNCTION rollguard._for_words(since timestamptz)
@@ -59,6 +60,7 @@ AS $$
                 ELSE pg_catalog.format('%s second%s', s, CASE WHEN s OPERATOR(pg_catalog.=) 1 THEN '' ELSE 's' END) END
       FROM (SELECT greatest(0, pg_catalog.floor(extract(epoch FROM pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) $1)))::bigint AS s) x
 $$;
+REVOKE ALL ON FUNCTION rollguard._for_words(timestamptz) FROM PUBLIC;
 
 -- Each deployment the registry records, its evidence, and what follows:
 --   connected  a tagged session of it is connected now

@@ -479,7 +479,7 @@ rg_fetch_stale_deployments(void)
 			"SELECT l.deployment, l.last_deployed, l.last_connected,"
 			"       l.liveness OPERATOR(pg_catalog.=) 'expired'"
 			"  FROM rollguard._liveness() l"
-			" WHERE l.liveness OPERATOR(pg_catalog.=) ANY ('{stale,expired}'::text[])",
+			" WHERE l.liveness OPERATOR(pg_catalog.=) ANY ('{stale,expired}'::pg_catalog.text[])",
 			0, NULL);
 	ret = SPI_execute_snapshot(stale_plan, NULL, NULL, GetLatestSnapshot(),
 							   InvalidSnapshot, true, false, 0);
