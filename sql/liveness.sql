@@ -15,8 +15,9 @@
 --   contractible, status()); each expiry is recorded once in
 --   rollguard.history and the server log; a deploy step reverses it.
 --
--- Time is made to pass by moving the evidence back (as a superuser), never
--- by sleeping.
+-- (Deployments are named lv-*: the tags other suites set in this database
+-- leave their stamps.)  Time is made to pass by moving the evidence back
+-- (as a superuser), never by sleeping.
 --
 CREATE EXTENSION rollguard;
 \set VERBOSITY default
@@ -26,9 +27,9 @@ SELECT rollguard.register_version('41', '{"relations": {"public.person": {
     "id": {"writes": false}, "name": {}, "weight": {}}}}');
 SELECT rollguard.register_version('42', '{"relations": {"public.person": {
     "id": {"writes": false}, "name": {}}}}');
-SELECT rollguard.deploy('original', '42');
-SELECT rollguard.deploy('mirror-2', '41');
-SELECT rollguard.deploy('mirror-3', '41');
+SELECT rollguard.deploy('lv-original', '42');
+SELECT rollguard.deploy('lv-mirror-2', '41');
+SELECT rollguard.deploy('lv-mirror-3', '41');
 
 -- Moves a deployment's evidence back in time: its deploy steps happened
 -- that long ago.
@@ -48,31 +49,31 @@ SELECT deployment, version, state, now() - last_deployed < interval '1 minute' A
   FROM rollguard.deployments ORDER BY 1;
 
 ------------------------------------------------------------------------------
--- Stale: mirror-3 was deleted without telling the database 30 days ago
+-- Stale: lv-mirror-3 was deleted without telling the database 30 days ago
 ------------------------------------------------------------------------------
-SELECT pg_temp.age_deployment('mirror-3', interval '30 days');
+SELECT pg_temp.age_deployment('lv-mirror-3', interval '30 days');
 SELECT deployment, liveness, extract(day FROM now() - last_deployed) AS days_since_deploy_step
   FROM rollguard.deployments ORDER BY 1;
--- the refusal names both, and says mirror-3 has not been seen
+-- the refusal names both, and says lv-mirror-3 has not been seen
 ALTER TABLE person DROP COLUMN weight;
--- mirror-2 moves on: mirror-3 alone blocks, and the HINT says how to remove it
-SELECT rollguard.deploy('mirror-2', '42');
+-- lv-mirror-2 moves on: lv-mirror-3 alone blocks, and the HINT says how to remove it
+SELECT rollguard.deploy('lv-mirror-2', '42');
 ALTER TABLE person DROP COLUMN weight;
 -- a deployment that was not seen for long but is rolling out: one sentence
-SELECT rollguard.begin_rollout('mirror-3', '42');
-SELECT pg_temp.age_deployment('mirror-3', interval '30 days');
+SELECT rollguard.begin_rollout('lv-mirror-3', '42');
+SELECT pg_temp.age_deployment('lv-mirror-3', interval '30 days');
 ALTER TABLE person DROP COLUMN name;
-SELECT rollguard.abort_rollout('mirror-3', '42');
-SELECT pg_temp.age_deployment('mirror-3', interval '30 days');
+SELECT rollguard.abort_rollout('lv-mirror-3', '42');
+SELECT pg_temp.age_deployment('lv-mirror-3', interval '30 days');
 -- the threshold is the setting's: below it, nothing is said
 SET rollguard.stale_after = '60 days';
-SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'mirror-3';
+SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'lv-mirror-3';
 ALTER TABLE person DROP COLUMN weight;
 SET rollguard.stale_after = off;
-SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'mirror-3';
+SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'lv-mirror-3';
 RESET rollguard.stale_after;
 -- status() says it too
-SELECT regexp_replace(s, 'since [0-9: -]+;', 'since ...;') FROM rollguard.status() s WHERE s LIKE '%mirror-3%';
+SELECT regexp_replace(s, 'since [0-9: -]+;', 'since ...;') FROM rollguard.status() s WHERE s LIKE '%lv-mirror-3%';
 -- bad values
 SET rollguard.stale_after = 'fortnight';
 SET rollguard.stale_after = '-1 day';
@@ -81,38 +82,38 @@ SET rollguard.forget_after = 'sometime';
 ------------------------------------------------------------------------------
 -- Connected: a tagged session is evidence now, and when it last was
 ------------------------------------------------------------------------------
-SELECT rollguard.deploy('mirror-4', '41');
-SELECT pg_temp.age_deployment('mirror-4', interval '30 days');
-SELECT deployment, liveness, last_connected FROM rollguard.deployments WHERE deployment = 'mirror-4';
-SET rollguard.deployment = 'mirror-4';
+SELECT rollguard.deploy('lv-mirror-4', '41');
+SELECT pg_temp.age_deployment('lv-mirror-4', interval '30 days');
+SELECT deployment, liveness, last_connected FROM rollguard.deployments WHERE deployment = 'lv-mirror-4';
+SET rollguard.deployment = 'lv-mirror-4';
 SET rollguard.version = '41';
 SELECT deployment, liveness, now() - last_connected < interval '1 minute' AS stamped_now
-  FROM rollguard.deployments WHERE deployment = 'mirror-4';
+  FROM rollguard.deployments WHERE deployment = 'lv-mirror-4';
 RESET rollguard.deployment;
 RESET rollguard.version;
 -- gone, but seen a moment ago: not stale
 SELECT deployment, liveness, now() - last_connected < interval '1 minute' AS stamped_now
-  FROM rollguard.deployments WHERE deployment = 'mirror-4';
+  FROM rollguard.deployments WHERE deployment = 'lv-mirror-4';
 -- the application_name form stamps it too (at the next statement)
-SELECT rollguard.deploy('mirror-5', '41');
-SELECT pg_temp.age_deployment('mirror-5', interval '30 days');
-SET application_name = 'rollguard:mirror-5@41';
-SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'mirror-5';
+SELECT rollguard.deploy('lv-mirror-5', '41');
+SELECT pg_temp.age_deployment('lv-mirror-5', interval '30 days');
+SET application_name = 'rollguard:lv-mirror-5@41';
+SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'lv-mirror-5';
 RESET application_name;
 SELECT deployment, liveness, now() - last_connected < interval '1 minute' AS stamped_now
-  FROM rollguard.deployments WHERE deployment = 'mirror-5';
+  FROM rollguard.deployments WHERE deployment = 'lv-mirror-5';
 -- a tag of a role that may not provide evidence (rollguard_tag) is not
 CREATE ROLE rg_untrusted LOGIN;
-SELECT rollguard.deploy('mirror-6', '41');
-SELECT pg_temp.age_deployment('mirror-6', interval '30 days');
+SELECT rollguard.deploy('lv-mirror-6', '41');
+SELECT pg_temp.age_deployment('lv-mirror-6', interval '30 days');
 SET SESSION AUTHORIZATION rg_untrusted;
-SET rollguard.deployment = 'mirror-6';
+SET rollguard.deployment = 'lv-mirror-6';
 SET rollguard.version = '41';
 RESET rollguard.deployment;
 RESET rollguard.version;
 RESET SESSION AUTHORIZATION;
-SELECT deployment, liveness, last_connected FROM rollguard.deployments WHERE deployment = 'mirror-6';
-SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['mirror-4', 'mirror-5', 'mirror-6']) d;
+SELECT deployment, liveness, last_connected FROM rollguard.deployments WHERE deployment = 'lv-mirror-6';
+SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['lv-mirror-4', 'lv-mirror-5', 'lv-mirror-6']) d;
 DROP ROLE rg_untrusted;
 
 ------------------------------------------------------------------------------
@@ -124,61 +125,61 @@ SET rollguard.forget_after = '14 days';
 RESET ROLE;
 DROP ROLE rg_admin_only;
 SET rollguard.forget_after = '14 days';
--- mirror-3 has had no evidence for 30 days: expired, it no longer counts
+-- lv-mirror-3 has had no evidence for 30 days: expired, it no longer counts
 SELECT deployment, version, liveness FROM rollguard.deployments ORDER BY 1;
 -- check() relies on it, and records the expiry (once)
 SELECT count(*) FROM rollguard.check('ALTER TABLE person DROP COLUMN weight');
 SELECT action, deployment, version, reason, detail -> 'ran' AS ran, detail ->> 'forget_after' AS forget_after
-  FROM rollguard.history WHERE action LIKE '%_deployment' AND deployment = 'mirror-3' ORDER BY id;
+  FROM rollguard.history WHERE action LIKE '%_deployment' AND deployment = 'lv-mirror-3' ORDER BY id;
 SELECT count(*) FROM rollguard.check('ALTER TABLE person DROP COLUMN weight');
 SELECT count(*) FROM rollguard.history WHERE action = 'expire_deployment';
 -- usage() leaves it out; contractible lists the column the next release may drop
 SELECT deployment, version, "column", evidence FROM rollguard.usage('person', 'weight');
 SELECT change, relation, "column", statement FROM rollguard.contractible ORDER BY 1, 2, 3;
-SELECT * FROM rollguard.status() s WHERE s LIKE '%mirror-3%' OR s LIKE '%live:';
+SELECT * FROM rollguard.status() s WHERE s LIKE '%lv-mirror-3%' OR s LIKE '%live:';
 -- while it is off, it counts again (and is only stale)
 SET rollguard.forget_after = off;
-SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'mirror-3';
+SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'lv-mirror-3';
 SELECT deployment, version FROM rollguard.check('ALTER TABLE person DROP COLUMN weight');
 SET rollguard.forget_after = '14 days';
 
 -- A deploy step reverses it (recorded), and a later expiry is recorded again
-SELECT rollguard.deploy('mirror-3', '41');
-SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'mirror-3';
+SELECT rollguard.deploy('lv-mirror-3', '41');
+SELECT deployment, liveness FROM rollguard.deployments WHERE deployment = 'lv-mirror-3';
 SELECT deployment, version FROM rollguard.check('ALTER TABLE person DROP COLUMN weight');
-SELECT pg_temp.age_deployment('mirror-3', interval '20 days');
+SELECT pg_temp.age_deployment('lv-mirror-3', interval '20 days');
 -- in a read-only transaction it counts as expired but nothing is recorded
 BEGIN READ ONLY;
 SELECT count(*) FROM rollguard.check('ALTER TABLE person DROP COLUMN weight');
 COMMIT;
 SELECT action, deployment, reason FROM rollguard.history
- WHERE action LIKE '%_deployment' AND deployment = 'mirror-3' ORDER BY id;
+ WHERE action LIKE '%_deployment' AND deployment = 'lv-mirror-3' ORDER BY id;
 -- the migration itself goes through, and records it with the migration
 BEGIN;
 ALTER TABLE person DROP COLUMN weight;
 SELECT action, deployment, reason FROM rollguard.history
- WHERE action LIKE '%_deployment' AND deployment = 'mirror-3' ORDER BY id;
+ WHERE action LIKE '%_deployment' AND deployment = 'lv-mirror-3' ORDER BY id;
 ROLLBACK;
 -- ... and a deploy step of another deployment records it as well
-SELECT rollguard.deploy('original', '42');
+SELECT rollguard.deploy('lv-original', '42');
 SELECT action, deployment, reason FROM rollguard.history
- WHERE action LIKE '%_deployment' AND deployment = 'mirror-3' ORDER BY id;
-SELECT rollguard.deploy('original', '42');
+ WHERE action LIKE '%_deployment' AND deployment = 'lv-mirror-3' ORDER BY id;
+SELECT rollguard.deploy('lv-original', '42');
 SELECT count(*) FROM rollguard.history WHERE action = 'expire_deployment';
 -- a deploy step of the expired deployment itself: rollout steps too
-SELECT rollguard.begin_rollout('mirror-3', '42');
-SELECT deployment, version, state, liveness FROM rollguard.deployments WHERE deployment = 'mirror-3' ORDER BY 2;
-SELECT rollguard.abort_rollout('mirror-3', '42');
+SELECT rollguard.begin_rollout('lv-mirror-3', '42');
+SELECT deployment, version, state, liveness FROM rollguard.deployments WHERE deployment = 'lv-mirror-3' ORDER BY 2;
+SELECT rollguard.abort_rollout('lv-mirror-3', '42');
 SELECT action, deployment FROM rollguard.history
- WHERE action LIKE '%_deployment' AND deployment = 'mirror-3' ORDER BY id;
+ WHERE action LIKE '%_deployment' AND deployment = 'lv-mirror-3' ORDER BY id;
 RESET rollguard.forget_after;
 
 ------------------------------------------------------------------------------
 -- The DBA removes it: the column may go
 ------------------------------------------------------------------------------
-SELECT pg_temp.age_deployment('mirror-3', interval '30 days');
+SELECT pg_temp.age_deployment('lv-mirror-3', interval '30 days');
 SELECT deployment, liveness FROM rollguard.deployments WHERE liveness = 'stale';
-SELECT rollguard.remove_deployment('mirror-3');
+SELECT rollguard.remove_deployment('lv-mirror-3');
 SELECT change, relation, "column", statement FROM rollguard.contractible ORDER BY 1, 2, 3;
 ALTER TABLE person DROP COLUMN weight;
 
@@ -195,6 +196,6 @@ RESET ROLE;
 DROP ROLE rg_app;
 
 -- Clean up.
-SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['original', 'mirror-2']) d;
+SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['lv-original', 'lv-mirror-2']) d;
 DROP TABLE person;
 DROP EXTENSION rollguard;

@@ -289,8 +289,7 @@ SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
 SELECT * FROM rollguard._live_drift();
 -- 1.7 appends each deployment's liveness evidence to rollguard.deployments:
 -- until their next deploy step, deployments count as deployed at "since".
-SELECT deployment, version, last_deployed = since AS deployed_at_since,
-       last_connected IS NOT NULL AS tagged_session_seen, liveness
+SELECT deployment, version, last_deployed = since AS deployed_at_since, liveness
   FROM rollguard.deployments ORDER BY 1, 2;
 SELECT rollguard.deploy('mirror-3', '45');
 SELECT deployment, last_deployed IS NOT NULL AS deploy_step_recorded
