@@ -212,9 +212,8 @@ AS $$
     ), live AS (
         SELECT d.deployment, d.version, d.state
           FROM rollguard.deployment_state d
-         WHERE NOT EXISTS (SELECT 1 FROM rollguard._liveness() x
-                            WHERE x.deployment OPERATOR(pg_catalog.=) d.deployment
-                              AND x.liveness OPERATOR(pg_catalog.=) 'expired')
+         WHERE d.deployment NOT IN (SELECT x.deployment FROM rollguard._liveness() x
+                                     WHERE x.liveness OPERATOR(pg_catalog.=) 'expired')
         UNION
         SELECT s.deployment, s.version, 'connected'
           FROM rollguard.sessions s

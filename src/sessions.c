@@ -239,8 +239,9 @@ publish(const char *deployment, const char *version)
 		exit_callback_registered = true;
 	}
 	/* a tag replaced by another: the old one was connected until now */
-	if (published_slot != NULL && strcmp(published_slot->deployment, deployment) != 0)
-		clear_slot(0, 0);
+	if (published_slot == slot && slot->pid == MyProcPid &&
+		strcmp(slot->deployment, deployment) != 0)
+		rg_liveness_stamp(slot->dboid, slot->userid, slot->deployment);
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = MyProcPid;
 	slot->dboid = MyDatabaseId;
