@@ -269,6 +269,31 @@ SELECT * FROM columns_of('pair');
 DROP TABLE badges, pair;
 DROP TYPE point_pair;
 
+-- A migration run outside a transaction block (what psql -f without -1
+-- does, and Sequelize, knex with transaction: false, Rails with
+-- disable_ddl_transaction!): each statement commits on its own.  The first
+-- statement below is applied; the second is refused, and its refusal says
+-- that what ran before it stays applied, and how to run migrations
+-- atomically.
+SELECT rollguard.register_version('6.0', '{"relations": {"public.person": {"id": {}, "name": {}}}}');
+SELECT rollguard.deploy('site-1', '6.0');
+ALTER TABLE person ADD COLUMN nickname text;
+ALTER TABLE person DROP COLUMN name;
+SELECT * FROM columns_of('person');
+-- In one transaction, the refusal rolls the whole migration back, and does
+-- not carry that line: nothing of it is applied.
+BEGIN;
+ALTER TABLE person ADD COLUMN alias text;
+ALTER TABLE person DROP COLUMN name;
+ROLLBACK;
+SELECT * FROM columns_of('person');
+-- Several statements sent as one query run in one (implicit) transaction
+-- block, so the same holds.
+ALTER TABLE person ADD COLUMN alias text\; ALTER TABLE person DROP COLUMN name;
+SELECT * FROM columns_of('person');
+ALTER TABLE person DROP COLUMN nickname;
+SELECT rollguard.remove_deployment('site-1');
+
 DROP PROCEDURE drop_height();
 DROP FUNCTION drop_weight();
 DROP TABLE child, parent, subfolder, folder, other.person, "Person", person;

@@ -157,6 +157,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	const char *stale_prev = "";
 	List	   *stale_calls = NIL;
 	StringInfoData hints;
+	const char *outside_hint = NULL;
 
 	/*
 	 * Every blocker, one line each, for the server log; the client gets the
@@ -268,6 +269,22 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 							successor, successor);
 	}
 
+	/*
+	 * Refused outside a transaction block (Sequelize's migrations, knex with
+	 * transaction: false, Rails' disable_ddl_transaction!, psql -f without
+	 * -1): what the migration ran before this statement is committed, and
+	 * the tool's bookkeeping does not know it.  Say so, and how to avoid it.
+	 */
+	if (elevel >= ERROR && ch->statement == NULL && !IsTransactionBlock())
+	{
+		const char *outside = _("The statement ran outside a transaction block: statements that ran before it in the same migration, if any, are committed and stay applied.");
+
+		appendStringInfo(&detail, "\n%s", outside);
+		if (client_detail.len > 0)
+			appendStringInfo(&client_detail, "\n%s", outside);
+		outside_hint = _("Run migrations in one transaction (BEGIN ... COMMIT, psql --single-transaction, or the tool's own setting: see \"Migrations outside a transaction\" in doc/other-tools.md), and check them with rollguard.check() before they run.");
+	}
+
 	/* the hint, and what to do about losses and deployments not seen */
 	initStringInfo(&hints);
 	appendStringInfoString(&hints, _(hint));
@@ -285,6 +302,8 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 							 (char *) lfirst(lc));
 		appendStringInfoString(&hints, _(" (rollguard.deployments shows when each deployment was last seen)."));
 	}
+	if (outside_hint != NULL)
+		appendStringInfo(&hints, " %s", outside_hint);
 
 	/* arguments in the order change.c gives */
 	ereport(elevel,

@@ -203,6 +203,10 @@ class Manifest(DjangoTestCase):
             self.assertEqual(out, self.v41.manage(self.db, "rollguard_manifest").out)
             self.assertEqual(list(manifest), ["relations"])
             rel = manifest["relations"]
+        with self.step("every column says both writes and nullable (a left-out writes would count as true)"):
+            for name, cols in rel.items():
+                for col, props in cols.items():
+                    self.assertEqual(sorted(props), ["nullable", "writes"], f"{name}.{col}")
         with self.step("columns, writes and nullable of a model (and of a second one on its table)"):
             self.assertEqual(rel["public.shop_person"], {
                 "id": {"writes": False, "nullable": False},

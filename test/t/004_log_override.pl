@@ -58,7 +58,7 @@ like($log,
 	qr/^\S+ \S+ \S+ \[$pid\] \S+ DETAIL:  Deployment "mirror-2" runs version "41", which uses public.person.weight.\n\tDeployment "mirror-3" runs version "41", which uses public.person.weight.$/m,
 	'log: the DETAIL lines name every blocking deployment and version');
 like($log,
-	qr/^\S+ \S+ \S+ \[$pid\] \S+ HINT:  Version "42" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs "42" or newer \(with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; see "Removing a field or a model" in doc\/django.md\); remove a deployment that no longer runs with rollguard.remove_deployment\(\).$/m,
+	qr/^\S+ \S+ \S+ \[$pid\] \S+ HINT:  Version "42" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs "42" or newer \(with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; see "Removing a field or a model" in doc\/django.md\); remove a deployment that no longer runs with rollguard.remove_deployment\(\). Run migrations in one transaction \(BEGIN ... COMMIT, psql --single-transaction, or the tool's own setting: see "Migrations outside a transaction" in doc\/other-tools.md\), and check them with rollguard.check\(\) before they run.$/m,
 	'log: the HINT');
 like($log, qr/^\S+ \S+ \S+ \[$pid\] \S+ STATEMENT:  ALTER TABLE person DROP COLUMN weight$/m,
 	'log: the statement');

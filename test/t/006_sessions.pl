@@ -110,6 +110,7 @@ is(sessions_view(), "mirror-2\@41 $m2_pid setting t", 'the tagged session is lis
 like(try_ddl($drop_weight),
 	qr/ERROR:  cannot drop column "weight" of table "public.person": 1 deployment still uses it
 DETAIL:  Deployment "mirror-2" runs version "41" \(connected now, pid $m2_pid\), which uses public.person.weight.
+The statement ran outside a transaction block: statements that ran before it in the same migration, if any, are committed and stay applied.
 HINT:  Version "42" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs "42" or newer \(with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; see "Removing a field or a model" in doc\/django.md\); remove a deployment that no longer runs with rollguard.remove_deployment\(\)./,
 	'options tag: the drop is refused, naming the session');
 like(try_ddl('ALTER TABLE person DROP COLUMN name'),
@@ -208,11 +209,11 @@ is(try_ddl($drop_nickname), 'allowed', 'and no longer once it is gone');
 my ($m2b, $m2b_pid) = session(appname => 'rollguard:mirror-2@41');
 my $lowest = $m2_pid < $m2b_pid ? $m2_pid : $m2b_pid;
 like(try_ddl($drop_weight),
-	qr/DETAIL:  Deployment "mirror-2" runs version "41" \(connected now, pid $lowest and 1 more session\), which uses public.person.weight.\nHINT/,
+	qr/DETAIL:  Deployment "mirror-2" runs version "41" \(connected now, pid $lowest and 1 more session\), which uses public.person.weight.\nThe statement ran outside a transaction block: statements that ran before it in the same migration, if any, are committed and stay applied.\nHINT/,
 	'two sessions of one tag: one line, naming the lowest pid');
 $node->safe_psql('postgres', q{SELECT rollguard.deploy('mirror-2', '41')});
 like(try_ddl($drop_weight),
-	qr/DETAIL:  Deployment "mirror-2" runs version "41", which uses public.person.weight.\nHINT/,
+	qr/DETAIL:  Deployment "mirror-2" runs version "41", which uses public.person.weight.\nThe statement ran outside a transaction block: statements that ran before it in the same migration, if any, are committed and stay applied.\nHINT/,
 	'registered and connected: the registry\'s line alone');
 $node->safe_psql('postgres', q{SELECT rollguard.remove_deployment('mirror-2')});
 disconnect($m2b, $m2b_pid);
