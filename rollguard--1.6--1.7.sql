@@ -122,8 +122,9 @@ DECLARE
     r record;
     n integer := 0;
 BEGIN
-    IF current_setting('transaction_read_only') = 'on' THEN
-        RETURN 0;
+    IF current_setting('transaction_read_only') = 'on'
+       OR rollguard._interval_setting('rollguard.forget_after') IS NULL THEN
+        RETURN 0;   -- nothing expires (or nothing can be written)
     END IF;
     FOR r IN SELECT l.* FROM rollguard._liveness() l WHERE l.liveness = 'expired'
               ORDER BY l.deployment COLLATE "C"
@@ -181,8 +182,9 @@ DECLARE
 BEGIN
     LOCK TABLE rollguard.deployment_state IN ROW EXCLUSIVE MODE;
     PERFORM rollguard._lock_live();
-    SELECT s.expired_on INTO was_expired_on FROM rollguard.deployment_seen s
-     WHERE s.deployment = d AND s.expired_at IS NOT NULL FOR UPDATE;
+    -- (locked first: a transaction recording its expiry is waited for)
+    SELECT CASE WHEN s.expired_at IS NOT NULL THEN s.expired_on END INTO was_expired_on
+      FROM rollguard.deployment_seen s WHERE s.deployment = d FOR UPDATE;
     INSERT INTO rollguard.deployment_seen AS s (deployment, last_step) VALUES (d, now())
     ON CONFLICT ON CONSTRAINT deployment_seen_pkey DO UPDATE
        SET last_step = EXCLUDED.last_step, expired_at = NULL, expired_on = NULL;

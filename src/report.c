@@ -157,7 +157,6 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	const char *stale_prev = "";
 	List	   *stale_calls = NIL;
 	StringInfoData hints;
-	const char *outside_hint = NULL;
 
 	/*
 	 * Every blocker, one line each, for the server log; the client gets the
@@ -282,7 +281,8 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 		appendStringInfo(&detail, "\n%s", outside);
 		if (client_detail.len > 0)
 			appendStringInfo(&client_detail, "\n%s", outside);
-		outside_hint = _("Run migrations in one transaction (BEGIN ... COMMIT, psql --single-transaction, or the tool's own setting: see \"Migrations outside a transaction\" in doc/other-tools.md), and check them with rollguard.check() before they run.");
+		hint = psprintf("%s %s", _(hint),
+						_("Run migrations in one transaction (BEGIN ... COMMIT, psql --single-transaction, or the tool's own setting: see \"Migrations outside a transaction\" in doc/other-tools.md), and check them with rollguard.check() before they run."));
 	}
 
 	/* the hint, and what to do about losses and deployments not seen */
@@ -302,8 +302,6 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 							 (char *) lfirst(lc));
 		appendStringInfoString(&hints, _(" (rollguard.deployments shows when each deployment was last seen)."));
 	}
-	if (outside_hint != NULL)
-		appendStringInfo(&hints, " %s", outside_hint);
 
 	/* arguments in the order change.c gives */
 	ereport(elevel,
