@@ -25,12 +25,20 @@
 #   ROLLGUARD_VIA  django (default): "$MANAGE rollguard_deploy", the manifest
 #                  from the models (or from MANIFEST); the database is the
 #                  one Django's settings name.
+#                  rails: "$RAILS rollguard:deploy" (rollguard:register,
+#                  rollguard:rollout:begin, ...) of contrib/rails, the
+#                  manifest from MANIFEST (or from the models); the database
+#                  is the app's.  VERSION goes to it as ROLLGUARD_VERSION and
+#                  is removed from its environment (it is db:migrate's target
+#                  version: with Rails, run migrations with
+#                  MIGRATE_CMD='env -u VERSION bin/rails db:migrate').
 #                  psql: psql "$DATABASE_URL", the manifest from MANIFEST --
 #                  without one, rollguard infers the contract from the schema.
 #   MANIFEST       a manifest file (from "manage.py rollguard_manifest" at build
 #                  time, or written by hand)
 #   DATABASE_URL   psql: the database, as a libpq URI or connection string
 #   MANAGE         django: how to run manage.py (default: python3 manage.py)
+#   RAILS          rails: how to run the app's tasks (default: bin/rails)
 #   ROLLGUARD_KEY  this deployment's key, if it has one: presented with
 #                  rollguard.use_key() before the step (the first time, it
 #                  binds the deployment to the key; see doc/safety.md,
@@ -69,6 +77,17 @@ django)
 	[ -z "$MANIFEST" ] || set -- "$@" --manifest "$MANIFEST"
 	# shellcheck disable=SC2086 # MANAGE is a command line
 	exec ${MANAGE:-python3 manage.py} rollguard_deploy "$@"
+	;;
+rails)
+	case $step in
+	deploy | register) task=rollguard:$step ;;
+	*) task=rollguard:rollout:$step ;;
+	esac
+	set -- "$task" "ROLLGUARD_VERSION=$VERSION"
+	[ "$step" = register ] || set -- "$@" "DEPLOYMENT=$DEPLOYMENT"
+	[ -z "$MANIFEST" ] || set -- "$@" "MANIFEST=$MANIFEST"
+	# shellcheck disable=SC2086 # RAILS is a command line
+	exec env -u VERSION ${RAILS:-bin/rails} "$@"
 	;;
 psql)
 	: "${DATABASE_URL:?DATABASE_URL must name the database}"
@@ -113,7 +132,7 @@ SELECT format('rollguard: deployment "%s" runs %s', :'deployment',
 SQL
 	;;
 *)
-	echo "$0: ROLLGUARD_VIA must be django or psql" >&2
+	echo "$0: ROLLGUARD_VIA must be django, rails or psql" >&2
 	exit 2
 	;;
 esac
