@@ -393,6 +393,9 @@ async function cliScenario(admin) {
     const m = await cli(['manifest', '--models', 'models/v41.js'], env);
     ok(m.status === 0 && m.stdout.trim() === want, 'cli: rollguard-node manifest --models models/v41.js prints the manifest',
       `status ${m.status}\n${m.stdout}${m.stderr}`);
+    const mi = await cli(['manifest', '--models', 'models/index.js'], env);
+    ok(mi.status === 0 && mi.stdout.trim() === want, 'cli: --models takes sequelize-cli\'s models/index.js ({sequelize, ...models}) as well',
+      `status ${mi.status}\n${mi.stdout}${mi.stderr}`);
     const d = await cli(['deploy', '--deployment', 'mirror-2', '--version', '41', '--models', 'models/v41.js'], env);
     const live = (await pool.query("SELECT version, declared_contract FROM rollguard.deployments WHERE deployment = 'mirror-2'")).rows;
     ok(d.status === 0 && live.length === 1 && live[0].version === '41' && live[0].declared_contract === true,
@@ -507,6 +510,8 @@ const REFUSED = [
     db: 'seq_note_to_remark_tx',
     dir: 'note_to_remark_tx',
     inside: 'one transaction',
+    refusedState: (s) => s.orders && !('remark' in s.orders) && s.orders.note === 'character varying(20)',
+    refusedText: 'atomic: addColumn rolled back with it, no orders.remark, orders.note kept',
     variant: { note: 'gone' },
     after: (s) => s.orders && !('note' in s.orders) && s.orders.remark === 'character varying(20)',
     afterText: 'orders.note is gone, remark added',
@@ -543,6 +548,10 @@ async function refused(admin, s) {
       }
       const after = await snapshot(pool);
       ok(after === before, `${s.name}: schema and rows unchanged (${label})`, `before ${before}\nafter ${after}`);
+      if (s.refusedState) {
+        const schema = await describe(pool);
+        ok(s.refusedState(schema), `${s.name}: ${s.refusedText} (${label})`, JSON.stringify(schema.orders));
+      }
       const names = await recorded(pool);
       ok(!names.includes(name), `${s.name}: SequelizeMeta does not record ${name} (${label})`, `SequelizeMeta: ${names.join(', ')}`);
       lastFailed = r.failed;
