@@ -264,7 +264,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 									   desc->rule == RG_RULE_USES_COLUMN ? ch->attname : NULL,
 									   newest);
 		if (successor != NULL)
-			hint = psprintf(_("Version \"%s\" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs \"%s\" or newer (with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; see \"Removing a field or a model\" in doc/django.md); remove a deployment that no longer runs with rollguard.remove_deployment()."),
+			hint = psprintf(_("Version \"%s\" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs \"%s\" or newer (with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; with other tools: \"Removing a column or a table in two releases\" in doc/rules.md); remove a deployment that no longer runs with rollguard.remove_deployment()."),
 							successor, successor);
 	}
 
