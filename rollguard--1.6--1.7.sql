@@ -341,3 +341,103 @@ BEGIN
                        r.refused, r.warned, r.let_through, r.overridden);
 END
 $$;
+
+------------------------------------------------------------------------------
+-- contractible: "unused since" is never a version that did not go live yet
+------------------------------------------------------------------------------
+
+-- A version registered without a manifest takes its inferred contract (every
+-- column there is) when it first goes live; until then its contract is
+-- empty, and contractible named it as the version since which a column was
+-- unused.
+CREATE OR REPLACE FUNCTION rollguard._contractible(OUT change text, OUT relation text, OUT "column" text,
+                                        OUT unused_since text, OUT statement text)
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cand record;
+    dropped text[] := '{}';
+    last_user text;
+BEGIN
+    FOR cand IN
+        WITH named AS (
+            SELECT DISTINCT c.nspname, c.relname, c.attname FROM rollguard.contract c
+        ), rels AS (
+            SELECT DISTINCT n.nspname, n.relname, k.oid AS relid, k.relkind
+              FROM named n
+              JOIN pg_catalog.pg_namespace s ON s.nspname OPERATOR(pg_catalog.=) n.nspname
+              JOIN pg_catalog.pg_class k ON k.relnamespace OPERATOR(pg_catalog.=) s.oid
+                                        AND k.relname OPERATOR(pg_catalog.=) n.relname
+             WHERE rollguard._is_guarded(k.oid)
+        ), live_users AS (
+            SELECT DISTINCT e.nspname, e.relname, e.attname
+              FROM rollguard.effective_contract e
+              JOIN rollguard.deployment_state d ON d.version OPERATOR(pg_catalog.=) e.version
+        )
+        SELECT 0 AS ord, 'drop relation' AS change, r.nspname, r.relname, NULL::text AS attname,
+               pg_catalog.format('DROP %s %I.%I;',
+                   CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                  WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
+                   r.nspname, r.relname) AS stmt
+          FROM rels r
+        UNION ALL
+        SELECT 1, 'drop column', r.nspname, r.relname, a.attname::text,
+               pg_catalog.format('ALTER TABLE %I.%I DROP COLUMN %I;', r.nspname, r.relname, a.attname)
+          FROM rels r
+          JOIN named n ON n.nspname OPERATOR(pg_catalog.=) r.nspname AND n.relname OPERATOR(pg_catalog.=) r.relname
+          JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.relid
+                                        AND a.attname OPERATOR(pg_catalog.=) n.attname
+                                        AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+         WHERE r.relkind IN ('r', 'p', 'f')
+        UNION ALL
+        SELECT 2, 'set not null', r.nspname, r.relname, a.attname::text,
+               pg_catalog.format('ALTER TABLE %I.%I ALTER COLUMN %I SET NOT NULL;', r.nspname, r.relname, a.attname)
+          FROM rels r
+          JOIN live_users u ON u.nspname OPERATOR(pg_catalog.=) r.nspname AND u.relname OPERATOR(pg_catalog.=) r.relname
+          JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.relid
+                                        AND a.attname OPERATOR(pg_catalog.=) u.attname
+                                        AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+         WHERE r.relkind IN ('r', 'p') AND NOT a.attnotnull
+        UNION ALL
+        SELECT 3, 'drop default', r.nspname, r.relname, a.attname::text,
+               pg_catalog.format('ALTER TABLE %I.%I ALTER COLUMN %I DROP DEFAULT;', r.nspname, r.relname, a.attname)
+          FROM rels r
+          JOIN live_users u ON u.nspname OPERATOR(pg_catalog.=) r.nspname AND u.relname OPERATOR(pg_catalog.=) r.relname
+          JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.relid
+                                        AND a.attname OPERATOR(pg_catalog.=) u.attname
+                                        AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+         WHERE r.relkind IN ('r', 'p', 'v') AND a.attnotnull AND a.atthasdef AND a.attgenerated OPERATOR(pg_catalog.=) ''
+        ORDER BY 1, 3, 4, 5
+    LOOP
+        -- the columns of a relation that may go are not listed again
+        CONTINUE WHEN cand.ord OPERATOR(pg_catalog.>) 0 AND
+            (cand.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) cand.relname) OPERATOR(pg_catalog.=) ANY (dropped);
+        CONTINUE WHEN EXISTS (SELECT 1 FROM rollguard.check(cand.stmt));
+        change := cand.change;
+        relation := cand.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) cand.relname;
+        "column" := cand.attname;
+        statement := cand.stmt;
+        unused_since := NULL;
+        IF cand.ord OPERATOR(pg_catalog.<=) 1 THEN
+            IF cand.ord OPERATOR(pg_catalog.=) 0 THEN
+                dropped := dropped OPERATOR(pg_catalog.||) relation;
+            END IF;
+            -- the first registered version after the last one that used it
+            SELECT e.version INTO last_user FROM rollguard.effective_contract e
+             WHERE e.nspname OPERATOR(pg_catalog.=) cand.nspname AND e.relname OPERATOR(pg_catalog.=) cand.relname
+               AND (cand.attname IS NULL OR e.attname OPERATOR(pg_catalog.=) cand.attname)
+             ORDER BY rollguard.version_sort_key(e.version) DESC, e.version DESC LIMIT 1;
+            -- (a version whose inferred contract is not taken yet never
+            -- went live: it will use every column there is when it does)
+            SELECT v.version INTO unused_since FROM rollguard.version_registry v
+             WHERE (last_user IS NULL OR rollguard.version_cmp(v.version, last_user) OPERATOR(pg_catalog.>) 0)
+               AND (v.declared OR v.contract_taken_at IS NOT NULL)
+             ORDER BY rollguard.version_sort_key(v.version), v.version LIMIT 1;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;

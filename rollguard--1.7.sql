@@ -2092,8 +2092,11 @@ BEGIN
              WHERE e.nspname OPERATOR(pg_catalog.=) cand.nspname AND e.relname OPERATOR(pg_catalog.=) cand.relname
                AND (cand.attname IS NULL OR e.attname OPERATOR(pg_catalog.=) cand.attname)
              ORDER BY rollguard.version_sort_key(e.version) DESC, e.version DESC LIMIT 1;
+            -- (a version whose inferred contract is not taken yet never
+            -- went live: it will use every column there is when it does)
             SELECT v.version INTO unused_since FROM rollguard.version_registry v
-             WHERE last_user IS NULL OR rollguard.version_cmp(v.version, last_user) OPERATOR(pg_catalog.>) 0
+             WHERE (last_user IS NULL OR rollguard.version_cmp(v.version, last_user) OPERATOR(pg_catalog.>) 0)
+               AND (v.declared OR v.contract_taken_at IS NOT NULL)
              ORDER BY rollguard.version_sort_key(v.version), v.version LIMIT 1;
         END IF;
         RETURN NEXT;
