@@ -18,7 +18,7 @@ OBJS = src/module.o src/guard.o src/analyze.o src/catalog.o src/change.o src/lab
        src/nullness.o src/net_effect.o src/rules.o src/report.o \
        src/extension.o src/probe.o src/registry.o src/version_order.o src/check.o \
        src/override.o src/sessions.o src/observed.o src/observed_store.o src/stats.o \
-       src/lock_checks.o src/manifest.o
+       src/lock_checks.o src/liveness.o src/manifest.o
 DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \
        rollguard--1.2--1.3.sql rollguard--1.3--1.4.sql \
        rollguard--1.4--1.5.sql rollguard--1.5--1.6.sql rollguard--1.6--1.7.sql \
@@ -27,7 +27,7 @@ PGFILEDESC = "rollguard - refuse schema changes that break deployed code"
 
 REGRESS = install install_script version_order registry manifest deploy forward_writes rules_columns \
           rules_not_null rules_relations live_counters statement_forms cascade check \
-          enforce seed_scenario net_effect properties other_routes day_two stats privileges deployment_keys override history lock_checks sessions observed observed_rules shadowing upgrade
+          enforce seed_scenario net_effect properties other_routes day_two liveness stats privileges deployment_keys override history lock_checks sessions observed observed_rules shadowing upgrade
 ifdef RG_TEMP_INSTANCE
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/rollguard.conf
 endif

@@ -287,6 +287,13 @@ SELECT count(*) AS bound_deployments FROM rollguard.deployment_keys;
 ALTER EXTENSION rollguard UPDATE TO '1.7';
 SELECT extversion FROM pg_extension WHERE extname = 'rollguard';
 SELECT * FROM rollguard._live_drift();
+-- 1.7 appends each deployment's liveness evidence to rollguard.deployments:
+-- until their next deploy step, deployments count as deployed at "since".
+SELECT deployment, version, last_deployed = since AS deployed_at_since, liveness
+  FROM rollguard.deployments ORDER BY 1, 2;
+SELECT rollguard.deploy('mirror-3', '45');
+SELECT deployment, last_deployed IS NOT NULL AS deploy_step_recorded
+  FROM rollguard.deployments d JOIN rollguard.deployment_seen s USING (deployment);
 
 -- Clean up.
 SELECT rollguard.remove_deployment(d) FROM unnest(ARRAY['batch', 'mirror-2', 'mirror-3', 'original']) d;

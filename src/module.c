@@ -38,6 +38,7 @@ request_shmem(void)
 	rg_sessions_shmem_request();
 	rg_observed_shmem_request();
 	rg_stats_shmem_request();
+	rg_liveness_shmem_request();
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -58,6 +59,7 @@ rg_shmem_startup(void)
 	rg_sessions_shmem_startup();
 	rg_observed_shmem_startup();
 	rg_stats_shmem_startup();
+	rg_liveness_shmem_startup();
 }
 
 void		_PG_init(void);
@@ -78,6 +80,9 @@ _PG_init(void)
 
 	/* rollguard.deployment, rollguard.version: the session tags */
 	rg_sessions_define_settings();
+
+	/* rollguard.stale_after, rollguard.forget_after: liveness */
+	rg_liveness_define_settings();
 
 	/* rollguard.observe, rollguard.max_observed, ..._save_interval */
 	rg_observed_define_settings();

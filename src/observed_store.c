@@ -842,6 +842,7 @@ void
 rollguard_observed_saver(Datum main_arg)
 {
 	uint64		saved_changes;
+	uint64		saved_stamps = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -869,6 +870,8 @@ rollguard_observed_saver(Datum main_arg)
 			save_observed(true);
 			saved_changes = changes;
 		}
+		/* and when deployments' tagged sessions were last connected */
+		rg_liveness_save_if_changed(&saved_stamps);
 		/* at shutdown, the postmaster saves last, once every backend is gone */
 		if (ShutdownRequestPending)
 			break;

@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -21,6 +22,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "registry.h"
 
@@ -452,6 +454,82 @@ rg_record_removals(List *changes)
 	}
 	if (connected)
 		registry_end(&access);
+}
+
+/*
+ * The deployments the registry records that were not seen for
+ * rollguard.stale_after (or, expired, for rollguard.forget_after): a list
+ * of RgLiveness, in the caller's context.  NIL before 1.7.  Read only for
+ * a change the counters say may break something.
+ */
+List *
+rg_fetch_stale_deployments(void)
+{
+	static SPIPlanPtr stale_plan = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+	RegistryAccess access;
+	List	   *result = NIL;
+	int			ret;
+
+	if (rg_api_version() < RG_API_1_7)
+		return NIL;
+	registry_begin(&access);
+	if (stale_plan == NULL)
+		stale_plan = prepare_saved(
+			"SELECT l.deployment, l.last_deployed, l.last_connected,"
+			"       l.liveness OPERATOR(pg_catalog.=) 'expired'"
+			"  FROM rollguard._liveness() l"
+			" WHERE l.liveness OPERATOR(pg_catalog.=) ANY ('{stale,expired}'::pg_catalog.text[])",
+			0, NULL);
+	ret = SPI_execute_snapshot(stale_plan, NULL, NULL, GetLatestSnapshot(),
+							   InvalidSnapshot, true, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "rollguard: registry query failed: %s",
+			 SPI_result_code_string(ret));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+		RgLiveness *l = palloc0(sizeof(RgLiveness));
+		Datum		d;
+
+		l->deployment = SPI_getvalue(tup, desc, 1);
+		d = SPI_getbinval(tup, desc, 2, &isnull);
+		l->last_deployed = isnull ? 0 : DatumGetTimestampTz(d);
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		l->last_connected = isnull ? 0 : DatumGetTimestampTz(d);
+		l->expired = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		result = lappend(result, l);
+		MemoryContextSwitchTo(spi);
+	}
+	registry_end(&access);
+	return result;
+}
+
+/*
+ * An expired deployment was left out of a verdict: record the expiries not
+ * recorded yet (rollguard._note_expiries(): history and the server log),
+ * unless the transaction is read-only.
+ */
+void
+rg_note_expiries(void)
+{
+	static SPIPlanPtr note_plan = NULL;
+	RegistryAccess access;
+	int			ret;
+
+	if (rg_api_version() < RG_API_1_7 || XactReadOnly)
+		return;
+	registry_begin(&access);
+	if (note_plan == NULL)
+		note_plan = prepare_saved("SELECT rollguard._note_expiries()", 0, NULL);
+	ret = SPI_execute_plan(note_plan, NULL, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "rollguard: could not record expiries: %s",
+			 SPI_result_code_string(ret));
+	registry_end(&access);
 }
 
 /* Appends one row to rollguard.history (as the extension's owner). */

@@ -16,7 +16,9 @@
 #include "tcop/tcopprot.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
+#include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/timestamp.h"
 
 #include "rollguard.h"
 
@@ -52,6 +54,9 @@ rg_report_define_settings(void)
 
 /* how many blockers a refusal names to the client (all go to the log) */
 #define MAX_REPORTED_BLOCKERS 100
+
+/* deployments not seen whose removal the hint spells out, at most */
+#define MAX_STALE_NAMED 5
 
 static int
 count_deployments(List *blockers)
@@ -100,6 +105,42 @@ append_blocker(StringInfo buf, RgBlocker *b)
 						 b->deployment, b->version, b->evidence, b->reason);
 }
 
+/* "30 days", "5 hours", "3 minutes", "12 seconds" since a moment. */
+static char *
+age_words(TimestampTz since)
+{
+	TimestampTz now = GetCurrentStatementStartTimestamp();
+	int64		secs = since < now ? (now - since) / USECS_PER_SEC : 0;
+
+	if (secs >= SECS_PER_DAY)
+		return psprintf(ngettext("%d day", "%d days", (unsigned long) (secs / SECS_PER_DAY)),
+						(int) (secs / SECS_PER_DAY));
+	if (secs >= SECS_PER_HOUR)
+		return psprintf(ngettext("%d hour", "%d hours", (unsigned long) (secs / SECS_PER_HOUR)),
+						(int) (secs / SECS_PER_HOUR));
+	if (secs >= SECS_PER_MINUTE)
+		return psprintf(ngettext("%d minute", "%d minutes", (unsigned long) (secs / SECS_PER_MINUTE)),
+						(int) (secs / SECS_PER_MINUTE));
+	return psprintf(ngettext("%d second", "%d seconds", (unsigned long) secs), (int) secs);
+}
+
+/*
+ * A blocker the registry says is live but nothing has shown alive for
+ * rollguard.stale_after: when it was last seen, and how.
+ */
+static void
+append_stale(StringInfo buf, RgBlocker *b)
+{
+	TimestampTz last = Max(b->last_deployed, b->last_connected);
+
+	if (b->last_connected == 0)
+		appendStringInfo(buf, _(" It has not been seen for %s: its last deploy step was %s ago, and no tagged session of it was seen."),
+						 age_words(last), age_words(b->last_deployed));
+	else
+		appendStringInfo(buf, _(" It has not been seen for %s: its last deploy step was %s ago, its last tagged session %s ago."),
+						 age_words(last), age_words(b->last_deployed), age_words(b->last_connected));
+}
+
 /* Emits the refusal (ERROR) or the warning for one blocked change. */
 static void
 report(int elevel, RgChange *ch, List *blockers, int more_changes)
@@ -113,6 +154,9 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 	const char *hint;
 	ListCell   *lc;
 	bool		unrecorded = false;
+	const char *stale_prev = "";
+	List	   *stale_calls = NIL;
+	StringInfoData hints;
 
 	/*
 	 * Every blocker, one line each, for the server log; the client gets the
@@ -132,6 +176,19 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 			appendStringInfoChar(&detail, '\n');
 		append_blocker(&detail, lfirst(lc));
 		unrecorded |= ((RgBlocker *) lfirst(lc))->unrecorded;
+		/* once a deployment (blockers come by deployment) */
+		if (((RgBlocker *) lfirst(lc))->stale &&
+			strcmp(((RgBlocker *) lfirst(lc))->deployment, stale_prev) != 0)
+		{
+			RgBlocker  *b = lfirst(lc);
+
+			append_stale(&detail, b);
+			if (list_length(stale_calls) < MAX_STALE_NAMED)
+				stale_calls = lappend(stale_calls,
+									  psprintf("rollguard.remove_deployment(%s)",
+											   quote_literal_cstr(b->deployment)));
+			stale_prev = b->deployment;
+		}
 	}
 	if (list_length(blockers) > MAX_REPORTED_BLOCKERS)
 		appendStringInfo(&client_detail,
@@ -207,7 +264,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 									   desc->rule == RG_RULE_USES_COLUMN ? ch->attname : NULL,
 									   newest);
 		if (successor != NULL)
-			hint = psprintf(_("Version \"%s\" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs \"%s\" or newer (with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; see \"Removing a field or a model\" in doc/django.md); remove a deployment that no longer runs with rollguard.remove_deployment()."),
+			hint = psprintf(_("Version \"%s\" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs \"%s\" or newer (with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; with other tools: \"Removing a column or a table in two releases\" in doc/rules.md); remove a deployment that no longer runs with rollguard.remove_deployment()."),
 							successor, successor);
 	}
 
@@ -228,6 +285,24 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 						_("Run migrations in one transaction (BEGIN ... COMMIT, psql --single-transaction, or the tool's own setting: see \"Migrations outside a transaction\" in doc/other-tools.md), and check them with rollguard.check() before they run."));
 	}
 
+	/* the hint, and what to do about losses and deployments not seen */
+	initStringInfo(&hints);
+	appendStringInfoString(&hints, _(hint));
+	if (unrecorded)
+		appendStringInfo(&hints, " %s",
+						 _("Uses that could not be recorded count as uses of every column: raise the setting named, let the version's sessions run again, then forget the loss with rollguard.forget_unrecorded() (rollguard.unrecorded lists the losses)."));
+	if (stale_calls != NIL)
+	{
+		appendStringInfo(&hints, " %s ",
+						 list_length(stale_calls) == 1
+						 ? _("If the deployment not seen no longer exists, remove it:")
+						 : _("If deployments not seen no longer exist, remove them:"));
+		foreach(lc, stale_calls)
+			appendStringInfo(&hints, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+							 (char *) lfirst(lc));
+		appendStringInfoString(&hints, _(" (rollguard.deployments shows when each deployment was last seen)."));
+	}
+
 	/* arguments in the order change.c gives */
 	ereport(elevel,
 			(errcode(ERRCODE_OBJECT_IN_USE),
@@ -238,10 +313,7 @@ report(int elevel, RgChange *ch, List *blockers, int more_changes)
 			 elevel < ERROR
 			 ? errdetail_log("%s\nStatement: %s", detail.data, statement_of(ch))
 			 : client_detail.len > 0 ? errdetail_log("%s", detail.data) : 0,
-			 unrecorded
-			 ? errhint("%s %s", _(hint),
-					   _("Uses that could not be recorded count as uses of every column: raise the setting named, let the version's sessions run again, then forget the loss with rollguard.forget_unrecorded() (rollguard.unrecorded lists the losses)."))
-			 : errhint("%s", _(hint)),
+			 errhint("%s", hints.data),
 			 ch->statement ? errcontext("the transaction leaves the change made by \"%s\"",
 										ch->statement) : 0));
 }

@@ -14,8 +14,11 @@
  * counters for monitoring; module.c the module entry.  lock_checks.c is
  * the second family, the downtime guard: rewrites, index builds,
  * validations and lock waits that would stall deployed code, judged by the
- * table's real size.  manifest.c checks a manifest's shape in one pass
- * for register_version (the SQL in rollguard--1.7.sql names the errors).
+ * table's real size.  liveness.c keeps when each deployment's tagged
+ * sessions were last connected (and the settings stale_after and
+ * forget_after): deployments without evidence are said to be stale in
+ * refusals, and may expire.  manifest.c checks a manifest's shape in one pass for
+ * register_version (the SQL in rollguard--1.7.sql names the errors).
  *-------------------------------------------------------------------------
  */
 #ifndef ROLLGUARD_H
@@ -174,7 +177,24 @@ typedef struct RgBlocker
 								 * registry says it is live */
 	bool		unrecorded;		/* blocks because uses of the relation could
 								 * not be recorded (observed table full) */
+	bool		stale;			/* the registry says it is live, but it was
+								 * not seen for rollguard.stale_after */
+	TimestampTz last_deployed;	/* ... its last deploy step */
+	TimestampTz last_connected; /* ... its last tagged session, 0 if none */
 } RgBlocker;
+
+/*
+ * A deployment the registry records that is stale or expired
+ * (rollguard._liveness(), registry.c).
+ */
+typedef struct RgLiveness
+{
+	char	   *deployment;
+	TimestampTz last_deployed;
+	TimestampTz last_connected; /* 0 if no tagged session was seen */
+	bool		expired;		/* rollguard.forget_after: it no longer
+								 * counts; else stale */
+} RgLiveness;
 
 /*
  * One row of a live version's contract for one relation (registry.c).  A
@@ -406,6 +426,8 @@ extern List *rg_fetch_usage(const char *nspname, const char *relname,
 extern char *rg_fetch_successor_without(const char *nspname, const char *relname,
 										const char *attname, const char *after);
 extern void rg_record_removals(List *changes);
+extern List *rg_fetch_stale_deployments(void);
+extern void rg_note_expiries(void);
 extern void rg_log_history(const char *action, const char *nspname,
 						   const char *relname, const char *attname,
 						   const char *reason, const char *detail_json);
@@ -463,6 +485,14 @@ extern bool rg_role_may_tag(Oid roleid);
 extern bool rg_session_trusted(void);
 extern void rg_sessions_note_appname(void);
 extern const RgSessionTags *rg_session_tags(void);
+
+/* liveness.c */
+extern void rg_liveness_define_settings(void);
+extern void rg_liveness_shmem_request(void);
+extern void rg_liveness_shmem_startup(void);
+extern void rg_liveness_stamp(Oid dbid, Oid userid, const char *deployment);
+extern void rg_liveness_save_if_changed(uint64 *saved);
+extern bool rg_forget_after_on(void);
 
 /* observed.c */
 extern void rg_observed_define_settings(void);

@@ -338,6 +338,22 @@ usage_cmp(const ListCell *a, const ListCell *b)
 	return r;
 }
 
+/* The deployment's entry in a list of RgLiveness, or NULL. */
+static RgLiveness *
+find_liveness(List *liveness, const char *deployment)
+{
+	ListCell   *lc;
+
+	foreach(lc, liveness)
+	{
+		RgLiveness *l = lfirst(lc);
+
+		if (strcmp(l->deployment, deployment) == 0)
+			return l;
+	}
+	return NULL;
+}
+
 /*
  * Adds, for every live (deployment, version) of the observed uses'
  * versions, a row per use, and orders the whole as the registry query does.
@@ -573,6 +589,7 @@ evaluate_one(RgChange *ch, List *sessions)
 	List	   *observed_versions = NIL;
 	ListCell   *lc;
 	bool		counters;
+	List	   *stale;
 	RgRuleClass rule = rg_change_desc(ch->kind)->rule;
 
 	switch (rule)
@@ -633,6 +650,34 @@ evaluate_one(RgChange *ch, List *sessions)
 						  sessions, registry);
 	if (observed != NIL && registry)
 		rows = add_observed_rows(rows, observed, observed_versions, sessions);
+
+	/*
+	 * Deployments the registry records but nothing has shown alive for
+	 * rollguard.forget_after no longer count (unless a tagged session says
+	 * otherwise: then they are not expired); those not seen for
+	 * rollguard.stale_after are said to be.  Leaving one out records its
+	 * expiry, if nothing did yet.
+	 */
+	stale = rows != NIL ? rg_fetch_stale_deployments() : NIL;
+	if (stale != NIL)
+	{
+		List	   *kept = NIL;
+		bool		left_out = false;
+
+		foreach(lc, rows)
+		{
+			RgUsage    *u = lfirst(lc);
+			RgLiveness *l = u->connected ? NULL : find_liveness(stale, u->deployment);
+
+			if (l != NULL && l->expired)
+				left_out = true;
+			else
+				kept = lappend(kept, u);
+		}
+		rows = kept;
+		if (left_out)
+			rg_note_expiries();
+	}
 	n = list_length(rows);
 
 	/* rows come grouped by (deployment, version) */
@@ -644,6 +689,7 @@ evaluate_one(RgChange *ch, List *sessions)
 		bool		inserts_without = false;
 		bool		unrecorded = false;
 		char	   *reason;
+		RgLiveness *liveness;
 
 		while (last < n &&
 			   strcmp(((RgUsage *) list_nth(rows, last))->deployment, head->deployment) == 0 &&
@@ -665,6 +711,10 @@ evaluate_one(RgChange *ch, List *sessions)
 			b->evidence = head->connected
 				? session_evidence(sessions, head->deployment, head->version, unknown)
 				: NULL;
+			liveness = head->connected ? NULL : find_liveness(stale, head->deployment);
+			b->stale = liveness != NULL;
+			b->last_deployed = liveness ? liveness->last_deployed : 0;
+			b->last_connected = liveness ? liveness->last_connected : 0;
 			blockers = lappend(blockers, b);
 		}
 		first = last;

@@ -93,6 +93,8 @@ static MemoryContext tags_cxt = NULL;
 
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
+static bool parse_appname(const char *appname, char **deployment, char **version);
+
 /* Whether this backend counts itself in appname_tagged. */
 static bool appname_counted = false;
 
@@ -182,18 +184,32 @@ my_slot(void)
 	return &session_array->slots[index];
 }
 
+/*
+ * Clears our slot (the tag is dropped, or the backend ends): the moment a
+ * tagged session of the deployment was last connected (liveness.c).
+ */
 static void
 clear_slot(int code, Datum arg)
 {
 	SessionSlot *slot = published_slot;
+	char		deployment[RG_LABEL_MAX + 1];
+	Oid			dboid = InvalidOid;
+	Oid			userid = InvalidOid;
 
 	if (slot == NULL)
 		return;
 	SpinLockAcquire(&slot->mutex);
 	if (slot->pid == MyProcPid)
+	{
 		slot->pid = 0;
+		dboid = slot->dboid;
+		userid = slot->userid;
+		memcpy(deployment, slot->deployment, sizeof(deployment));
+	}
 	SpinLockRelease(&slot->mutex);
 	published_slot = NULL;
+	if (OidIsValid(dboid))
+		rg_liveness_stamp(dboid, userid, deployment);
 }
 
 /*
@@ -222,6 +238,10 @@ publish(const char *deployment, const char *version)
 		on_shmem_exit(clear_slot, 0);
 		exit_callback_registered = true;
 	}
+	/* a tag replaced by another: the old one was connected until now */
+	if (published_slot == slot && slot->pid == MyProcPid &&
+		strcmp(slot->deployment, deployment) != 0)
+		rg_liveness_stamp(slot->dboid, slot->userid, slot->deployment);
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = MyProcPid;
 	slot->dboid = MyDatabaseId;
@@ -230,6 +250,8 @@ publish(const char *deployment, const char *version)
 	strlcpy(slot->version, version, sizeof(slot->version));
 	SpinLockRelease(&slot->mutex);
 	published_slot = slot;
+	/* when a tagged session of the deployment was last connected */
+	rg_liveness_stamp(MyDatabaseId, GetSessionUserId(), deployment);
 }
 
 static void
@@ -337,11 +359,56 @@ note_appname(const char *appname)
 	appname_counted = tagged;
 }
 
+/*
+ * The application_name form of the tag, for liveness.c: the deployment it
+ * names (stamped when the tag appears, changes, disappears, and when the
+ * backend ends), and the application_name it was taken from.  Noticed at
+ * each statement, at the cost of one strcmp.
+ */
+static char *stamped_appname = NULL;
+static char stamped_deployment[RG_LABEL_MAX + 1] = "";
+static Oid	stamped_userid = InvalidOid;
+
+static void
+stamp_appname_at_exit(int code, Datum arg)
+{
+	if (stamped_deployment[0] != '\0')
+		rg_liveness_stamp(MyDatabaseId, stamped_userid, stamped_deployment);
+}
+
+static void
+note_appname_tag(const char *appname)
+{
+	char	   *deployment;
+	char	   *version;
+
+	if (stamped_appname != NULL && strcmp(stamped_appname, appname) == 0)
+		return;
+	if (MyBackendType != B_BACKEND || !OidIsValid(MyDatabaseId))
+		return;
+	if (stamped_appname == NULL)
+		on_shmem_exit(stamp_appname_at_exit, 0);
+	else
+		pfree(stamped_appname);
+	stamped_appname = MemoryContextStrdup(TopMemoryContext, appname);
+	/* the tag it replaces was connected until now */
+	if (stamped_deployment[0] != '\0')
+		rg_liveness_stamp(MyDatabaseId, stamped_userid, stamped_deployment);
+	stamped_deployment[0] = '\0';
+	if (parse_appname(appname, &deployment, &version))
+	{
+		strlcpy(stamped_deployment, deployment, sizeof(stamped_deployment));
+		stamped_userid = GetSessionUserId();
+		rg_liveness_stamp(MyDatabaseId, stamped_userid, stamped_deployment);
+	}
+}
+
 /* At each statement (the guard's and the observer's hooks). */
 void
 rg_sessions_note_appname(void)
 {
 	note_appname(application_name);
+	note_appname_tag(application_name ? application_name : "");
 	/* SET SESSION AUTHORIZATION changes whose tag it is */
 	if (published_slot != NULL && published_slot->userid != GetSessionUserId())
 	{

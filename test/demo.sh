@@ -6,8 +6,11 @@
 # postgres user, on a Unix socket in a temporary directory), and plays the
 # mirror scenario with a generated Django project: an original and two
 # mirrors released with contrib/deploy/divio_mirror.sh (manage.py migrate,
-# then manage.py rollguard_deploy), a field removed in two releases, a stale
-# mirror found and removed -- printing what the team and the DBA see.
+# then manage.py rollguard_deploy), a field removed in two releases, a mirror
+# deleted without notice that blocks the drop, said by the refusal not to
+# have been seen, found in rollguard.deployments and removed, after which
+# rollguard.contractible lists the column -- printing what the team and the
+# DBA see.
 # Everything is removed at the end.
 set -eu
 cd "$(dirname "$0")/.."
@@ -175,7 +178,7 @@ release "$app/v41" mirror-2 2 41
 start_container "$app/v41" mirror-2 2 41
 release "$app/v41" mirror-3 3 41
 start_container "$app/v41" mirror-3 3 41
-dba "SELECT deployment, version, state FROM rollguard.deployments ORDER BY deployment;
+dba "SELECT deployment, version, state, liveness FROM rollguard.deployments ORDER BY deployment;
 SELECT deployment, version, source, registered FROM rollguard.sessions ORDER BY deployment;"
 rg_as_postgres "psql -h '$dir' -d shop -XqAtc \"INSERT INTO shop_person (name, weight) VALUES ('Ada', 61.5), ('Grace', 70.2)\""
 
@@ -207,8 +210,14 @@ start_container "$app/v42" original 1 42
 release "$app/v42" mirror-2 2 42
 stop_container 2
 start_container "$app/v42" mirror-2 2 42
-say "mirror-3 is shut down on the platform but nobody told rollguard: it stays recorded on 41."
+say "mirror-3 is deleted on the platform's dashboard but nobody tells rollguard: it stays recorded" \
+    "on 41. Its evidence ends: no deploy step, and its last tagged session is gone." \
+    "(On this demo's clock a day is three seconds: the DBA sets rollguard.stale_after, the time" \
+    "without evidence after which refusals say a deployment has not been seen; default 1 day.)"
+dba "ALTER SYSTEM SET rollguard.stale_after = '3s';
+SELECT pg_reload_conf() \\gset"
 stop_container 3
+sleep 4
 
 # ---------------------------------------------------------------------------
 cp -a "$app/v42" "$app/v43"
@@ -221,16 +230,22 @@ run "$app/v43" cat shop/migrations/0003_drop_person_weight.py
 run "$app/v43" $PY manage.py makemigrations --check --dry-run
 run "$app/v43" $PY manage.py sqlmigrate shop 0003
 
-say "The original's release of 43 is refused: mirror-3 is still recorded on 41."
+say "The original's release of 43 is refused: mirror-3 is still recorded on 41. The refusal says" \
+    "it has not been seen, and how to remove it."
 release "$app/v43" original 1 43
 
-say "The DBA looks: mirror-3 runs 41 by the registry, but none of its sessions is connected."
-dba "SELECT d.deployment, d.version, d.since::date,
-       (SELECT count(*) FROM rollguard.sessions s WHERE s.deployment = d.deployment) AS sessions
-  FROM rollguard.deployments d ORDER BY d.deployment;"
-say "mirror-3 is gone for good: the DBA removes it (recorded in rollguard.history)."
+say "The DBA looks: rollguard.deployments shows each deployment's evidence. mirror-3 runs 41 by the" \
+    "registry, but it is stale: no deploy step and no tagged session for longer than stale_after."
+dba "SELECT deployment, version, last_deployed::time(0), last_connected::time(0), liveness
+  FROM rollguard.deployments ORDER BY deployment;"
+say "mirror-3 is gone for good: the DBA removes it (recorded in rollguard.history). (Or expiry does:" \
+    "with rollguard.forget_after = '14 days', a deployment without evidence for that long no" \
+    "longer counts, and its expiry is recorded in rollguard.history and the server log.)"
 dba "SELECT rollguard.remove_deployment('mirror-3') \\gset
 SELECT at::time(0), who, action, deployment, detail FROM rollguard.history WHERE action = 'remove_deployment';"
+say "rollguard.contractible now lists the column the next release may drop: the original's release" \
+    "of 43 drops it."
+dba "SELECT change, relation, \"column\", unused_since, statement FROM rollguard.contractible;"
 
 say "The original's release of 43 now goes through, then mirror-2's."
 release "$app/v43" original 1 43
@@ -244,6 +259,6 @@ say "Rolling mirror-2 back to 41 would break it at once (its code reads weight):
 release "$app/v41" mirror-2 2 41
 
 say "What the DBA sees at the end:"
-dba "SELECT deployment, version, state FROM rollguard.deployments ORDER BY deployment;
+dba "SELECT deployment, version, state, liveness FROM rollguard.deployments ORDER BY deployment;
 SELECT deployment, version, source FROM rollguard.sessions ORDER BY deployment;
 SELECT at::time(0), who, action, deployment, version FROM rollguard.history ORDER BY id;"

@@ -62,6 +62,7 @@ if [ "$status" != 0 ]; then
 	[ -s "$RG_WORK/output_iso/regression.diffs" ] && cat "$RG_WORK/output_iso/regression.diffs"
 	echo "--- pg_isolation_regress output:"
 	cat "$RG_WORK/isolation.log"
+	cat "$RG_WORK"/output_iso/log/postmaster.log 2>/dev/null | tail -20
 fi
 echo "isolation: $(($(date +%s) - start)) s"
 exit $status

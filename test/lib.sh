@@ -88,3 +88,37 @@ CONF
 rg_stop_cluster() {
 	rg_as_postgres "$RG_BINDIR/pg_ctl -D '$1/data' -m fast -w stop >/dev/null" || true
 }
+
+# The npm packages of a real-client test, pinned by DIR/package-lock.json:
+# Debian's nodejs and npm if node is missing, node MIN_MAJOR or later
+# (WHAT needs it), then npm ci into DIR/node_modules -- skipped when that
+# already matches the lock file and node, so a second run is offline.
+#     rg_npm_ci NAME DIR MIN_MAJOR WHAT
+# Prints "not ok - NAME: ..." and returns 1 when it cannot.
+rg_npm_ci() {
+	name=$1 npm_dir=$2 min_major=$3 what=$4
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "# installing nodejs npm"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1 ||
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } ||
+			true
+	fi
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "not ok - $name: node and npm missing, and Debian's nodejs npm could not be installed"
+		return 1
+	fi
+	if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt "$min_major" ]; then
+		echo "not ok - $name: $what needs node $min_major or later, this is $(node --version)"
+		return 1
+	fi
+	stamp="$npm_dir/node_modules/.rollguard-installed"
+	want="$(sha256sum "$npm_dir/package-lock.json" | cut -d' ' -f1) node $(node --version)"
+	if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+		echo "# npm ci in $npm_dir (npm $(npm --version), node $(node --version))"
+		if ! (cd "$npm_dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null); then
+			echo "not ok - $name: npm ci failed"
+			return 1
+		fi
+		printf '%s\n' "$want" >"$stamp"
+	fi
+}

@@ -14,23 +14,40 @@
 # 5.2 comes from sid with asgiref 3.8 from trixie (Django 5.2 needs
 # asgiref >= 3.8.1; bookworm has 3.6); bookworm's own sqlparse (0.4.2) and
 # psycopg2 (2.9.5) do for it.  4.2 comes from trixie.
+#     dir=$(sh test/clients/django_debs.sh psycopg3)
+# is psycopg 3 (python3-psycopg, pure Python over the machine's libpq, with
+# the typing-extensions it needs) from sid, for Django 4.2 and later,
+# which prefer it to psycopg2 when both are importable.
 set -eu
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-series=${1:?usage: $0 4.2|5.2}
+series=${1:?usage: $0 4.2|5.2|psycopg3}
+module=django
 case $series in
 4.2) pkgs="python3-django=^3:4\.2\." ;;
 5.2) pkgs="python3-django=^3:5\.2\. python3-asgiref=^3\.8\." ;;
+psycopg3)
+	pkgs="python3-psycopg=^3\. python3-typing-extensions=^4\."
+	module=psycopg
+	;;
 *)
-	echo "$0: no recipe for Django $series (4.2 or 5.2)" >&2
+	echo "$0: no recipe for $series (4.2, 5.2 or psycopg3)" >&2
 	exit 2
 	;;
 esac
 
 cache=$(pwd)/test/cache
 dest=$cache/django-$series
+[ "$module" = django ] || dest=$cache/$series
+# dpkg-deb -x does not run the packages' postinst, which byte-compiles them
+# (py3compile): compile once here, or every process of the tests compiles
+# Django again (about 0.5 s a process; the tests write no bytecode).
+compile() {
+	/usr/bin/python3 -m compileall -q "$1" >/dev/null && touch "$2/.compiled"
+}
 if [ -f "$dest/.complete" ]; then
+	[ -f "$dest/.compiled" ] || compile "$dest/python" "$dest" >&2
 	echo "$dest/python"
 	exit 0
 fi
@@ -90,15 +107,16 @@ done
 # The Python packages themselves, version-independent (dist-packages).
 mv "$dest.tmp/root/usr/lib/python3/dist-packages" "$dest.tmp/site"
 rm -rf "$dest.tmp/root"
-got=$(PYTHONPATH="$dest.tmp/site" /usr/bin/python3 -c 'import django; print(django.get_version())')
-case $got in
-"$series".*) ;;
+got=$(PYTHONPATH="$dest.tmp/site" /usr/bin/python3 -c "import $module; print($module.__version__)")
+case $module-$got in
+django-"$series".* | psycopg-3.*) ;;
 *)
-	echo "$0: unpacked Django $got, not $series" >&2
+	echo "$0: unpacked $module $got, not $series" >&2
 	exit 1
 	;;
 esac
 mv "$dest.tmp/site" "$dest.tmp/python"
+compile "$dest.tmp/python" "$dest.tmp"
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
 touch "$dest/.complete"

@@ -78,11 +78,12 @@ class Result:
 
 
 def pythonpath():
-    """contrib/django, then RG_EXTRA_PYTHONPATH: a Django release unpacked
-    from a newer Debian suite (test/clients/django_debs.sh), if the run
-    asked for one (RG_DJANGO=5.2 sh test/clients/run.sh ...)."""
+    """contrib/django and contrib/sqlalchemy, then RG_EXTRA_PYTHONPATH: a
+    Django release unpacked from a newer Debian suite
+    (test/clients/django_debs.sh), if the run asked for one (RG_DJANGO=5.2
+    sh test/clients/run.sh ...)."""
     extra = os.environ.get("RG_EXTRA_PYTHONPATH")
-    base = os.path.join(REPO, "contrib", "django")
+    base = os.pathsep.join(os.path.join(REPO, "contrib", d) for d in ("django", "sqlalchemy"))
     return base + (os.pathsep + extra if extra else "")
 
 

@@ -57,6 +57,18 @@ if [ -n "${RG_DJANGO:-}" ]; then
 	export RG_EXTRA_PYTHONPATH
 	echo "# Django $(PYTHONPATH=$RG_EXTRA_PYTHONPATH "$RG_PYTHON" -c 'import django; print(django.get_version())') from $RG_EXTRA_PYTHONPATH"
 fi
+# RG_PSYCOPG=3: psycopg 3 from a newer Debian suite as well, which Django
+# 4.2 and later then use instead of psycopg2 (the tests' own queries keep
+# psycopg2).
+if [ "${RG_PSYCOPG:-}" = 3 ]; then
+	psycopg_dir=$(sh test/clients/django_debs.sh psycopg3) || {
+		echo "not ok - psycopg 3 cannot be fetched"
+		exit 1
+	}
+	RG_EXTRA_PYTHONPATH=${RG_EXTRA_PYTHONPATH:+$RG_EXTRA_PYTHONPATH:}$psycopg_dir
+	export RG_EXTRA_PYTHONPATH
+	echo "# psycopg $(PYTHONPATH=$psycopg_dir "$RG_PYTHON" -c 'import psycopg; print(psycopg.__version__)') from $psycopg_dir"
+fi
 
 dir=$(mktemp -d "/tmp/rollguard-$module.XXXXXX")
 chown postgres "$dir"

@@ -91,18 +91,26 @@ if [ -s blockers.txt ]; then cat blockers.txt; exit 1; fi
 TEMPLATE_DB = "shop_41"
 base = None         # Project: version 41
 manifest_41 = None  # its manifest (manage.py rollguard_manifest)
+DJANGO = None       # (major, minor) of the Django under test
 counter = 0
 
 
 def setUpModule():
     """Version 41, migrated into a template database while nothing is registered."""
-    global base, manifest_41
+    global base, manifest_41, DJANGO
+    DJANGO = django_version()
     root = tempfile.mkdtemp(prefix="django-", dir=TMP)
     base = Project.create(os.path.join(root, "v41"), MODELS_41)
     create_database(TEMPLATE_DB)
     base.makemigrations(TEMPLATE_DB)
     base.manage(TEMPLATE_DB, "migrate", "--noinput", "-v", "0")
     manifest_41 = base.manage(TEMPLATE_DB, "rollguard_manifest").out
+    # the driver Django uses: psycopg 3 where the run asked for it (RG_PSYCOPG=3)
+    driver = base.orm(TEMPLATE_DB, "from django.db import connection;"
+                                   " print(connection.Database.__name__)").out.strip()
+    print("# Django %d.%d with %s" % (DJANGO + (driver,)), flush=True)
+    if os.environ.get("RG_PSYCOPG") == "3" and driver != "psycopg":
+        raise AssertionError("RG_PSYCOPG=3, but Django uses %s" % driver)
 
 
 class DjangoTestCase(StepsTestCase):
@@ -946,6 +954,189 @@ class AddIndexLock(DjangoTestCase):
             self.assertTrue(self.recorded(migration))
             self.assertEqual(self.sql("SELECT indisvalid FROM pg_index"
                                       " WHERE indexrelid = 'person_nick_idx'::regclass"), [(True,)])
+
+
+class NewDjangoTestCase(DjangoTestCase):
+    """A scenario for a feature of a later Django: skipped on older ones."""
+
+    since = (5, 0)
+
+    def setUp(self):
+        if DJANGO < self.since:
+            self.skipTest("Django %d.%d+" % self.since)
+        super().setUp()
+
+    def manifest_of(self, project, table):
+        """The columns of `table` in the manifest of `project`'s code."""
+        return json.loads(project.manage(self.db, "rollguard_manifest").out)["relations"][table]
+
+    def refused_then_allowed_later(self, new, label, migration, old_label, refusal):
+        """The original runs `new` (label) and migrates: refused while
+        mirror-2 runs old_label; mirror-2 moves to `new`: allowed."""
+        with self.step("the original runs %s: migrate is refused while mirror-2 runs %s"
+                       % (label, old_label)):
+            self.deploy(new, "original", label)
+            r = self.migrate(new, ok=False)
+            expect_in(self, refusal + ['Deployment "mirror-2" runs version "%s"' % old_label],
+                      r.err, "migrate's stderr")
+            self.assertNotIn('Deployment "original"', r.err)
+            self.assertFalse(self.recorded(migration))
+        with self.step("mirror-2 runs %s: migrate goes through" % label):
+            self.deploy(new, "mirror-2", label)
+            self.assertEqual(self.check(new, migration), [])
+            self.migrate(new)
+            self.assertTrue(self.recorded(migration))
+
+
+class AddFieldDbDefault(NewDjangoTestCase):
+    """AddField NOT NULL with db_default= (Django 5.0+): the database keeps
+    the default, so it goes through while old code inserts; removing the
+    db_default later is refused while a live version relies on it."""
+
+    scenario = "AddField db_default"
+
+    def test_add_field_db_default(self):
+        field = "    gdpr_accepted = models.BooleanField(db_default=False)\n"
+        v42 = self.derive("v42", replace=[("    tags = ", field + "    tags = ")])
+        with self.step("makemigrations writes an AddField; Django sends ADD ... DEFAULT and no DROP DEFAULT"):
+            migration = v42.makemigrations(self.db)
+            sqltext = self.sqlmigrate(v42, migration)
+            self.assertIn('ADD COLUMN "gdpr_accepted" boolean DEFAULT false NOT NULL', sqltext)
+            self.assertNotIn("DROP DEFAULT", sqltext)
+        with self.step("version 42's manifest: the ORM leaves gdpr_accepted to the database"):
+            self.assertEqual(self.manifest_of(v42, "public.shop_person")["gdpr_accepted"],
+                             {"writes": False, "nullable": False})
+        with self.step("original and mirror-2 run 41, the original 42: check() is empty, migrate goes through"):
+            self.deploy_41("original", "mirror-2")
+            self.deploy(v42, "original", "42")
+            self.assertEqual(self.check(v42, migration), [])
+            self.migrate(v42)
+            self.assertTrue(self.recorded(migration))
+        with self.step("version 41 inserts (the default fills in); 42 leaves it to the database or sets it"):
+            self.v41.orm(self.db, "from shop.models import Person; Person.objects.create(name='Ada')")
+            v42.orm(self.db, "from shop.models import Person; Person.objects.create(name='Grace');"
+                             " Person.objects.create(name='Hedy', gdpr_accepted=True)")
+            self.assertEqual(self.sql("SELECT name, gdpr_accepted FROM shop_person ORDER BY id"),
+                             [("Ada", False), ("Grace", False), ("Hedy", True)])
+
+        v43 = v42.derive(os.path.join(self.root, "v43"), replace=[
+            (field, "    gdpr_accepted = models.BooleanField(default=False)\n")])
+        with self.step("version 43 trades db_default for default=: Django sends DROP DEFAULT"):
+            drop = v43.makemigrations(self.db)
+            self.assertIn('ALTER COLUMN "gdpr_accepted" DROP DEFAULT', self.sqlmigrate(v43, drop))
+            self.assertEqual(self.manifest_of(v43, "public.shop_person")["gdpr_accepted"],
+                             {"writes": True, "nullable": False})
+        with self.step("mirror-2 runs 42 too, which relies on the default: CI names both"):
+            self.deploy(v42, "mirror-2", "42")
+            self.assertEqual(self.check(v43, drop),
+                             [("drop default", "public.shop_person", "gdpr_accepted", d, "42")
+                              for d in ("mirror-2", "original")])
+        self.refused_then_allowed_later(v43, "43", drop, "42", [
+            'cannot drop the default of NOT NULL column "gdpr_accepted" of table "public.shop_person"'])
+        with self.step("version 43 writes the column itself"):
+            v43.orm(self.db, "from shop.models import Person; Person.objects.create(name='Ida')")
+            self.assertEqual(self.sql("SELECT gdpr_accepted FROM shop_person WHERE name = 'Ida'"),
+                             [(False,)])
+
+
+class AddGeneratedField(NewDjangoTestCase):
+    """GeneratedField (Django 5.0+): added while old code runs, never written
+    by the ORM; removing it is refused while a live version reads it."""
+
+    scenario = "GeneratedField"
+
+    def test_generated_field(self):
+        field = ("    bmi = models.GeneratedField(\n"
+                 "        expression=models.F('weight') / (models.F('height') * models.F('height')),\n"
+                 "        output_field=models.FloatField(), db_persist=True)\n")
+        v42 = self.derive("v42", replace=[("    tags = ", field + "    tags = ")])
+        with self.step("makemigrations writes an AddField: a stored generated column"):
+            migration = v42.makemigrations(self.db)
+            sqltext = self.sqlmigrate(v42, migration)
+            expect_in(self, ['ADD COLUMN "bmi" double precision GENERATED ALWAYS AS', "STORED"],
+                      sqltext, "sqlmigrate")
+        with self.step("version 42's manifest: the ORM never writes bmi"):
+            self.assertEqual(self.manifest_of(v42, "public.shop_person")["bmi"],
+                             {"writes": False, "nullable": False})
+        with self.step("original and mirror-2 run 41, the original 42: migrate goes through"):
+            self.deploy_41("original", "mirror-2")
+            self.deploy(v42, "original", "42")
+            self.assertEqual(self.check(v42, migration), [])
+            self.migrate(v42)
+            self.assertTrue(self.recorded(migration))
+        with self.step("versions 41 and 42 insert; the database computes bmi"):
+            self.v41.orm(self.db, "from shop.models import Person;"
+                                  " Person.objects.create(name='Ada', weight=60, height=2)")
+            out = v42.orm(self.db, """
+                from shop.models import Person
+                Person.objects.create(name='Grace', weight=80, height=2)
+                print(sorted(Person.objects.values_list('name', 'bmi')))
+            """).out
+            self.assertEqual(out.strip(), "[('Ada', 15.0), ('Grace', 20.0)]")
+        v43 = v42.derive(os.path.join(self.root, "v43"), replace=[(field, "")])
+        with self.step("version 43 removes it: RemoveField drops the column"):
+            drop = v43.makemigrations(self.db)
+            self.assertIn('DROP COLUMN "bmi"', self.sqlmigrate(v43, drop))
+        with self.step("mirror-2 runs 42, which reads bmi"):
+            self.deploy(v42, "mirror-2", "42")
+        self.refused_then_allowed_later(v43, "43", drop, "42", [
+            'cannot drop column "bmi" of table "public.shop_person": 1 deployment still uses it'])
+        with self.step("bmi is gone"):
+            self.assertNotIn("bmi", self.columns("shop_person"))
+
+
+STOCK = """
+
+class Stock(models.Model):
+    pk = models.CompositePrimaryKey("warehouse", "sku")
+    warehouse = models.IntegerField()
+    sku = models.CharField(max_length=20)
+    qty = models.IntegerField(null=True)
+"""
+
+
+class CompositePrimaryKey(NewDjangoTestCase):
+    """A model with a composite primary key (Django 5.2+): its manifest lists
+    the key's columns as written by the code; RemoveField on it refused
+    while a live version uses the column."""
+
+    scenario = "CompositePrimaryKey"
+    since = (5, 2)
+
+    def test_composite_primary_key(self):
+        v42 = self.derive("v42", models=MODELS_41 + STOCK)
+        with self.step("makemigrations writes a CreateModel; the table's key is (warehouse, sku)"):
+            migration = v42.makemigrations(self.db)
+            self.assertIn("models.CompositePrimaryKey", v42.read("shop/migrations/%s.py" % migration))
+            self.assertIn('PRIMARY KEY ("warehouse", "sku")', self.sqlmigrate(v42, migration))
+        with self.step("version 42's manifest: the key's columns, written, NOT NULL; no id"):
+            self.assertEqual(self.manifest_of(v42, "public.shop_stock"), {
+                "warehouse": {"writes": True, "nullable": False},
+                "sku": {"writes": True, "nullable": False},
+                "qty": {"writes": True, "nullable": True},
+            })
+        with self.step("original and mirror-2 run 42 (CreateModel goes through); the ORM uses the key"):
+            self.deploy_41("original", "mirror-2")
+            self.migrate(v42)
+            self.deploy(v42, "original", "42")
+            self.deploy(v42, "mirror-2", "42")
+            out = v42.orm(self.db, """
+                from shop.models import Stock
+                Stock.objects.create(warehouse=1, sku='tea', qty=3)
+                print(Stock.objects.get(pk=(1, 'tea')).qty)
+            """).out
+            self.assertEqual(out.strip(), "3")
+        v43 = v42.derive(os.path.join(self.root, "v43"), replace=[
+            ("    qty = models.IntegerField(null=True)\n", "")])
+        with self.step("version 43 removes qty: RemoveField"):
+            drop = v43.makemigrations(self.db)
+            self.assertIn('DROP COLUMN "qty"', self.sqlmigrate(v43, drop))
+        self.refused_then_allowed_later(v43, "43", drop, "42", [
+            'cannot drop column "qty" of table "public.shop_stock": 1 deployment still uses it'])
+        with self.step("qty is gone; version 43 inserts by the key"):
+            self.assertEqual(self.columns("shop_stock"), ["warehouse", "sku"])
+            v43.orm(self.db, "from shop.models import Stock; Stock.objects.create(warehouse=2, sku='tea')")
+            self.assertEqual(self.sql("SELECT count(*) FROM shop_stock"), [(2,)])
 
 
 if __name__ == "__main__":

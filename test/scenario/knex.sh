@@ -21,34 +21,7 @@ rg_need_root
 RG_BINDIR=${RG_BINDIR:-$(pg_config --bindir)}
 KNEX_DIR=test/clients/knex
 
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	echo "# installing nodejs npm"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1 ||
-		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } ||
-		true
-fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	echo "not ok - knex: node and npm missing, and Debian's nodejs npm could not be installed"
-	exit 1
-fi
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 16 ]; then
-	echo "not ok - knex: knex 3 needs node 16 or later, this is $(node --version)"
-	exit 1
-fi
-
-# npm ci only when node_modules does not match the lock file (and node).
-stamp="$KNEX_DIR/node_modules/.rollguard-installed"
-want="$(sha256sum "$KNEX_DIR/package-lock.json" | cut -d' ' -f1) node $(node --version)"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-	echo "# npm ci in $KNEX_DIR (npm $(npm --version), node $(node --version))"
-	if ! (cd "$KNEX_DIR" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null); then
-		echo "not ok - knex: npm ci failed"
-		exit 1
-	fi
-	printf '%s\n' "$want" >"$stamp"
-fi
+rg_npm_ci knex "$KNEX_DIR" 16 "knex 3" || exit 1
 
 dir=$(mktemp -d /tmp/rollguard-knex.XXXXXX)
 chown postgres "$dir"

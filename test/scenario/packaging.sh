@@ -4,8 +4,9 @@
 #     metadata say the PostgreSQL License);
 #  2. META.json has every key the PGXN meta spec requires, and its versions
 #     are the extension's;
-#  3. the Django app is a package: pip installs it without network access
-#     (Debian's python3, setuptools), at the extension's version;
+#  3. the Django app and the SQLAlchemy package are packages: pip installs
+#     them without network access (Debian's python3, setuptools), at the
+#     extension's version;
 #  4. the Debian package: built with dpkg-buildpackage (pg_buildext, for
 #     every version debian/pgversions names that the machine has),
 #     debian/control as pg_buildext would write it, installed on its own
@@ -93,6 +94,17 @@ if /usr/bin/python3 -m pip install -q --no-build-isolation --no-index --no-deps 
 else
 	cat "$tmp/pip.log"
 	notok "pip installs contrib/django offline (got: ${got:-nothing})"
+fi
+cp -r contrib/sqlalchemy "$tmp/sqlalchemy"
+if /usr/bin/python3 -m pip install -q --no-build-isolation --no-index --no-deps --target "$tmp/site-sa" "$tmp/sqlalchemy" \
+	>"$tmp/pip-sa.log" 2>&1 &&
+	got=$(PYTHONPATH="$tmp/site-sa" /usr/bin/python3 -c \
+		"import importlib.metadata as m, rollguard_sqlalchemy, rollguard_sqlalchemy.cli; print(m.version('rollguard-sqlalchemy'))") &&
+	[ "$got" = "$version.0" ] && [ -x "$tmp/site-sa/bin/rollguard-sqlalchemy" ]; then
+	ok "pip installs contrib/sqlalchemy offline, version $version.0, with its rollguard-sqlalchemy command"
+else
+	cat "$tmp/pip-sa.log"
+	notok "pip installs contrib/sqlalchemy offline (got: ${got:-nothing})"
 fi
 
 # 4. the Debian package

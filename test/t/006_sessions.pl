@@ -111,7 +111,7 @@ like(try_ddl($drop_weight),
 	qr/ERROR:  cannot drop column "weight" of table "public.person": 1 deployment still uses it
 DETAIL:  Deployment "mirror-2" runs version "41" \(connected now, pid $m2_pid\), which uses public.person.weight.
 The statement ran outside a transaction block: statements that ran before it in the same migration, if any, are committed and stay applied.
-HINT:  Version "42" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs "42" or newer \(with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; see "Removing a field or a model" in doc\/django.md\); remove a deployment that no longer runs with rollguard.remove_deployment\(\)./,
+HINT:  Version "42" and later no longer use it, but the deployments above still run older versions. Ship this migration in a release that comes after every deployment runs "42" or newer \(with Django: StopUsingField or StopUsingModel in one release, DropColumn or DropTable in the next; with other tools: "Removing a column or a table in two releases" in doc\/rules.md\); remove a deployment that no longer runs with rollguard.remove_deployment\(\)./,
 	'options tag: the drop is refused, naming the session');
 like(try_ddl('ALTER TABLE person DROP COLUMN name'),
 	qr/2 deployments still use it

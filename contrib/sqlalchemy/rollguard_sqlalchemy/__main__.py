@@ -1,0 +1,5 @@
+import sys
+
+from rollguard_sqlalchemy.cli import main
+
+sys.exit(main())
