@@ -396,8 +396,9 @@ lock_timeout_in_force(Ctx *ctx)
  * The statement will ask for ACCESS EXCLUSIVE lock on relid: with no
  * lock_timeout, while other sessions hold a lock on it, it would wait as
  * long as they run, and every query on the table after it waits behind it.
- * Looked at before anything is locked; true if so (the caller then stops
- * there: measuring the table would mean waiting for the lock).
+ * Looked at before the statement waits for anything; true if so (the
+ * caller then stops there: measuring the table would mean waiting for the
+ * lock).
  */
 static bool
 check_lock_timeout(Ctx *ctx, Oid relid, const char *command)
@@ -409,6 +410,18 @@ check_lock_timeout(Ctx *ctx, Oid relid, const char *command)
 
 	if (lock_timeout_in_force(ctx) || strongest_held(ctx, relid) == AccessExclusiveLock)
 		return false;
+
+	/*
+	 * The statement takes this very lock next.  Taken now, when no other
+	 * session holds a lock on the table, it answers the question without a
+	 * second scan of every backend's fast-path locks, and the statement
+	 * then finds it held: the cost is moved, not added.  Only for the
+	 * table's owner (who may take it anyway), never in a dry run.
+	 */
+	if (ctx->script == NULL && rg_class_ownercheck(relid, GetUserId()) &&
+		ConditionalLockRelationOid(relid, AccessExclusiveLock))
+		return false;
+
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 	vxids = GetLockConflicts(&tag, AccessExclusiveLock, &n);
 	pfree(vxids);
