@@ -204,6 +204,21 @@ SELECT nickname FROM person WHERE id = 1;
 RESET rollguard.deployment;
 RESET rollguard.version;
 SELECT version, relation, "column", reads, writes FROM uses WHERE "column" = 'nickname';
+-- A backend remembers the last two uses of a table (a transaction that
+-- updates a row and reads it back, run again and again): both are recorded
+-- again after they were cleared, each the way it used the column.
+SET rollguard.deployment = 'mirror-2';
+SET rollguard.version = '41';
+UPDATE person SET nickname = nickname WHERE id = 1;
+SELECT nickname FROM person WHERE id = 1;
+UPDATE person SET nickname = nickname WHERE id = 1;
+SELECT nickname FROM person WHERE id = 1;
+SELECT rollguard.clear_observed('41', 'person', 'nickname');
+UPDATE person SET nickname = nickname WHERE id = 1;
+SELECT nickname FROM person WHERE id = 1;
+RESET rollguard.deployment;
+RESET rollguard.version;
+SELECT version, relation, "column", reads, writes FROM uses WHERE "column" = 'nickname';
 
 -- Bad input: an unknown relation, a bad version label (as everywhere in
 -- rollguard), a column name longer than a name is cut like any identifier.

@@ -75,6 +75,18 @@ static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms_hook = NULL;
  * pg_namespace invalidations and by a change of this session's tags;
  * entries of an older generation count as absent.
  */
+/* One use of a relation by a statement, remembered for the fast path. */
+typedef struct LocalUse
+{
+	uint32		generation;
+	uint32		clear_generation;
+	AclMode		perms;
+	Bitmapset  *selected;		/* in local_cxt */
+	Bitmapset  *inserted;
+	Bitmapset  *updated;
+	TimestampTz until;
+} LocalUse;
+
 typedef struct LocalRel
 {
 	Oid			relid;
@@ -84,20 +96,16 @@ typedef struct LocalRel
 	NameData	relname;
 
 	/*
-	 * The fast path: the columns of the last statement that used the
-	 * relation, all recorded, and when the first of them is due a refresh.
-	 * A statement that uses the same columns the same way (the same
-	 * statement run again, most of the time) before then, in the same
-	 * generations, has nothing to record and skips the per-column lookups.
-	 * last_generation 0: none.
+	 * The fast path: the last two uses of the relation (its columns and how
+	 * they were used), all recorded, each with when the first of its
+	 * columns is due a refresh.  A statement that uses the relation as one
+	 * of them did (the same statement run again, most of the time; two,
+	 * for a transaction that updates a table and then reads it back)
+	 * before then, in the same generations, has nothing to record and
+	 * skips the per-column lookups.  generation 0: none.
 	 */
-	uint32		last_generation;
-	uint32		last_clear_generation;
-	AclMode		last_perms;
-	Bitmapset  *last_selected;	/* in local_cxt */
-	Bitmapset  *last_inserted;
-	Bitmapset  *last_updated;
-	TimestampTz last_until;
+	LocalUse	uses[2];
+	int			next_use;		/* the slot the next new use replaces */
 } LocalRel;
 
 typedef struct LocalColKey
@@ -286,6 +294,19 @@ record_column(LocalRel *rel, AttrNumber attnum, bool reads, bool writes,
 	}
 }
 
+/* Does this statement use the relation as use did, with nothing due? */
+static inline bool
+same_use(const LocalUse *use, const RgPermInfo *perm, uint32 clear_generation,
+		 TimestampTz now)
+{
+	return use->generation == local_generation &&
+		use->clear_generation == clear_generation &&
+		now < use->until && use->perms == perm->requiredPerms &&
+		bms_equal(use->selected, perm->selectedCols) &&
+		bms_equal(use->inserted, perm->insertedCols) &&
+		bms_equal(use->updated, perm->updatedCols);
+}
+
 /*
  * One column of one statement: recorded unless this backend just did.
  * Lowers *oldest to when the column was last recorded.
@@ -397,6 +418,7 @@ observe_statement(List *perminfos)
 		bool		any;
 		TimestampTz oldest = PG_INT64_MAX;
 		MemoryContext oldcxt;
+		LocalUse   *use;
 
 		/*
 		 * Relations the statement names (and views' base relations, checked
@@ -415,24 +437,20 @@ observe_statement(List *perminfos)
 		last_rel = rel;
 		if (!found)
 		{
-			rel->last_selected = rel->last_inserted = rel->last_updated = NULL;
-			rel->last_generation = 0;
+			memset(rel->uses, 0, sizeof(rel->uses));
+			rel->next_use = 0;
 		}
 		if (!found || rel->generation != local_generation)
 		{
 			rel->generation = local_generation;
 			rel->observed = relation_is_observed(perm->relid, rel);
-			rel->last_generation = 0;
+			rel->uses[0].generation = rel->uses[1].generation = 0;
 		}
 		if (!rel->observed)
 			continue;
-		/* the same use as the last statement's, nothing due: nothing to do */
-		if (rel->last_generation == local_generation &&
-			rel->last_clear_generation == clear_generation &&
-			now < rel->last_until && rel->last_perms == perm->requiredPerms &&
-			bms_equal(rel->last_selected, perm->selectedCols) &&
-			bms_equal(rel->last_inserted, perm->insertedCols) &&
-			bms_equal(rel->last_updated, perm->updatedCols))
+		/* a use as one of the last two, nothing due: nothing to do */
+		if (same_use(&rel->uses[0], perm, clear_generation, now) ||
+			same_use(&rel->uses[1], perm, clear_generation, now))
 			continue;
 		any = observe_columns(rel, perm->selectedCols, true, false, tags, now, clear_generation, &oldest);
 		any |= observe_columns(rel, perm->insertedCols, false, true, tags, now, clear_generation, &oldest);
@@ -449,19 +467,21 @@ observe_statement(List *perminfos)
 						   (perm->requiredPerms & ACL_INSERT) != 0,
 						   tags, now, clear_generation, &oldest);
 
-		/* remember this use for the fast path */
+		/* remember this use for the fast path, in place of the older one */
+		use = &rel->uses[rel->next_use];
+		rel->next_use = 1 - rel->next_use;
 		oldcxt = MemoryContextSwitchTo(local_cxt);
-		bms_free(rel->last_selected);
-		bms_free(rel->last_inserted);
-		bms_free(rel->last_updated);
-		rel->last_selected = bms_copy(perm->selectedCols);
-		rel->last_inserted = bms_copy(perm->insertedCols);
-		rel->last_updated = bms_copy(perm->updatedCols);
+		bms_free(use->selected);
+		bms_free(use->inserted);
+		bms_free(use->updated);
+		use->selected = bms_copy(perm->selectedCols);
+		use->inserted = bms_copy(perm->insertedCols);
+		use->updated = bms_copy(perm->updatedCols);
 		MemoryContextSwitchTo(oldcxt);
-		rel->last_perms = perm->requiredPerms;
-		rel->last_generation = local_generation;
-		rel->last_clear_generation = clear_generation;
-		rel->last_until = oldest == PG_INT64_MAX ? 0 :
+		use->perms = perm->requiredPerms;
+		use->generation = local_generation;
+		use->clear_generation = clear_generation;
+		use->until = oldest == PG_INT64_MAX ? 0 :
 			oldest + (TimestampTz) REFRESH_INTERVAL_MS * 1000;
 	}
 }
