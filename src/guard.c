@@ -188,12 +188,27 @@ judge_now(List *changes)
 	return clean;
 }
 
+/*
+ * After the statement: changes judged now are kept for the commit in a
+ * transaction block (net_effect.c), or their removals recorded.
+ */
+static void
+settle_judged(List *judged, List *clean, bool keep, const char *queryString,
+			  int location, int len)
+{
+	if (keep)
+		rg_net_keep_judged(judged, clean, queryString, location, len);
+	else
+		rg_record_removals(judged);
+}
+
 static void
 rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	GuardFrame	frame = {.active = -1};
 	List	   *clean = NIL;
+	bool		keep;
 
 	/* the downtime guard (lock_checks.c): first, before anything is locked */
 	rg_lock_checks_statement(parsetree, queryString, pstmt->stmt_location,
@@ -237,8 +252,8 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 	 * dropped without naming it?  (Then check again that the extension is
 	 * there: the statement may have dropped it.)
 	 */
+	keep = rg_net_keeps_judged();
 	{
-		bool		keep = rg_net_keeps_judged();
 		bool		removes = frame.pending != NIL;
 		ListCell   *lc;
 
@@ -254,13 +269,8 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 	}
 
 	if (frame.judged != NIL)
-	{
-		if (rg_net_keeps_judged())
-			rg_net_keep_judged(frame.judged, clean, queryString,
-							   pstmt->stmt_location, pstmt->stmt_len);
-		else
-			rg_record_removals(frame.judged);
-	}
+		settle_judged(frame.judged, clean, keep, queryString,
+					  pstmt->stmt_location, pstmt->stmt_len);
 
 	/* the backstop: what the statement dropped without naming it */
 	if (frame.pending != NIL)
@@ -277,11 +287,8 @@ rg_ProcessUtility(PROCESS_UTILITY_PARAMS)
 				changes = lappend(changes, ch);
 		}
 		clean = judge_now(changes);
-		if (rg_net_keeps_judged())
-			rg_net_keep_judged(changes, clean, queryString,
-							   pstmt->stmt_location, pstmt->stmt_len);
-		else
-			rg_record_removals(changes);
+		settle_judged(changes, clean, keep, queryString,
+					  pstmt->stmt_location, pstmt->stmt_len);
 	}
 }
 
