@@ -694,7 +694,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    reg       rollguard.version_registry;
+    reg       record;
     missing   text[];
     nmiss     bigint;
     unwritten text[];
@@ -710,11 +710,14 @@ BEGIN
                                   upper(current_setting('transaction_isolation'))),
                   HINT = 'Run it in a transaction of its own, or begin the transaction with BEGIN ISOLATION LEVEL READ COMMITTED.';
     END IF;
-    SELECT * INTO reg FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
+    -- (not the manifest: a large one would be read and decompressed for
+    -- nothing)
+    SELECT r.declared, r.registered_at, r.contract_taken_at INTO reg
+      FROM rollguard.version_registry r WHERE r.version = v FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO rollguard.version_registry (version, declared, manifest)
         VALUES (v, false, NULL)
-        RETURNING * INTO reg;
+        RETURNING declared, registered_at, contract_taken_at INTO reg;
         PERFORM rollguard._log('register_version', deployment, v,
                                detail => jsonb_build_object('contract', 'inferred'));
     END IF;
@@ -769,6 +772,10 @@ BEGIN
                   JOIN pg_catalog.pg_namespace n ON n.nspname = i.nspname
                   JOIN pg_catalog.pg_class r ON r.relnamespace = n.oid AND r.relname = i.relname
                   JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+                       -- (pg_type is read only for the columns that may be
+                       -- NOT NULL: those declared so, and those of a domain)
+                       AND (a.attnotnull OR a.atttypid = ANY (ARRAY(SELECT d.oid FROM pg_catalog.pg_type d
+                                                                    WHERE d.typtype = 'd')))
                   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                   -- one probe of the contract's primary key per NOT NULL
                   -- column: LIMIT 1 (at most one row anyway) keeps the
@@ -847,22 +854,37 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    INSERT INTO rollguard.live_column AS l (nspname, relname, attname, users, nullable_users, writers)
-    SELECT e.nspname, e.relname, e.attname, 1, e.nullable::integer, e.writes::integer
-      FROM rollguard.effective_contract e
-     WHERE e.version = v AND sign > 0
-    ON CONFLICT (nspname, relname, attname) DO UPDATE
-       SET users = l.users + 1,
-           nullable_users = l.nullable_users + EXCLUDED.nullable_users,
-           writers = l.writers + EXCLUDED.writers;
-    INSERT INTO rollguard.live_relation AS l (nspname, relname, users, inserters)
-    SELECT e.nspname, e.relname, 1, bool_or(e.writes)::integer
-      FROM rollguard.effective_contract e
-     WHERE e.version = v AND sign > 0
-     GROUP BY 1, 2
-    ON CONFLICT (nspname, relname) DO UPDATE
-       SET users = l.users + 1, inserters = l.inserters + EXCLUDED.inserters;
     IF sign > 0 THEN
+        -- The version's effective contract is read once.  Counters of its
+        -- columns that exist are raised, the others inserted: deploy steps
+        -- hold the counters' lock (rollguard._lock_live()), so nobody
+        -- inserts one meanwhile, and a plain insert costs half of an
+        -- INSERT ... ON CONFLICT (what a first deploy of a 5,000-column
+        -- version spent most of its time on).
+        WITH e AS MATERIALIZED (
+            SELECT e.nspname, e.relname, e.attname, e.nullable, e.writes
+              FROM rollguard.effective_contract e
+             WHERE e.version = v),
+        raised AS (
+            UPDATE rollguard.live_column l
+               SET users = l.users + 1,
+                   nullable_users = l.nullable_users + e.nullable::integer,
+                   writers = l.writers + e.writes::integer
+              FROM e
+             WHERE (l.nspname, l.relname, l.attname) = (e.nspname, e.relname, e.attname)
+            RETURNING l.nspname, l.relname, l.attname),
+        added AS (
+            INSERT INTO rollguard.live_column (nspname, relname, attname, users, nullable_users, writers)
+            SELECT e.nspname, e.relname, e.attname, 1, e.nullable::integer, e.writes::integer
+              FROM e
+             WHERE NOT EXISTS (SELECT 1 FROM raised r
+                                WHERE (r.nspname, r.relname, r.attname) = (e.nspname, e.relname, e.attname)))
+        INSERT INTO rollguard.live_relation AS l (nspname, relname, users, inserters)
+        SELECT e.nspname, e.relname, 1, bool_or(e.writes)::integer
+          FROM e
+         GROUP BY 1, 2
+        ON CONFLICT (nspname, relname) DO UPDATE
+           SET users = l.users + 1, inserters = l.inserters + EXCLUDED.inserters;
         RETURN;
     END IF;
     -- the last user of a column or relation takes its row with it.  (The
@@ -894,3 +916,59 @@ BEGIN
      WHERE (l.nspname, l.relname) = (r.nspname, r.relname);
 END
 $$;
+
+/* ----------------------------------------------------------------------
+ * 1.7: the contract names its version without a foreign key (issue 14)
+ * ---------------------------------------------------------------------- */
+
+-- A foreign key checks every row inserted: a query per row, which was a
+-- third of registering a 5,000-column manifest.  Only rollguard's own
+-- functions write contract rows, each with its version's row written or
+-- locked first in the same transaction, so the check never failed there.
+-- What the key did for edits by hand is kept by this trigger, once per
+-- statement: deleting a version deletes its contract (ON DELETE CASCADE
+-- as before, and the counters follow through the contract's own
+-- triggers); changing a version label that a contract names is refused, as
+-- the key refused it.  (pg_restore may load the two tables in either
+-- order: nothing checks a contract row's version on the way in.)
+CREATE FUNCTION rollguard._version_registry_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    orphaned text;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE rollguard.contract;
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM rollguard.contract c
+         USING (SELECT DISTINCT o.version FROM old_rows o) o
+         WHERE c.version = o.version;
+    ELSE
+        SELECT o.version INTO orphaned
+          FROM old_rows o
+         WHERE NOT EXISTS (SELECT 1 FROM rollguard.version_registry r WHERE r.version = o.version)
+           AND EXISTS (SELECT 1 FROM rollguard.contract c WHERE c.version = o.version)
+         LIMIT 1;
+        IF orphaned IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot change the label of version "%": its contract names it', orphaned
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'A build does not change: register the new label as a version of its own.';
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION rollguard._version_registry_changed() FROM PUBLIC;
+
+ALTER TABLE rollguard.contract DROP CONSTRAINT contract_version_fkey;
+
+CREATE TRIGGER contract_delete AFTER DELETE ON rollguard.version_registry
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._version_registry_changed();
+CREATE TRIGGER contract_update AFTER UPDATE ON rollguard.version_registry
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._version_registry_changed();
+CREATE TRIGGER contract_truncate AFTER TRUNCATE ON rollguard.version_registry
+    FOR EACH STATEMENT EXECUTE FUNCTION rollguard._version_registry_changed();

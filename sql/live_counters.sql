@@ -136,6 +136,23 @@ DELETE FROM rollguard.deployment_state WHERE deployment LIKE 'site-%';
 SELECT * FROM rollguard.live_version ORDER BY version;
 SELECT * FROM rollguard._live_drift();
 
+-- A version deleted by hand takes its contract with it, and a version label
+-- a contract names cannot be changed (from 1.7 a trigger per statement on
+-- version_registry does what the contract's foreign key did).  A label no
+-- contract names yet (registered without a manifest, never live) may be.
+SELECT rollguard.register_version('9', '{"relations": {"person": {"name": {}}}}');
+SELECT rollguard.register_version('10');
+UPDATE rollguard.version_registry SET version = '9b' WHERE version = '9';
+\echo SQLSTATE :SQLSTATE
+UPDATE rollguard.version_registry SET version = '10b' WHERE version = '10';
+SELECT count(*) AS contract_rows_of_9 FROM rollguard.contract WHERE version = '9';
+DELETE FROM rollguard.version_registry WHERE version IN ('9', '10b');
+SELECT count(*) AS contract_rows_of_9 FROM rollguard.contract WHERE version = '9';
+SELECT * FROM rollguard._live_drift();
+-- a live version's row stays: deployment_state's foreign key refuses
+DELETE FROM rollguard.version_registry WHERE version = '2';
+\echo SQLSTATE :SQLSTATE
+
 -- A refusal names at most 100 blockers to the client (the server log gets
 -- them all, rollguard.check() returns them all); the message counts them.
 INSERT INTO rollguard.deployment_state (deployment, version, state)
