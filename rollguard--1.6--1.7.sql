@@ -462,6 +462,50 @@ AS 'MODULE_PATHNAME', 'rollguard_manifest_shape_ok';
 REVOKE ALL ON FUNCTION rollguard._manifest_shape_ok(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollguard._manifest_shape_ok(jsonb) TO rollguard_deploy;
 
+-- One row per column of a manifest relation: its name, "writes" and
+-- "nullable" (true when left out), in the relation's key order; in C
+-- (manifest.c), for manifests _manifest_shape_ok() passed.
+CREATE FUNCTION rollguard._relation_columns(relation jsonb)
+RETURNS TABLE (attname text, writes boolean, nullable boolean)
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_relation_columns';
+
+-- True when a manifest is normalized already (what the generators write:
+-- every relation "schema.name", every property spelled out): then it is
+-- valid, and _normalize_manifest() returns it as it is (manifest.c).
+CREATE FUNCTION rollguard._manifest_is_normal(manifest jsonb)
+RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_manifest_is_normal';
+REVOKE ALL ON FUNCTION rollguard._relation_columns(jsonb), rollguard._manifest_is_normal(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollguard._relation_columns(jsonb), rollguard._manifest_is_normal(jsonb) TO rollguard_deploy;
+
+-- The manifest with every relation schema-qualified and every property
+-- explicit: what register_version stores and compares.  Bare names are
+-- resolved as rollguard._manifest_columns() says.
+CREATE OR REPLACE FUNCTION rollguard._normalize_manifest(manifest jsonb, caller_path name[] DEFAULT NULL,
+                                              caller_schema name DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- built as text and parsed once: jsonb_object_agg is slow for the
+    -- hundreds of thousands of columns a large manifest may list
+    SELECT CASE WHEN manifest IS NULL THEN NULL
+                WHEN rollguard._manifest_is_normal(manifest) THEN manifest ELSE
+        ('{"relations": {' || COALESCE(
+            (SELECT pg_catalog.string_agg(pg_catalog.to_json(r.relation)::text || ': {' || r.columns || '}',
+                                          ', ' ORDER BY r.relation)
+               FROM (SELECT m.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) m.relname AS relation,
+                            pg_catalog.string_agg(pg_catalog.to_json(m.attname)::text
+                                                  || ': {"writes": ' || m.writes::text
+                                                  || ', "nullable": ' || m.nullable::text || '}', ', ') AS columns
+                       FROM rollguard._manifest_columns(manifest, caller_path, caller_schema) m
+                      GROUP BY m.nspname, m.relname) r),
+            '') || '}}')::jsonb
+    END
+$$;
+
 CREATE OR REPLACE FUNCTION rollguard._manifest_columns(manifest jsonb, caller_path name[] DEFAULT NULL,
                                             caller_schema name DEFAULT NULL)
 RETURNS TABLE (nspname text, relname text, attname text, writes boolean, nullable boolean)
@@ -547,10 +591,8 @@ BEGIN
                    AND pg_catalog.count(DISTINCT (rr.nsp, rr.rname)) = pg_catalog.count(*)
                    AND rollguard._manifest_shape_ok(manifest -> 'relations') AS valid
               FROM rr)
-        SELECT rr.nsp, rr.rname, e.key,
-               COALESCE((e.value ->> 'writes')::boolean, true),
-               COALESCE((e.value ->> 'nullable')::boolean, true)
-          FROM rr, pg_catalog.jsonb_each(rr.relv) e
+        SELECT rr.nsp, rr.rname, e.attname, e.writes, e.nullable
+          FROM rr, rollguard._relation_columns(rr.relv) e
          WHERE (SELECT ok.valid FROM ok);
     IF FOUND OR manifest -> 'relations' = '{}' THEN
         RETURN;
@@ -918,9 +960,17 @@ END
 $$;
 
 /* ----------------------------------------------------------------------
- * 1.7: the contract names its version without a foreign key (issue 14)
+ * 1.7: the contract names its version without a foreign key, and has two
+ * indexes, not three (issue 14)
  * ---------------------------------------------------------------------- */
 
+-- Registering a 5,000-column manifest is storing 5,000 contract rows: each
+-- row's index entries were most of it.  The primary key now leads with the
+-- version (a version's contract, of a relation, of a column: what deploy
+-- steps, the counters and the NOT NULL rules read), and one index serves
+-- the guard's question the other way round (which versions use a column, a
+-- relation); the version index and the writers' index are gone.
+--
 -- A foreign key checks every row inserted: a query per row, which was a
 -- third of registering a 5,000-column manifest.  Only rollguard's own
 -- functions write contract rows, each with its version's row written or
@@ -963,6 +1013,11 @@ $$;
 REVOKE ALL ON FUNCTION rollguard._version_registry_changed() FROM PUBLIC;
 
 ALTER TABLE rollguard.contract DROP CONSTRAINT contract_version_fkey;
+ALTER TABLE rollguard.contract DROP CONSTRAINT contract_pkey;
+DROP INDEX rollguard.contract_version_idx;
+DROP INDEX IF EXISTS rollguard.contract_writers_idx;  -- (installs from old 1.0 files lack it)
+ALTER TABLE rollguard.contract ADD PRIMARY KEY (version, nspname, relname, attname);
+CREATE INDEX contract_column_idx ON rollguard.contract (nspname, relname, attname);
 
 CREATE TRIGGER contract_delete AFTER DELETE ON rollguard.version_registry
     REFERENCING OLD TABLE AS old_rows

@@ -73,11 +73,12 @@ CREATE TABLE rollguard.contract (
     version  text NOT NULL,
     writes   boolean NOT NULL,
     nullable boolean NOT NULL,
-    PRIMARY KEY (nspname, relname, attname, version)
+    -- a version's contract, of one relation, of one column ("does this
+    -- version insert into the relation?": its first row that writes)
+    PRIMARY KEY (version, nspname, relname, attname)
 );
-CREATE INDEX contract_version_idx ON rollguard.contract (version);
--- "does this version insert into the relation?" in one probe (NOT NULL rules)
-CREATE INDEX contract_writers_idx ON rollguard.contract (nspname, relname, version) WHERE writes;
+-- the versions that use a column, a relation (the guard's blockers)
+CREATE INDEX contract_column_idx ON rollguard.contract (nspname, relname, attname);
 
 -- What runs now: one row per (deployment, live version).
 CREATE TABLE rollguard.deployment_state (
@@ -237,6 +238,22 @@ RETURNS boolean
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'rollguard_manifest_shape_ok';
 
+-- One row per column of a manifest relation: its name, "writes" and
+-- "nullable" (true when left out), in the relation's key order; in C
+-- (manifest.c), for manifests _manifest_shape_ok() passed.
+CREATE FUNCTION rollguard._relation_columns(relation jsonb)
+RETURNS TABLE (attname text, writes boolean, nullable boolean)
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_relation_columns';
+
+-- True when a manifest is normalized already (what the generators write:
+-- every relation "schema.name", every property spelled out): then it is
+-- valid, and _normalize_manifest() returns it as it is (manifest.c).
+CREATE FUNCTION rollguard._manifest_is_normal(manifest jsonb)
+RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'rollguard_manifest_is_normal';
+
 -- Validates a manifest and returns one row per column it declares, with
 -- relation names resolved: a bare name against caller_path, the schemas
 -- rollguard.register_version() found in its caller's search_path
@@ -330,10 +347,8 @@ BEGIN
                    AND pg_catalog.count(DISTINCT (rr.nsp, rr.rname)) = pg_catalog.count(*)
                    AND rollguard._manifest_shape_ok(manifest -> 'relations') AS valid
               FROM rr)
-        SELECT rr.nsp, rr.rname, e.key,
-               COALESCE((e.value ->> 'writes')::boolean, true),
-               COALESCE((e.value ->> 'nullable')::boolean, true)
-          FROM rr, pg_catalog.jsonb_each(rr.relv) e
+        SELECT rr.nsp, rr.rname, e.attname, e.writes, e.nullable
+          FROM rr, rollguard._relation_columns(rr.relv) e
          WHERE (SELECT ok.valid FROM ok);
     IF FOUND OR manifest -> 'relations' = '{}' THEN
         RETURN;
@@ -478,7 +493,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     -- built as text and parsed once: jsonb_object_agg is slow for the
     -- hundreds of thousands of columns a large manifest may list
-    SELECT CASE WHEN manifest IS NULL THEN NULL ELSE
+    SELECT CASE WHEN manifest IS NULL THEN NULL
+                WHEN rollguard._manifest_is_normal(manifest) THEN manifest ELSE
         ('{"relations": {' || COALESCE(
             (SELECT pg_catalog.string_agg(pg_catalog.to_json(r.relation)::text || ': {' || r.columns || '}',
                                           ', ' ORDER BY r.relation)
@@ -1129,6 +1145,8 @@ GRANT EXECUTE ON FUNCTION
     rollguard._normalize_manifest(jsonb, name[], name),
     rollguard._manifest_columns(jsonb, name[], name),
     rollguard._manifest_shape_ok(jsonb),
+    rollguard._relation_columns(jsonb),
+    rollguard._manifest_is_normal(jsonb),
     rollguard._path_elem(text),
     rollguard.deploy(text, text),
     rollguard.begin_rollout(text, text),
@@ -1597,9 +1615,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION rollguard._register_version(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollguard._register_version(text, jsonb) TO rollguard_deploy;
-
--- Installs from 1.0 files older than this index lack it.
-CREATE INDEX IF NOT EXISTS contract_writers_idx ON rollguard.contract (nspname, relname, version) WHERE writes;
 
 REVOKE ALL ON FUNCTION rollguard._lock_live(boolean), rollguard._recount_relations(text[], text[]),
                        rollguard._count_version(text, integer),
@@ -2546,9 +2561,17 @@ REVOKE ALL ON FUNCTION rollguard.status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollguard.status() TO rollguard_deploy;
 
 /* ----------------------------------------------------------------------
- * 1.7: the contract names its version without a foreign key (issue 14)
+ * 1.7: the contract names its version without a foreign key, and has two
+ * indexes, not three (issue 14)
  * ---------------------------------------------------------------------- */
 
+-- Registering a 5,000-column manifest is storing 5,000 contract rows: each
+-- row's index entries were most of it.  The primary key now leads with the
+-- version (a version's contract, of a relation, of a column: what deploy
+-- steps, the counters and the NOT NULL rules read), and one index serves
+-- the guard's question the other way round (which versions use a column, a
+-- relation); the version index and the writers' index are gone.
+--
 -- A foreign key checks every row inserted: a query per row, which was a
 -- third of registering a 5,000-column manifest.  Only rollguard's own
 -- functions write contract rows, each with its version's row written or

@@ -154,6 +154,25 @@ SELECT r.* FROM pg_temp.try_register('{"relations": {
     "person":          {"id": {"writes": false, "nullable": false}},
     "public.person":   {"name": {"nullable": false}}}}', '2.0') AS r;
 
+-- A manifest as the generators (contrib/) write it -- every relation
+-- "schema.name", both properties of every column -- is already in the form
+-- register_version stores, and is stored as given; any other is normalized
+-- first (names qualified, left-out properties spelled out as true).  Both
+-- are checked alike: the errors above.
+SELECT rollguard.register_version('5.0', '{"relations": {"public.person": {
+    "id": {"writes": false, "nullable": false}, "name": {"writes": true, "nullable": true}}}}');
+SELECT manifest = '{"relations": {"public.person": {
+    "id": {"writes": false, "nullable": false}, "name": {"writes": true, "nullable": true}}}}' AS stored_as_given
+  FROM rollguard.version_registry WHERE version = '5.0';
+SELECT rollguard.register_version('6.0', '{"relations": {"person": {"id": {"writes": false}, "name": {}}}}');
+SELECT manifest FROM rollguard.version_registry WHERE version = '6.0';
+SELECT version, relname, attname, writes, nullable FROM rollguard.effective_contract
+ WHERE version IN ('5.0', '6.0') ORDER BY version, attname;
+-- the same build registered again, its manifest written the other way
+SELECT rollguard.register_version('5.0', '{"relations": {"person": {"id": {"writes": false, "nullable": false}, "name": {}}}}');
+SELECT rollguard.register_version('6.0', '{"relations": {"public.person": {
+    "id": {"writes": false, "nullable": true}, "name": {"writes": true, "nullable": true}}}}');
+
 -- A SQL NULL manifest is not malformed: it registers a version with an
 -- inferred contract.
 SELECT r.* FROM pg_temp.try_register(NULL, '4.0') AS r;
