@@ -21,6 +21,7 @@
 #include "commands/tablecmds.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/sinval.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_attribute.h"
@@ -234,6 +235,7 @@ resolve_relation(RgOverlay *overlay, RangeVar *rv)
 	for (;;)
 	{
 		Oid			relid;
+		uint64		inval_count = SharedInvalidMessageCounter;
 
 		if (rv == NULL)
 			return InvalidOid;
@@ -251,8 +253,14 @@ resolve_relation(RgOverlay *overlay, RangeVar *rv)
 			!rg_namespace_ownercheck(get_rel_namespace(relid), GetUserId()))
 			return InvalidOid;
 		LockRelationOid(relid, overlay->lockmode);
-		/* renamed or dropped while we waited? look it up again */
-		if (RangeVarGetRelid(rv, NoLock, true) == relid)
+
+		/*
+		 * Renamed or dropped while we waited?  Look it up again, unless no
+		 * invalidation came in since the name was looked up (as
+		 * RangeVarGetRelidExtended() does): then nothing changed it.
+		 */
+		if (inval_count == SharedInvalidMessageCounter ||
+			RangeVarGetRelid(rv, NoLock, true) == relid)
 			return relid;
 		UnlockRelationOid(relid, overlay->lockmode);
 	}
