@@ -121,12 +121,20 @@ RgChange *
 rg_make_change(RgChangeKind kind, Oid relid, const char *attname)
 {
 	RgChange   *ch = palloc0(sizeof(RgChange));
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 
 	ch->kind = kind;
 	ch->relid = relid;
-	ch->relkind = get_rel_relkind(relid);
-	ch->nspname = get_namespace_name(get_rel_namespace(relid));
-	ch->relname = get_rel_name(relid);
+	/* the relation's kind and names, from one look at pg_class */
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
+
+		ch->relkind = rel->relkind;
+		ch->nspname = get_namespace_name(rel->relnamespace);
+		ch->relname = pstrdup(NameStr(rel->relname));
+		ReleaseSysCache(tup);
+	}
 	if (attname)
 	{
 		ch->attname = pstrdup(attname);
