@@ -21,6 +21,7 @@
 #include "commands/tablecmds.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/sinval.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_attribute.h"
@@ -120,12 +121,20 @@ RgChange *
 rg_make_change(RgChangeKind kind, Oid relid, const char *attname)
 {
 	RgChange   *ch = palloc0(sizeof(RgChange));
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 
 	ch->kind = kind;
 	ch->relid = relid;
-	ch->relkind = get_rel_relkind(relid);
-	ch->nspname = get_namespace_name(get_rel_namespace(relid));
-	ch->relname = get_rel_name(relid);
+	/* the relation's kind and names, from one look at pg_class */
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
+
+		ch->relkind = rel->relkind;
+		ch->nspname = get_namespace_name(rel->relnamespace);
+		ch->relname = pstrdup(NameStr(rel->relname));
+		ReleaseSysCache(tup);
+	}
 	if (attname)
 	{
 		ch->attname = pstrdup(attname);
@@ -234,6 +243,7 @@ resolve_relation(RgOverlay *overlay, RangeVar *rv)
 	for (;;)
 	{
 		Oid			relid;
+		uint64		inval_count = SharedInvalidMessageCounter;
 
 		if (rv == NULL)
 			return InvalidOid;
@@ -251,8 +261,14 @@ resolve_relation(RgOverlay *overlay, RangeVar *rv)
 			!rg_namespace_ownercheck(get_rel_namespace(relid), GetUserId()))
 			return InvalidOid;
 		LockRelationOid(relid, overlay->lockmode);
-		/* renamed or dropped while we waited? look it up again */
-		if (RangeVarGetRelid(rv, NoLock, true) == relid)
+
+		/*
+		 * Renamed or dropped while we waited?  Look it up again, unless no
+		 * invalidation came in since the name was looked up (as
+		 * RangeVarGetRelidExtended() does): then nothing changed it.
+		 */
+		if (inval_count == SharedInvalidMessageCounter ||
+			RangeVarGetRelid(rv, NoLock, true) == relid)
 			return relid;
 		UnlockRelationOid(relid, overlay->lockmode);
 	}

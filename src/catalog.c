@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -38,12 +39,50 @@ PG_FUNCTION_INFO_V1(rollguard_is_guarded);
  * rules guard, what observed usage records, and (rollguard._is_guarded())
  * what an inferred contract takes and a declaration may name.
  */
+/*
+ * The OIDs of the schemas "rollguard" and "information_schema" (InvalidOid
+ * if there is none), kept until any schema changes: every check asks, and
+ * a lookup by name hashes the name each time.
+ */
+static bool own_schemas_valid = false;
+static bool own_schemas_callback = false;
+static Oid	own_schemas[2];
+
+static void
+own_schemas_reset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	own_schemas_valid = false;
+}
+
+static bool
+is_own_schema(Oid nsp)
+{
+	if (!own_schemas_valid)
+	{
+		if (!own_schemas_callback)
+		{
+			CacheRegisterSyscacheCallback(NAMESPACEOID, own_schemas_reset, (Datum) 0);
+			own_schemas_callback = true;
+		}
+		own_schemas[0] = get_namespace_oid("rollguard", true);
+		own_schemas[1] = get_namespace_oid("information_schema", true);
+		own_schemas_valid = true;
+	}
+	return OidIsValid(nsp) && (nsp == own_schemas[0] || nsp == own_schemas[1]);
+}
+
 bool
 rg_relation_is_guarded(Oid relid, char *relkind_out)
 {
-	char		relkind = get_rel_relkind(relid);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	char		relkind;
 	Oid			nsp;
 
+	if (!HeapTupleIsValid(tup))
+		return false;
+	relkind = ((Form_pg_class) GETSTRUCT(tup))->relkind;
+	nsp = ((Form_pg_class) GETSTRUCT(tup))->relnamespace;
+	ReleaseSysCache(tup);
 	switch (relkind)
 	{
 		case RELKIND_RELATION:
@@ -55,11 +94,8 @@ rg_relation_is_guarded(Oid relid, char *relkind_out)
 		default:
 			return false;
 	}
-	nsp = get_rel_namespace(relid);
 	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
-		isAnyTempNamespace(nsp) ||
-		nsp == get_namespace_oid("rollguard", true) ||
-		nsp == get_namespace_oid("information_schema", true))
+		isAnyTempNamespace(nsp) || is_own_schema(nsp))
 		return false;
 	if (relkind_out)
 		*relkind_out = relkind;

@@ -384,6 +384,18 @@ strongest_held(Ctx *ctx, Oid relid)
 	return NoLock;
 }
 
+/* Does this transaction hold ACCESS EXCLUSIVE lock on the relation? */
+static bool
+holds_access_exclusive(Ctx *ctx, Oid relid)
+{
+	LOCKTAG		tag;
+
+	if (ctx->script)
+		return strongest_held(ctx, relid) == AccessExclusiveLock;
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	return LOCK_HELD_BY_ME(&tag, AccessExclusiveLock);
+}
+
 static bool
 lock_timeout_in_force(Ctx *ctx)
 {
@@ -408,7 +420,7 @@ check_lock_timeout(Ctx *ctx, Oid relid, const char *command)
 	int			n = 0;
 	RgLockFinding *f;
 
-	if (lock_timeout_in_force(ctx) || strongest_held(ctx, relid) == AccessExclusiveLock)
+	if (lock_timeout_in_force(ctx) || holds_access_exclusive(ctx, relid))
 		return false;
 
 	/*
@@ -899,7 +911,17 @@ check_alter_table(Ctx *ctx, AlterTableStmt *stmt)
 	if (ctx->script == NULL && !rg_class_ownercheck(relid, GetUserId()))
 		return;
 	lockmode = AlterTableGetLockLevel(stmt->cmds);
-	held = strongest_held(ctx, relid);
+
+	/* the lock held before the statement: VALIDATE CONSTRAINT's finding */
+	held = NoLock;
+	foreach(lc, stmt->cmds)
+	{
+		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_ValidateConstraint)
+		{
+			held = strongest_held(ctx, relid);
+			break;
+		}
+	}
 
 	/*
 	 * Before anything is locked: would the request queue the table?  If so,

@@ -10,6 +10,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -185,6 +186,28 @@ probe_key(ProbeKey *key, RegistryTable table, int nkeys, const char **keys)
 }
 
 /*
+ * probe_cache's hash: of the key's bytes in use (the rest are zeros), not
+ * of all PROBE_KEY_LEN of them.
+ */
+static uint32
+probe_key_hash(const void *key, Size keysize)
+{
+	const char *bytes = ((const ProbeKey *) key)->bytes;
+	int			nkeys = (unsigned char) bytes[1];
+	Size		off = 2;
+
+	for (int i = 0; i < nkeys; i++)
+	{
+		uint16		len16;
+
+		memcpy(&len16, bytes + off, sizeof(uint16));
+		off += sizeof(uint16) + len16;
+	}
+	Assert(off <= keysize);
+	return hash_bytes((const unsigned char *) bytes, (int) off);
+}
+
+/*
  * probe_index(), answered from probe_cache where it can be: a check of a
  * column the registry has not changed for since the last check of it
  * costs a hash lookup instead of an index scan.
@@ -231,9 +254,10 @@ rg_probe(Snapshot snapshot, RegistryTable table, int nkeys, const char **keys,
 		MemoryContextReset(probe_cache_cxt);
 		ctl.keysize = sizeof(ProbeKey);
 		ctl.entrysize = sizeof(ProbeAnswer);
+		ctl.hash = probe_key_hash;
 		ctl.hcxt = probe_cache_cxt;
 		probe_cache = hash_create("rollguard probe cache", 256, &ctl,
-								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+								  HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 	}
 	answer = hash_search(probe_cache, &key, HASH_ENTER, NULL);
 	answer->found = found;

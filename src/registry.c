@@ -30,8 +30,7 @@ static SPIPlanPtr pairs_plan = NULL;
 static SPIPlanPtr usage_plan = NULL;
 static SPIPlanPtr column_usage_plan = NULL;
 static SPIPlanPtr not_null_usage_plan = NULL;
-static SPIPlanPtr column_removal_plan = NULL;
-static SPIPlanPtr relation_removal_plan = NULL;
+static SPIPlanPtr removal_plan = NULL;
 static SPIPlanPtr history_plan = NULL;
 
 typedef struct RegistryAccess
@@ -398,7 +397,6 @@ rg_record_removals(List *changes)
 		RgChange   *ch = lfirst(lc);
 		Datum		values[4];
 		const char *label = rg_change_desc(ch->kind)->label;
-		SPIPlanPtr *plan;
 		int			ret;
 
 		/* and columns made NOT NULL: they no longer take NULL */
@@ -406,7 +404,14 @@ rg_record_removals(List *changes)
 			rg_change_desc(ch->kind)->rule != RG_RULE_MAY_WRITE_NULL)
 			continue;
 		{
-			/* nothing to remember if no registered contract names it */
+			/*
+			 * Nothing to remember if no registered contract names it: a
+			 * probe of the contract's primary key, on the column's full
+			 * prefix or the relation's, as of the latest committed state
+			 * (the INSERT below does not ask again: reading every version's
+			 * contract row of a column every version names cost more than
+			 * the INSERT itself).
+			 */
 			const char *keys[3] = {ch->nspname, ch->relname, ch->attname};
 			Snapshot	snapshot = rg_probe_begin();
 			bool		named = rg_probe(snapshot, RT_CONTRACT, ch->attname ? 3 : 2,
@@ -421,24 +426,15 @@ rg_record_removals(List *changes)
 			registry_begin(&access);
 			connected = true;
 		}
-		/*
-		 * Two plans, so that each probes the contract's primary key on its
-		 * full prefix: the column's, or the relation's.
-		 */
-		plan = ch->attname ? &column_removal_plan : &relation_removal_plan;
-		if (*plan == NULL)
+		if (removal_plan == NULL)
 		{
 			Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-			*plan = prepare_saved(psprintf(
+			removal_plan = prepare_saved(
 				"INSERT INTO rollguard.removed_column (nspname, relname, attname, change, removed_at)"
-				" SELECT $1, $2, $3, $4, pg_catalog.clock_timestamp()"
-				"  WHERE EXISTS (SELECT 1 FROM rollguard.contract c"
-				"                 WHERE c.nspname OPERATOR(pg_catalog.=) $1"
-				"                   AND c.relname OPERATOR(pg_catalog.=) $2%s)"
+				" VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp())"
 				" ON CONFLICT (nspname, relname, attname) DO UPDATE"
 				" SET change = EXCLUDED.change, removed_at = EXCLUDED.removed_at",
-				ch->attname ? " AND c.attname OPERATOR(pg_catalog.=) $3" : ""),
 				4, argtypes);
 		}
 		values[0] = CStringGetTextDatum(ch->nspname);
@@ -447,7 +443,7 @@ rg_record_removals(List *changes)
 		values[3] = CStringGetTextDatum(ch->target
 										? psprintf("%s to \"%s\"", label, ch->target)
 										: label);
-		ret = SPI_execute_plan(*plan, values, NULL, false, 0);
+		ret = SPI_execute_plan(removal_plan, values, NULL, false, 0);
 		if (ret != SPI_OK_INSERT && ret != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "rollguard: could not record a removal: %s",
 				 SPI_result_code_string(ret));

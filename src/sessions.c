@@ -607,11 +607,21 @@ tagged_sessions(bool with_self, bool untrusted)
 
 	if (session_array != NULL)
 	{
+		/*
+		 * A free slot is passed over without taking its lock: most are free
+		 * (one per possible backend), and a slot published before this scan
+		 * began is seen with its pid (published under the slot's lock; the
+		 * barrier keeps the reads below after whatever this backend
+		 * synchronized with before).
+		 */
+		pg_read_barrier();
 		for (int i = 0; i < session_array->nslots; i++)
 		{
 			SessionSlot *slot = &session_array->slots[i];
 			SessionSlot copy;
 
+			if (((volatile SessionSlot *) slot)->pid == 0)
+				continue;
 			SpinLockAcquire(&slot->mutex);
 			copy.pid = slot->pid;
 			copy.dboid = slot->dboid;
