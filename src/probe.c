@@ -10,6 +10,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_index.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -20,6 +21,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "compat.h"
 #include "registry.h"
@@ -113,9 +115,55 @@ rg_probe_end(Snapshot snapshot)
 }
 
 /*
+ * An index of the registry table whose first nkeys key columns are its
+ * first nkeys columns (heap attribute numbers 1..nkeys), not partial: the
+ * primary key where it does (the counters), else another (the contract's
+ * primary key leads with the version; contract_column_idx with the names).
+ */
+static bool
+index_leads_with(Oid indexid, int nkeys)
+{
+	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexid));
+	Form_pg_index idx;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	idx = (Form_pg_index) GETSTRUCT(tup);
+	ok = idx->indnkeyatts >= nkeys && heap_attisnull(tup, Anum_pg_index_indpred, NULL);
+	for (int i = 0; ok && i < nkeys; i++)
+		ok = idx->indkey.values[i] == i + 1;
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+static Oid
+probe_index_for(Relation rel, int nkeys)
+{
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	List	   *indexes;
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	if (OidIsValid(pk) && index_leads_with(pk, nkeys))
+		return pk;
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		if (index_leads_with(lfirst_oid(lc), nkeys))
+		{
+			found = lfirst_oid(lc);
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
  * Looks up the first row of the registry table whose leading key columns
- * (text, heap attribute numbers 1..nkeys) equal keys, through the table's
- * primary key, as of snapshot (the latest committed state: the caller's
+ * (text, heap attribute numbers 1..nkeys) equal keys, through an index that
+ * leads with them (probe_index_for()), as of snapshot (the latest committed state: the caller's
  * registered GetLatestSnapshot()); nkeys 0: any row.  Fills
  * values[0..nvalues-1] with the row's integer columns nkeys+1.. (if it
  * found one).  An index probe from C: no SPI, no planner, no executor --
@@ -137,10 +185,10 @@ probe_index(Snapshot snapshot, RegistryTable table, int nkeys, const char **keys
 		elog(ERROR, "rollguard: registry table rollguard.%s is missing",
 			 rg_registry_table_names[table]);
 	rel = table_open(relid, AccessShareLock);
-	indexid = RelationGetPrimaryKeyIndex(rel);
+	indexid = probe_index_for(rel, nkeys);
 	if (!OidIsValid(indexid))
-		elog(ERROR, "rollguard: registry table rollguard.%s has no primary key",
-			 rg_registry_table_names[table]);
+		elog(ERROR, "rollguard: registry table rollguard.%s has no index on its first %d columns",
+			 rg_registry_table_names[table], nkeys);
 	for (int i = 0; i < nkeys; i++)
 		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber, F_TEXTEQ,
 					PointerGetDatum(cstring_to_text(keys[i])));

@@ -406,8 +406,9 @@ rg_record_removals(List *changes)
 		{
 			/*
 			 * Nothing to remember if no registered contract names it: a
-			 * probe of the contract's primary key, on the column's full
-			 * prefix or the relation's, as of the latest committed state
+			 * probe of the contract's column index (contract_column_idx),
+			 * on the column's full prefix or the relation's, as of the
+			 * latest committed state
 			 * (the INSERT below does not ask again: reading every version's
 			 * contract row of a column every version names cost more than
 			 * the INSERT itself).
