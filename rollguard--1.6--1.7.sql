@@ -506,6 +506,53 @@ AS $$
     END
 $$;
 
+-- Columns of a version's effective contract that no longer exist: missing
+-- now, and either seen removed by the guard after the version was
+-- registered or, for an inferred contract, present when the contract was
+-- taken.  A declared column that never existed, or that was removed before
+-- the build was registered, is not "no longer": its expand migration (which
+-- may bring a dropped name back) may simply not have run yet.
+CREATE OR REPLACE FUNCTION rollguard._missing_columns(v text)
+RETURNS TABLE (nspname text, relname text, attname text, removed_by text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+-- (a merge join would sort the relations' columns by name in the database's
+-- collation: strcoll for every comparison; a hash join does not sort)
+SET enable_mergejoin = off
+AS $$
+    -- The relations the version uses are resolved once, and pg_attribute
+    -- read by its index for their columns only, never as a whole (it grows
+    -- with every relation and dropped column of the database).  The columns
+    -- missing are found first (usually none); only those are looked up in
+    -- removed_column.
+    WITH att AS MATERIALIZED (
+        SELECT u.nspname, u.relname, a.attname::text COLLATE "default" AS attname
+          FROM (SELECT DISTINCT c.nspname, c.relname FROM rollguard.contract c
+                 WHERE c.version = v) u
+          JOIN pg_catalog.pg_namespace n ON n.nspname = u.nspname
+          JOIN pg_catalog.pg_class rel ON rel.relnamespace = n.oid AND rel.relname = u.relname
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped),
+    gone AS MATERIALIZED (
+        SELECT c.nspname, c.relname, c.attname
+          FROM rollguard.effective_contract c
+         WHERE c.version = v
+           AND NOT EXISTS (SELECT 1 FROM att
+                            WHERE (att.nspname, att.relname, att.attname) = (c.nspname, c.relname, c.attname)))
+    SELECT g.nspname, g.relname, g.attname,
+           (SELECT t.change FROM rollguard.removed_column t
+             WHERE t.nspname = g.nspname AND t.relname = g.relname
+               AND t.attname IN (g.attname, '')
+             ORDER BY t.attname DESC LIMIT 1)
+      FROM gone g
+      JOIN rollguard.version_registry r ON r.version = v
+     WHERE NOT r.declared OR EXISTS (
+           SELECT 1 FROM rollguard.removed_column t
+            WHERE t.nspname = g.nspname AND t.relname = g.relname
+              AND t.attname IN (g.attname, '')
+              AND t.removed_at > r.registered_at)
+     ORDER BY 1, 2, 3
+$$;
+
 CREATE OR REPLACE FUNCTION rollguard._manifest_columns(manifest jsonb, caller_path name[] DEFAULT NULL,
                                             caller_schema name DEFAULT NULL)
 RETURNS TABLE (nspname text, relname text, attname text, writes boolean, nullable boolean)

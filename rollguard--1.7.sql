@@ -518,26 +518,40 @@ CREATE FUNCTION rollguard._missing_columns(v text)
 RETURNS TABLE (nspname text, relname text, attname text, removed_by text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+-- (a merge join would sort the relations' columns by name in the database's
+-- collation: strcoll for every comparison; a hash join does not sort)
+SET enable_mergejoin = off
 AS $$
-    SELECT c.nspname, c.relname, c.attname,
+    -- The relations the version uses are resolved once, and pg_attribute
+    -- read by its index for their columns only, never as a whole (it grows
+    -- with every relation and dropped column of the database).  The columns
+    -- missing are found first (usually none); only those are looked up in
+    -- removed_column.
+    WITH att AS MATERIALIZED (
+        SELECT u.nspname, u.relname, a.attname::text COLLATE "default" AS attname
+          FROM (SELECT DISTINCT c.nspname, c.relname FROM rollguard.contract c
+                 WHERE c.version = v) u
+          JOIN pg_catalog.pg_namespace n ON n.nspname = u.nspname
+          JOIN pg_catalog.pg_class rel ON rel.relnamespace = n.oid AND rel.relname = u.relname
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped),
+    gone AS MATERIALIZED (
+        SELECT c.nspname, c.relname, c.attname
+          FROM rollguard.effective_contract c
+         WHERE c.version = v
+           AND NOT EXISTS (SELECT 1 FROM att
+                            WHERE (att.nspname, att.relname, att.attname) = (c.nspname, c.relname, c.attname)))
+    SELECT g.nspname, g.relname, g.attname,
            (SELECT t.change FROM rollguard.removed_column t
-             WHERE t.nspname = c.nspname AND t.relname = c.relname
-               AND t.attname IN (c.attname, '')
+             WHERE t.nspname = g.nspname AND t.relname = g.relname
+               AND t.attname IN (g.attname, '')
              ORDER BY t.attname DESC LIMIT 1)
-      FROM rollguard.effective_contract c
-      JOIN rollguard.version_registry r ON r.version = c.version
-     WHERE c.version = v
-       AND NOT EXISTS (
-           SELECT 1 FROM pg_catalog.pg_attribute a
-             JOIN pg_catalog.pg_class rel ON rel.oid = a.attrelid
-             JOIN pg_catalog.pg_namespace n ON n.oid = rel.relnamespace
-            WHERE n.nspname = c.nspname AND rel.relname = c.relname
-              AND a.attname = c.attname AND a.attnum > 0 AND NOT a.attisdropped)
-       AND (NOT r.declared OR EXISTS (
+      FROM gone g
+      JOIN rollguard.version_registry r ON r.version = v
+     WHERE NOT r.declared OR EXISTS (
            SELECT 1 FROM rollguard.removed_column t
-            WHERE t.nspname = c.nspname AND t.relname = c.relname
-              AND t.attname IN (c.attname, '')
-              AND t.removed_at > r.registered_at))
+            WHERE t.nspname = g.nspname AND t.relname = g.relname
+              AND t.attname IN (g.attname, '')
+              AND t.removed_at > r.registered_at)
      ORDER BY 1, 2, 3
 $$;
 
