@@ -18,7 +18,7 @@ OBJS = src/module.o src/guard.o src/analyze.o src/catalog.o src/change.o src/lab
        src/nullness.o src/net_effect.o src/rules.o src/report.o \
        src/extension.o src/probe.o src/registry.o src/version_order.o src/check.o \
        src/override.o src/sessions.o src/observed.o src/observed_store.o src/stats.o \
-       src/lock_checks.o src/liveness.o src/manifest.o
+       src/lock_checks.o src/liveness.o src/manifest.o src/forward_check.o
 DATA = rollguard--1.0.sql rollguard--1.0--1.1.sql rollguard--1.1--1.2.sql \
        rollguard--1.2--1.3.sql rollguard--1.3--1.4.sql \
        rollguard--1.4--1.5.sql rollguard--1.5--1.6.sql rollguard--1.6--1.7.sql \

@@ -508,6 +508,14 @@ AS $$
     END
 $$;
 
+-- The columns of a version's contract (as registered) that do not exist
+-- now: one lookup in the backend's catalog caches each (forward_check.c).
+CREATE FUNCTION rollguard._absent_columns(version text)
+RETURNS TABLE (nspname text, relname text, attname text)
+LANGUAGE c STABLE STRICT ROWS 10
+AS 'MODULE_PATHNAME', 'rollguard_absent_columns';
+REVOKE ALL ON FUNCTION rollguard._absent_columns(text) FROM PUBLIC;
+
 -- Columns of a version's effective contract that no longer exist: missing
 -- now, and either seen removed by the guard after the version was
 -- registered or, for an inferred contract, present when the contract was
@@ -518,28 +526,16 @@ CREATE FUNCTION rollguard._missing_columns(v text)
 RETURNS TABLE (nspname text, relname text, attname text, removed_by text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
--- (a merge join would sort the relations' columns by name in the database's
--- collation: strcoll for every comparison; a hash join does not sort)
-SET enable_mergejoin = off
 AS $$
-    -- The relations the version uses are resolved once, and pg_attribute
-    -- read by its index for their columns only, never as a whole (it grows
-    -- with every relation and dropped column of the database).  The columns
-    -- missing are found first (usually none); only those are looked up in
-    -- removed_column.
-    WITH att AS MATERIALIZED (
-        SELECT u.nspname, u.relname, a.attname::text COLLATE "default" AS attname
-          FROM (SELECT DISTINCT c.nspname, c.relname FROM rollguard.contract c
-                 WHERE c.version = v) u
-          JOIN pg_catalog.pg_namespace n ON n.nspname = u.nspname
-          JOIN pg_catalog.pg_class rel ON rel.relnamespace = n.oid AND rel.relname = u.relname
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped),
-    gone AS MATERIALIZED (
+    -- The columns missing are found first, in C (usually none: pg_attribute
+    -- is not read row by row, nor the contract joined to it); only those
+    -- go on to the effective contract (a stop_using declaration drops a
+    -- column from an inferred contract) and to removed_column.
+    WITH gone AS MATERIALIZED (
         SELECT c.nspname, c.relname, c.attname
-          FROM rollguard.effective_contract c
-         WHERE c.version = v
-           AND NOT EXISTS (SELECT 1 FROM att
-                            WHERE (att.nspname, att.relname, att.attname) = (c.nspname, c.relname, c.attname)))
+          FROM rollguard._absent_columns(v) a
+          JOIN rollguard.effective_contract c
+            ON c.version = v AND c.nspname = a.nspname AND c.relname = a.relname AND c.attname = a.attname)
     SELECT g.nspname, g.relname, g.attname,
            (SELECT t.change FROM rollguard.removed_column t
              WHERE t.nspname = g.nspname AND t.relname = g.relname
