@@ -28,6 +28,7 @@
 #include "utils/tuplestore.h"
 
 #include "compat.h"
+#include "registry.h"
 
 PG_FUNCTION_INFO_V1(rollguard_absent_columns);
 
@@ -88,16 +89,11 @@ rollguard_absent_columns(PG_FUNCTION_ARGS)
 	if (contract_plan == NULL)
 	{
 		Oid			argtypes[1] = {TEXTOID};
-		SPIPlanPtr	plan = SPI_prepare("SELECT c.nspname, c.relname, c.attname"
-									   " FROM rollguard.contract c"
-									   " WHERE c.version OPERATOR(pg_catalog.=) $1",
-									   1, argtypes);
 
-		if (plan == NULL)
-			elog(ERROR, "rollguard: SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		contract_plan = plan;
+		contract_plan = rg_prepare_saved("SELECT c.nspname, c.relname, c.attname"
+										 " FROM rollguard.contract c"
+										 " WHERE c.version OPERATOR(pg_catalog.=) $1",
+										 1, argtypes);
 	}
 	ret = SPI_execute_plan(contract_plan, &version, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)

@@ -62,8 +62,8 @@ registry_end(RegistryAccess *access)
  * Every lookup is by parameter and the registry's shape does not change
  * with them: plan once (a generic plan), rather than on every check.
  */
-static SPIPlanPtr
-prepare_saved(const char *sql, int nargs, Oid *argtypes)
+SPIPlanPtr
+rg_prepare_saved(const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
 										  CURSOR_OPT_GENERIC_PLAN);
@@ -217,7 +217,7 @@ rg_fetch_live_pairs(List *versions)
 	{
 		Oid			argtypes[1] = {TEXTARRAYOID};
 
-		pairs_plan = prepare_saved(
+		pairs_plan = rg_prepare_saved(
 			"SELECT d.deployment, d.version,"
 			"       d.state OPERATOR(pg_catalog.=) 'rolling out'"
 			"  FROM rollguard.deployment_state d"
@@ -264,7 +264,7 @@ rg_fetch_successor_without(const char *nspname, const char *relname,
 	{
 		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-		successor_plan = prepare_saved(
+		successor_plan = rg_prepare_saved(
 			"WITH last_user AS ("
 			"  SELECT c.version FROM rollguard.effective_contract c"
 			"   WHERE c.nspname OPERATOR(pg_catalog.=) $1"
@@ -354,9 +354,9 @@ rg_fetch_usage(const char *nspname, const char *relname, const char *attname,
 		 * rules' two probes per live pair.
 		 */
 		if (for_not_null)
-			*plan = prepare_saved(NOT_NULL_USAGE_SQL, 6, argtypes);
+			*plan = rg_prepare_saved(NOT_NULL_USAGE_SQL, 6, argtypes);
 		else
-			*plan = prepare_saved(psprintf(USAGE_SQL,
+			*plan = rg_prepare_saved(psprintf(USAGE_SQL,
 										   attname ? "     AND c.attname OPERATOR(pg_catalog.=) $5" : ""),
 								  6, argtypes);
 	}
@@ -431,7 +431,7 @@ rg_record_removals(List *changes)
 		{
 			Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-			removal_plan = prepare_saved(
+			removal_plan = rg_prepare_saved(
 				"INSERT INTO rollguard.removed_column (nspname, relname, attname, change, removed_at)"
 				" VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp())"
 				" ON CONFLICT (nspname, relname, attname) DO UPDATE"
@@ -472,7 +472,7 @@ rg_fetch_stale_deployments(void)
 		return NIL;
 	registry_begin(&access);
 	if (stale_plan == NULL)
-		stale_plan = prepare_saved(
+		stale_plan = rg_prepare_saved(
 			"SELECT l.deployment, l.last_deployed, l.last_connected,"
 			"       l.liveness OPERATOR(pg_catalog.=) 'expired'"
 			"  FROM rollguard._liveness() l"
@@ -521,7 +521,7 @@ rg_note_expiries(void)
 		return;
 	registry_begin(&access);
 	if (note_plan == NULL)
-		note_plan = prepare_saved("SELECT rollguard._note_expiries()", 0, NULL);
+		note_plan = rg_prepare_saved("SELECT rollguard._note_expiries()", 0, NULL);
 	ret = SPI_execute_plan(note_plan, NULL, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "rollguard: could not record expiries: %s",
@@ -544,7 +544,7 @@ rg_log_history(const char *action, const char *nspname, const char *relname,
 	{
 		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-		history_plan = prepare_saved(
+		history_plan = rg_prepare_saved(
 			"INSERT INTO rollguard.history (action, relation, \"column\", reason, detail)"
 			" VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb)",
 			5, argtypes);

@@ -13,6 +13,7 @@
 
 #include "storage/lockdefs.h"
 #include "utils/snapshot.h"
+#include "executor/spi.h"
 
 /* The registry tables the guard probes (and whose changes reset caches). */
 typedef enum RegistryTable
@@ -38,5 +39,8 @@ extern Snapshot rg_probe_begin(void);
 extern void rg_probe_end(Snapshot snapshot);
 extern bool rg_probe(Snapshot snapshot, RegistryTable table, int nkeys,
 					 const char **keys, int nvalues, int32 *values);
+
+/* a plan kept for the backend's life (generic: the registry's shape does not change) */
+extern SPIPlanPtr rg_prepare_saved(const char *sql, int nargs, Oid *argtypes);
 
 #endif							/* ROLLGUARD_REGISTRY_H */
