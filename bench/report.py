@@ -691,14 +691,25 @@ if os.path.exists(fp):
         for l in f:
             k, _, v = l.rstrip("\n").partition("\t")
             first[k] = v
+    series = [float(x) for x in first.get("deploy-5000-first-series", "").split()]
+    if series:
+        md.append(f"First deploys of a 5,000-column version, each in a new connection, each from the same "
+                  f"counters (its columns not in them; the deployment removed and the counters vacuumed after "
+                  f"each): {', '.join(f'{x:.1f}' for x in series)} ms, median "
+                  f"{statistics.median(series):.1f} ms.\n")
     if first.get("deploy-5000-first"):
-        md.append(f"Deploys of the 5,000-column version: the first (which makes it live: its columns enter the "
-                  f"counters) {fmt(first['deploy-5000-first'])} ms, the others (median) "
+        md.append(f"New deployments of the 5,000-column version big-1: the first (which makes it live again) "
+                  f"{fmt(first['deploy-5000-first'])} ms, the others (median, the version already live) "
                   f"{fmt(first.get('deploy-5000-others-median'))} ms.\n")
 r = runs.get("deploy-register-5000")
 if r and r["lat"]:
     summary.append(("register_version, 5,000-column manifest", r["lat"], "< 50 ms", f"{r['lat']:.1f} ms", r["lat"] < 50))
-if first.get("deploy-5000-first"):
+series = [float(x) for x in first.get("deploy-5000-first-series", "").split()]
+if series:
+    v = statistics.median(series)
+    summary.append(("first deploy of a 5,000-column version (its columns enter the counters)", v, "< 50 ms",
+                    f"{v:.1f} ms (median of {len(series)}; {min(series):.1f}-{max(series):.1f})", v < 50))
+elif first.get("deploy-5000-first"):
     v = float(first["deploy-5000-first"])
     summary.append(("first deploy of a 5,000-column version (its columns enter the counters)", v, "< 50 ms",
                     f"{v:.1f} ms", v < 50))
@@ -763,7 +774,7 @@ METHODS = [
     ("server CPU per transaction", "CPU time of all the cluster's processes (/proc) per transaction, median of rounds"),
     (", tps", "pgbench transactions per second, median of rounds (wall clock: the machine's load moves it)"),
     ("register_version", "pgbench -r mean latency, one client (wall clock)"),
-    ("first deploy", "pgbench -l, the first transaction's latency (wall clock)"),
+    ("first deploy", "pgbench -l: five first deploys, each in a new connection from the same counters, median (wall clock)"),
     ("latency", "pgbench -r mean latency per statement (wall clock)"),
     ("counters of live use", "rows of rollguard._live_drift() (a recount)"),
     ("mirrors deploying", "pgbench, 50 clients; server log, counters recount, placement check"),

@@ -7,9 +7,10 @@
  * a contract migration has removed (rollguard._missing_columns()).  A
  * contract lists thousands of columns; asked in SQL, every one is a row of
  * pg_attribute read, hashed and compared by name (6 ms for 5,000 columns,
- * and a plan made on every call).  Here each is one lookup in the
- * backend's catalog caches: the relation by name once per relation, the
- * column by name.  The caches hold the latest committed catalog (what a
+ * and a plan made on every call).  Here they are looked up in the
+ * backend's catalog caches: the relation by name, and the names of all its
+ * columns in one list search, once per relation; then each column in a
+ * hash table of those names.  The caches hold the latest committed catalog (what a
  * READ COMMITTED deploy step must see: it took the registry's lock, which
  * reads the invalidations of every migration that committed meanwhile).
  *-------------------------------------------------------------------------
@@ -23,6 +24,8 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/catcache.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
@@ -49,21 +52,46 @@ relation_by_name(const char *nspname, const char *relname)
 	return get_relname_relid(relname, nspid);
 }
 
-/* a user column (not dropped, not a system column) of that name */
-static bool
-column_exists(Oid relid, const char *attname)
+/*
+ * The names of the relation's user columns (not dropped, not system ones),
+ * NULL if there is no such relation.  One list search of the catalog cache
+ * reads every column of the relation in one index scan (and keeps them for
+ * the backend's next deploy step): a lookup by name per column would be one
+ * index scan each in a new connection, where deploy scripts run.
+ */
+static HTAB *
+relation_columns(Oid relid)
 {
-	HeapTuple	tup;
-	bool		exists;
+	CatCList   *atts;
+	HASHCTL		ctl;
+	HTAB	   *names;
 
-	if (!OidIsValid(relid) || strlen(attname) >= NAMEDATALEN)
+	if (!OidIsValid(relid))
+		return NULL;
+	atts = SearchSysCacheList1(ATTNUM, ObjectIdGetDatum(relid));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = NAMEDATALEN;
+	ctl.hcxt = CurrentMemoryContext;
+	names = hash_create("rollguard relation columns", Max(atts->n_members, 16), &ctl,
+						HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (int i = 0; i < atts->n_members; i++)
+	{
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(&atts->members[i]->tuple);
+
+		if (att->attnum > 0 && !att->attisdropped)
+			(void) hash_search(names, NameStr(att->attname), HASH_ENTER, NULL);
+	}
+	ReleaseSysCacheList(atts);
+	return names;
+}
+
+/* whether the relation's columns (relation_columns()) include that name */
+static bool
+column_exists(HTAB *columns, const char *attname)
+{
+	if (columns == NULL || strlen(attname) >= NAMEDATALEN)
 		return false;
-	tup = SearchSysCacheAttName(relid, attname);	/* not dropped ones */
-	if (!HeapTupleIsValid(tup))
-		return false;
-	exists = ((Form_pg_attribute) GETSTRUCT(tup))->attnum > 0;
-	ReleaseSysCache(tup);
-	return exists;
+	return hash_search(columns, attname, HASH_FIND, NULL) != NULL;
 }
 
 /*
@@ -80,7 +108,7 @@ rollguard_absent_columns(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *last_nsp = NULL;
 	char	   *last_rel = NULL;
-	Oid			relid = InvalidOid;
+	HTAB	   *columns = NULL;
 	int			ret;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -92,7 +120,8 @@ rollguard_absent_columns(PG_FUNCTION_ARGS)
 
 		contract_plan = rg_prepare_saved("SELECT c.nspname, c.relname, c.attname"
 										 " FROM rollguard.contract c"
-										 " WHERE c.version OPERATOR(pg_catalog.=) $1",
+										 " WHERE c.version OPERATOR(pg_catalog.=) $1"
+										 " ORDER BY c.nspname, c.relname",
 										 1, argtypes);
 	}
 	ret = SPI_execute_plan(contract_plan, &version, NULL, true, 0);
@@ -120,14 +149,16 @@ rollguard_absent_columns(PG_FUNCTION_ARGS)
 		nsp = TextDatumGetCString(values[0]);
 		rel = TextDatumGetCString(values[1]);
 		att = TextDatumGetCString(values[2]);
-		/* rows come relation by relation: one lookup of each */
+		/* rows come relation by relation: each looked up once */
 		if (last_nsp == NULL || strcmp(nsp, last_nsp) != 0 || strcmp(rel, last_rel) != 0)
 		{
-			relid = relation_by_name(nsp, rel);
+			if (columns != NULL)
+				hash_destroy(columns);
+			columns = relation_columns(relation_by_name(nsp, rel));
 			last_nsp = nsp;
 			last_rel = rel;
 		}
-		if (!column_exists(relid, att))
+		if (!column_exists(columns, att))
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
