@@ -18,6 +18,9 @@
 # is psycopg 3 (python3-psycopg, pure Python over the machine's libpq, with
 # the typing-extensions it needs) from sid, for Django 4.2 and later,
 # which prefer it to psycopg2 when both are importable.
+#     dir=$(sh test/clients/django_debs.sh sqlalchemy2)
+# is SQLAlchemy 2 with the Alembic release built for it (bookworm has
+# SQLAlchemy 1.4 and Alembic 1.8), for test_alembic (RG_SQLALCHEMY=2).
 set -eu
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -31,8 +34,13 @@ psycopg3)
 	pkgs="python3-psycopg=^3\. python3-typing-extensions=^4\."
 	module=psycopg
 	;;
+sqlalchemy2)
+	# (SQLAlchemy 2 needs typing-extensions >= 4.6; bookworm has 4.4)
+	pkgs="python3-sqlalchemy=^2\. python3-alembic=^1\. python3-typing-extensions=^4\."
+	module=sqlalchemy
+	;;
 *)
-	echo "$0: no recipe for $series (4.2, 5.2 or psycopg3)" >&2
+	echo "$0: no recipe for $series (4.2, 5.2, psycopg3 or sqlalchemy2)" >&2
 	exit 2
 	;;
 esac
@@ -109,7 +117,7 @@ mv "$dest.tmp/root/usr/lib/python3/dist-packages" "$dest.tmp/site"
 rm -rf "$dest.tmp/root"
 got=$(PYTHONPATH="$dest.tmp/site" /usr/bin/python3 -c "import $module; print($module.__version__)")
 case $module-$got in
-django-"$series".* | psycopg-3.*) ;;
+django-"$series".* | psycopg-3.* | sqlalchemy-2.*) ;;
 *)
 	echo "$0: unpacked $module $got, not $series" >&2
 	exit 1

@@ -70,6 +70,19 @@ if [ "${RG_PSYCOPG:-}" = 3 ]; then
 	echo "# psycopg $(PYTHONPATH=$psycopg_dir "$RG_PYTHON" -c 'import psycopg; print(psycopg.__version__)') from $psycopg_dir"
 fi
 
+# RG_SQLALCHEMY=2: SQLAlchemy 2 and the Alembic release built for it, from a
+# newer Debian suite as well, instead of bookworm's 1.4 and 1.8 (Mako,
+# which Alembic needs, stays bookworm's).
+if [ "${RG_SQLALCHEMY:-}" = 2 ]; then
+	sqlalchemy_dir=$(sh test/clients/django_debs.sh sqlalchemy2) || {
+		echo "not ok - SQLAlchemy 2 cannot be fetched"
+		exit 1
+	}
+	RG_EXTRA_PYTHONPATH=${RG_EXTRA_PYTHONPATH:+$RG_EXTRA_PYTHONPATH:}$sqlalchemy_dir
+	export RG_EXTRA_PYTHONPATH
+	echo "# SQLAlchemy $(PYTHONPATH=$sqlalchemy_dir "$RG_PYTHON" -c 'import sqlalchemy; print(sqlalchemy.__version__)'), Alembic $(PYTHONPATH=$sqlalchemy_dir "$RG_PYTHON" -c 'import alembic; print(alembic.__version__)') from $sqlalchemy_dir"
+fi
+
 dir=$(mktemp -d "/tmp/rollguard-$module.XXXXXX")
 chown postgres "$dir"
 trap 'rg_stop_cluster "$dir"; rm -rf "$dir"' EXIT

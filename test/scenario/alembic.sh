@@ -1,5 +1,5 @@
 #!/bin/sh
-# rollguard with Alembic (Debian's python3-alembic 1.8, SQLAlchemy 1.4), as a
+# rollguard with Alembic (SQLAlchemy 1.4 and 2), as a
 # team without Django uses it: migrations written by alembic revision
 # --autogenerate, manifests and deploy steps by contrib/sqlalchemy
 # (python3 -m rollguard_sqlalchemy).  An original and two mirrors; five
@@ -10,5 +10,15 @@
 # alembic upgrade --sql into rollguard.check(), exit 1); the generator's
 # "writes" against the INSERTs the ORM really sends; the same drop without a
 # manifest (inferred contract, rollguard.stop_using()).
+# Twice: on bookworm's SQLAlchemy 1.4 / Alembic 1.8, then on SQLAlchemy 2
+# with the Alembic built for it (from a newer Debian suite:
+# test/clients/django_debs.sh sqlalchemy2).
 # See test/clients/test_alembic.py.
-exec sh "$(dirname "$0")/../clients/run.sh" test_alembic "$@"
+set -u
+here=$(dirname "$0")
+status=0
+echo "# SQLAlchemy 1.4, Alembic 1.8 (bookworm)"
+sh "$here/../clients/run.sh" test_alembic "$@" || status=1
+echo "# SQLAlchemy 2, Alembic (newer Debian suite)"
+RG_SQLALCHEMY=2 sh "$here/../clients/run.sh" test_alembic "$@" || status=1
+exit $status
