@@ -1,6 +1,7 @@
 #!/bin/sh
-# Django releases that Debian bookworm does not have, as Debian packages
-# from the newer suites of the machine's own archive, for the tests:
+# Releases of Django, psycopg, SQLAlchemy and ActiveRecord that Debian
+# bookworm does not have, as Debian packages from the newer suites of the
+# machine's own archive, for the tests:
 #     dir=$(sh test/clients/django_debs.sh 5.2)
 #     PYTHONPATH=$dir python3 -c 'import django'
 # prints the directory to put first on PYTHONPATH (the packages unpacked
@@ -18,6 +19,8 @@
 # is psycopg 3 (python3-psycopg, pure Python over the machine's libpq, with
 # the typing-extensions it needs) from sid, for Django 4.2 and later,
 # which prefer it to psycopg2 when both are importable.
+#     RUBYLIB=$(sh test/clients/django_debs.sh rails7.2) ruby ...
+# is ActiveRecord 7.2 (bookworm has 6.1), for test_rails (RG_RAILS=7.2).
 #     dir=$(sh test/clients/django_debs.sh sqlalchemy2)
 # is SQLAlchemy 2 with the Alembic release built for it (bookworm has
 # SQLAlchemy 1.4 and Alembic 1.8), for test_alembic (RG_SQLALCHEMY=2).
@@ -25,7 +28,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-series=${1:?usage: $0 4.2|5.2|psycopg3}
+series=${1:?usage: $0 4.2|5.2|psycopg3|sqlalchemy2|rails7.2}
 module=django
 case $series in
 4.2) pkgs="python3-django=^3:4\.2\." ;;
@@ -39,8 +42,13 @@ sqlalchemy2)
 	pkgs="python3-sqlalchemy=^2\. python3-alembic=^1\. python3-typing-extensions=^4\."
 	module=sqlalchemy
 	;;
+rails7.2)
+	# (ActiveSupport 7.2 needs concurrent-ruby >= 1.3.1; bookworm has 1.1.6)
+	pkgs="ruby-activerecord=^2:7\.2\. ruby-activesupport=^2:7\.2\. ruby-activemodel=^2:7\.2\. ruby-concurrent=^1\.3\."
+	module=active_record
+	;;
 *)
-	echo "$0: no recipe for $series (4.2, 5.2, psycopg3 or sqlalchemy2)" >&2
+	echo "$0: no recipe for $series (4.2, 5.2, psycopg3, sqlalchemy2 or rails7.2)" >&2
 	exit 2
 	;;
 esac
@@ -54,6 +62,10 @@ dest=$cache/django-$series
 compile() {
 	/usr/bin/python3 -m compileall -q "$1" >/dev/null && touch "$2/.compiled"
 }
+if [ -f "$dest/.complete" ] && [ "$module" = active_record ]; then
+	cat "$dest/rubylib"
+	exit 0
+fi
 if [ -f "$dest/.complete" ]; then
 	[ -f "$dest/.compiled" ] || compile "$dest/python" "$dest" >&2
 	echo "$dest/python"
@@ -112,6 +124,31 @@ for spec in $pkgs; do
 	[ -n "$deb" ] || deb=$(ls -t "$apt/debs/${pkg}_"*.deb | head -1)
 	dpkg-deb -x "$deb" "$dest.tmp/root"
 done
+# Ruby: the gems' directories, and the RUBYLIB that puts their code first
+# (ahead of bookworm's, which stay for the rest: i18n, tzinfo, pg, ...).
+if [ "$module" = active_record ]; then
+	mv "$dest.tmp/root/usr/share/rubygems-integration/all/gems" "$dest.tmp/gems"
+	rm -rf "$dest.tmp/root" "$dest"
+	mv "$dest.tmp" "$dest"
+	# (concurrent-ruby keeps its code a level down)
+	lib=$(for g in "$dest"/gems/*/; do
+		if [ -d "${g}lib/concurrent-ruby" ]; then echo "${g}lib/concurrent-ruby"; else echo "${g}lib"; fi
+	done | paste -sd:)
+	got=$(RUBYLIB=$lib ruby -e 'require "active_record"; print ActiveRecord.version')
+	case $got in
+	"${series#rails}".*) ;;
+	*)
+		echo "$0: unpacked ActiveRecord $got, not ${series#rails}" >&2
+		rm -rf "$dest"
+		exit 1
+		;;
+	esac
+	echo "$lib" >"$dest/rubylib"
+	touch "$dest/.complete"
+	rm -rf "$apt/lists" "$apt"/*.bin "$apt/updated"
+	echo "$lib"
+	exit 0
+fi
 # The Python packages themselves, version-independent (dist-packages).
 mv "$dest.tmp/root/usr/lib/python3/dist-packages" "$dest.tmp/site"
 rm -rf "$dest.tmp/root"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # rollguard with ActiveRecord (Debian bookworm's ruby-activerecord 6.1 and
-# ruby-pg) and contrib/rails's rake tasks: real ActiveRecord::Migration
+# ruby-pg, then ActiveRecord 7.2) and contrib/rails's rake tasks: real ActiveRecord::Migration
 # classes run by ActiveRecord's migrator, manifests derived from the models
 # (rollguard:manifest), deploy steps by rollguard:register / rollguard:deploy.
 # The mirror scenario for remove_column, rename_column, change_column_null,
@@ -40,4 +40,17 @@ chown postgres "$dir"
 trap 'rg_stop_cluster "$dir"; rm -rf "$dir"' EXIT
 trap 'exit 130' INT TERM HUP
 rg_start_cluster "$dir"
-timeout 600 ruby test/clients/rails/test_rails.rb "$@"
+echo "# ActiveRecord $(ruby -e 'require "active_record"; print ActiveRecord.version') (bookworm)"
+status=0
+timeout 600 ruby test/clients/rails/test_rails.rb "$@" || status=1
+# Then ActiveRecord 7.2, from a newer Debian suite (test/clients/django_debs.sh
+# rails7.2: unpacked under test/cache/, first on RUBYLIB; the rest, ruby-pg
+# among it, stays bookworm's).
+if rubylib=$(sh test/clients/django_debs.sh rails7.2); then
+	echo "# ActiveRecord $(RUBYLIB=$rubylib ruby -e 'require "active_record"; print ActiveRecord.version') (newer Debian suite)"
+	RUBYLIB=$rubylib timeout 600 ruby test/clients/rails/test_rails.rb "$@" || status=1
+else
+	echo "not ok - rails: ActiveRecord 7.2 cannot be fetched"
+	status=1
+fi
+exit $status

@@ -675,7 +675,10 @@ def task_errors
   sub = ActiveSupport::Notifications.subscribe("sql.active_record") { |*, p| sent << p[:sql] if p[:sql].start_with?("INSERT") }
   RgGadget.create!(label: "a", kind: "x")
   ActiveSupport::Notifications.unsubscribe(sub)
-  ok(sent.size == 1 && sent[0].include?('"kind"') && !sent[0].include?('"n"'),
+  # (the INSERT's column list: from ActiveRecord 7.1 its RETURNING names
+  # the columns the database fills, n among them)
+  cols = sent.size == 1 ? sent[0][/\A\s*INSERT INTO\s+\S+\s*\(([^)]*)\)/, 1].to_s : ""
+  ok(cols.include?('"kind"') && !cols.include?('"n"'),
      "#{name}: rollguard_writes :kind sends kind even when it equals the default", sent)
   ActiveRecord::Base.remove_connection
   create_database("rails_plain", extension: false)

@@ -80,7 +80,7 @@ module Rollguard
 
     # [report lines, number of migrations that would be refused]
     def run(connection = ActiveRecord::Base.connection)
-      pending = connection.migration_context.open.pending_migrations
+      pending = Manifest.migration_context(connection).open.pending_migrations
       return [["rollguard: no migrations to apply"], 0] if pending.empty?
 
       blocked = 0

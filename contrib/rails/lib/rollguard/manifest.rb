@@ -146,11 +146,19 @@ module Rollguard
       rows.to_h
     end
 
+    # The app's migrations and the versions the database has run: the
+    # connection pool's MigrationContext from ActiveRecord 7.1 (7.2 removed
+    # the connection's), the connection's in 6.1 and 7.0.
+    def migration_context(connection)
+      pool = connection.pool
+      pool.respond_to?(:migration_context) ? pool.migration_context : connection.migration_context
+    end
+
     # Why the database's schema is not this build's: its pending migrations
     # (Model.columns would be an older schema), or migrations it has run
     # that this build does not have (a later build's schema).  nil if none.
     def schema_mismatch(connection)
-      context = connection.migration_context
+      context = migration_context(connection)
       pending = context.open.pending_migrations.map { |m| "#{m.version}_#{m.name.underscore}" }
       unless pending.empty?
         return "#{pending.size} migration#{pending.size == 1 ? '' : 's'} of this build " \
