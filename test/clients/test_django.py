@@ -37,6 +37,7 @@ class Person(models.Model):
 
 class PersonName(models.Model):
     """A second, read-only model on Person's table."""
+    id = models.IntegerField(primary_key=True)
     name = models.CharField(max_length=100, null=True)
 
     class Meta:
@@ -217,6 +218,8 @@ class Manifest(DjangoTestCase):
                     self.assertEqual(sorted(props), ["nullable", "writes"], f"{name}.{col}")
         with self.step("columns, writes and nullable of a model (and of a second one on its table)"):
             self.assertEqual(rel["public.shop_person"], {
+                # Person's AutoField leaves id to the database; PersonName's
+                # IntegerField would write it: written only if both write
                 "id": {"writes": False, "nullable": False},
                 "name": {"writes": True, "nullable": True},   # PersonName may write NULL
                 "weight": {"writes": True, "nullable": True},

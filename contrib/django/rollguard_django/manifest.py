@@ -113,9 +113,12 @@ def build_manifest(using="default", schema=None, app_registry=None):
             nsp = schema if schema is not None else resolved[name]
         relation = relations.setdefault("%s.%s" % (nsp, name), {})
         for column, props in columns.items():
-            if column in relation:  # two models on one table: the union
+            if column in relation:
+                # two models on one table: written only if both write it,
+                # nullable if either may write NULL (where the models
+                # disagree, the side that refuses, as the other generators)
                 old = relation[column]
-                props = {"writes": old["writes"] or props["writes"],
+                props = {"writes": old["writes"] and props["writes"],
                          "nullable": old["nullable"] or props["nullable"]}
             relation[column] = props
     return {"relations": relations}
