@@ -509,10 +509,10 @@ if part deploy; then
 # what the sessions wait on.
 log "deploy API: register_version with 5,000 columns, deploy latency, 1,000 mirrors at once"
 # Single operations timed by the wall clock start from settled clusters: the
-# DML and DDL parts leave both with autovacuum work and dirty buffers, and an
-# autovacuum worker or a checkpoint running meanwhile on this 2-core machine
-# moved a 40 ms registration to 56 ms (run 9).  VACUUM and CHECKPOINT both,
-# then wait (at most a minute) until no autovacuum worker runs on either.
+# DML and DDL parts leave both with autovacuum work and dirty buffers, which
+# would otherwise run on this 2-core machine while they are timed.  VACUUM
+# and CHECKPOINT both, then wait (at most a minute) until no autovacuum
+# worker runs on either.
 for c in rg stock; do q $c -c 'VACUUM' -c 'CHECKPOINT'; done
 for i in $(seq 60); do
 	busy=0
