@@ -10,9 +10,10 @@
  * and a plan made on every call).  Here they are looked up in the
  * backend's catalog caches: the relation by name, and the names of all its
  * columns in one list search, once per relation; then each column in a
- * hash table of those names.  The caches hold the latest committed catalog (what a
- * READ COMMITTED deploy step must see: it took the registry's lock, which
- * reads the invalidations of every migration that committed meanwhile).
+ * hash table of those names.  The caches hold the latest committed catalog
+ * (what a READ COMMITTED deploy step must see: it took the registry's lock,
+ * which reads the invalidations of every migration that committed
+ * meanwhile).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

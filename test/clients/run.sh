@@ -46,41 +46,41 @@ if ! "$RG_PYTHON" -c "import $imports" 2>/dev/null; then
 	fi
 fi
 
-# RG_DJANGO=4.2 or 5.2: that Django release, unpacked from a newer Debian
-# suite (test/clients/django_debs.sh, cached under test/cache/), first on
-# PYTHONPATH.  Without it: bookworm's python3-django (3.2).
-if [ -n "${RG_DJANGO:-}" ]; then
-	RG_EXTRA_PYTHONPATH=$(sh test/clients/django_debs.sh "$RG_DJANGO") || {
-		echo "not ok - Django $RG_DJANGO cannot be fetched"
+# newer_debs SERIES WHAT: the packages test/clients/django_debs.sh SERIES
+# unpacks from a newer Debian suite (cached under test/cache/), added to
+# RG_EXTRA_PYTHONPATH (rgtest.py puts it on the tests' PYTHONPATH); their
+# directory in $debs_dir.  Not fetched: "not ok", exit 1.
+newer_debs() {
+	debs_dir=$(sh test/clients/django_debs.sh "$1") || {
+		echo "not ok - $2 cannot be fetched"
 		exit 1
 	}
+	RG_EXTRA_PYTHONPATH=${RG_EXTRA_PYTHONPATH:+$RG_EXTRA_PYTHONPATH:}$debs_dir
 	export RG_EXTRA_PYTHONPATH
-	echo "# Django $(PYTHONPATH=$RG_EXTRA_PYTHONPATH "$RG_PYTHON" -c 'import django; print(django.get_version())') from $RG_EXTRA_PYTHONPATH"
-fi
-# RG_PSYCOPG=3: psycopg 3 from a newer Debian suite as well, which Django
-# 4.2 and later then use instead of psycopg2 (the tests' own queries keep
-# psycopg2).
-if [ "${RG_PSYCOPG:-}" = 3 ]; then
-	psycopg_dir=$(sh test/clients/django_debs.sh psycopg3) || {
-		echo "not ok - psycopg 3 cannot be fetched"
-		exit 1
-	}
-	RG_EXTRA_PYTHONPATH=${RG_EXTRA_PYTHONPATH:+$RG_EXTRA_PYTHONPATH:}$psycopg_dir
-	export RG_EXTRA_PYTHONPATH
-	echo "# psycopg $(PYTHONPATH=$psycopg_dir "$RG_PYTHON" -c 'import psycopg; print(psycopg.__version__)') from $psycopg_dir"
-fi
+}
+# what MODULE says its version is, with the packages of $debs_dir
+debs_version() {
+	PYTHONPATH=$debs_dir "$RG_PYTHON" -c "import $1; print($1.__version__)"
+}
 
-# RG_SQLALCHEMY=2: SQLAlchemy 2 and the Alembic release built for it, from a
-# newer Debian suite as well, instead of bookworm's 1.4 and 1.8 (Mako,
-# which Alembic needs, stays bookworm's).
+# RG_DJANGO=4.2 or 5.2: that Django release first on PYTHONPATH.  Without
+# it: bookworm's python3-django (3.2).
+if [ -n "${RG_DJANGO:-}" ]; then
+	newer_debs "$RG_DJANGO" "Django $RG_DJANGO"
+	echo "# Django $(debs_version django) from $debs_dir"
+fi
+# RG_PSYCOPG=3: psycopg 3 as well, which Django 4.2 and later then use
+# instead of psycopg2 (the tests' own queries keep psycopg2).
+if [ "${RG_PSYCOPG:-}" = 3 ]; then
+	newer_debs psycopg3 "psycopg 3"
+	echo "# psycopg $(debs_version psycopg) from $debs_dir"
+fi
+# RG_SQLALCHEMY=2: SQLAlchemy 2 and the Alembic release built for it,
+# instead of bookworm's 1.4 and 1.8 (Mako, which Alembic needs, stays
+# bookworm's).
 if [ "${RG_SQLALCHEMY:-}" = 2 ]; then
-	sqlalchemy_dir=$(sh test/clients/django_debs.sh sqlalchemy2) || {
-		echo "not ok - SQLAlchemy 2 cannot be fetched"
-		exit 1
-	}
-	RG_EXTRA_PYTHONPATH=${RG_EXTRA_PYTHONPATH:+$RG_EXTRA_PYTHONPATH:}$sqlalchemy_dir
-	export RG_EXTRA_PYTHONPATH
-	echo "# SQLAlchemy $(PYTHONPATH=$sqlalchemy_dir "$RG_PYTHON" -c 'import sqlalchemy; print(sqlalchemy.__version__)'), Alembic $(PYTHONPATH=$sqlalchemy_dir "$RG_PYTHON" -c 'import alembic; print(alembic.__version__)') from $sqlalchemy_dir"
+	newer_debs sqlalchemy2 "SQLAlchemy 2"
+	echo "# SQLAlchemy $(debs_version sqlalchemy), Alembic $(debs_version alembic) from $debs_dir"
 fi
 
 dir=$(mktemp -d "/tmp/rollguard-$module.XXXXXX")
